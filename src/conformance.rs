@@ -1,0 +1,1 @@
+//! A conformance suite for [`CertificateStore`](crate::CertificateStore) implementations.

@@ -1,0 +1,275 @@
+//! The one error type of a download, with its HTTP status and stable code.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Serialize;
+
+/// What went wrong, as a program switches on it.
+///
+/// Each kind has a fixed HTTP [`status`](ErrorKind::status) and a stable snake_case
+/// [`code`](ErrorKind::code) that is sent as the `error` field of the error body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The body is over the size limit (64 KiB).
+    BodyTooLarge,
+    /// The body is not a single UTF-8 JSON object.
+    InvalidJson,
+    /// The body has a field this API does not know.
+    UnknownField,
+    /// The body gives the same field twice.
+    DuplicateField,
+    /// `id` or `format` is missing.
+    MissingField,
+    /// `id` is not an integer (or a string of digits) from 1 to 2^63-1.
+    InvalidId,
+    /// `format` is not one of `pfx`, `pem`, `crt`.
+    UnsupportedFormat,
+    /// `download_key` is not a boolean, `"true"`/`"false"` or `null`.
+    InvalidDownloadKey,
+    /// `password` is not a string.
+    InvalidPassword,
+    /// A key is to be exported and no (or an empty) password was given.
+    PasswordRequired,
+    /// The password has fewer characters than the policy asks for.
+    PasswordTooShort,
+    /// The password has more UTF-8 bytes than the policy allows.
+    PasswordTooLong,
+    /// The password holds a control character.
+    PasswordControlCharacter,
+    /// The policy is ASCII-only and the password is not.
+    PasswordNotAscii,
+    /// `include_chain` is not a boolean.
+    InvalidIncludeChain,
+    /// `chain_order` is not `leaf_first` or `root_first`.
+    InvalidChainOrder,
+    /// `friendly_name` is not a string of 1 to 64 characters without control characters
+    /// and within the Basic Multilingual Plane.
+    InvalidFriendlyName,
+    /// `pfx_encryption` is not `aes256_sha256` or `tripledes_sha1`.
+    InvalidPfxEncryption,
+    /// The store says the caller is not authenticated.
+    Unauthenticated,
+    /// The caller may not download this certificate.
+    Forbidden,
+    /// The caller may download the certificate but not export its private key.
+    KeyExportForbidden,
+    /// No certificate with that id (or the store hides that it exists).
+    CertificateNotFound,
+    /// A key was asked for and none is stored.
+    KeyNotFound,
+    /// The stored leaf certificate does not parse.
+    InvalidCertificate,
+    /// A stored issuer certificate does not parse.
+    InvalidChain,
+    /// The stored private key does not parse.
+    InvalidKey,
+    /// The stored private key is of a type this crate cannot check or export.
+    UnsupportedKey,
+    /// The stored private key does not belong to the stored certificate.
+    KeyMismatch,
+    /// The host's store failed.
+    StoreFailure,
+    /// Something failed inside the crate (the random source, an encoder).
+    Internal,
+}
+
+impl ErrorKind {
+    /// The HTTP status this kind is answered with.
+    pub fn status(self) -> u16 {
+        use ErrorKind::*;
+        match self {
+            BodyTooLarge
+            | InvalidJson
+            | UnknownField
+            | DuplicateField
+            | MissingField
+            | InvalidId
+            | UnsupportedFormat
+            | InvalidDownloadKey
+            | InvalidPassword
+            | PasswordRequired
+            | PasswordTooShort
+            | PasswordTooLong
+            | PasswordControlCharacter
+            | PasswordNotAscii
+            | InvalidIncludeChain
+            | InvalidChainOrder
+            | InvalidFriendlyName
+            | InvalidPfxEncryption => 400,
+            Unauthenticated => 401,
+            Forbidden | KeyExportForbidden => 403,
+            CertificateNotFound | KeyNotFound => 404,
+            InvalidCertificate | InvalidChain | InvalidKey | UnsupportedKey | KeyMismatch
+            | StoreFailure | Internal => 500,
+        }
+    }
+
+    /// The stable snake_case code sent as the `error` field.
+    pub fn code(self) -> &'static str {
+        use ErrorKind::*;
+        match self {
+            BodyTooLarge => "body_too_large",
+            InvalidJson => "invalid_json",
+            UnknownField => "unknown_field",
+            DuplicateField => "duplicate_field",
+            MissingField => "missing_field",
+            InvalidId => "invalid_id",
+            UnsupportedFormat => "unsupported_format",
+            InvalidDownloadKey => "invalid_download_key",
+            InvalidPassword => "invalid_password",
+            PasswordRequired => "password_required",
+            PasswordTooShort => "password_too_short",
+            PasswordTooLong => "password_too_long",
+            PasswordControlCharacter => "password_control_character",
+            PasswordNotAscii => "password_not_ascii",
+            InvalidIncludeChain => "invalid_include_chain",
+            InvalidChainOrder => "invalid_chain_order",
+            InvalidFriendlyName => "invalid_friendly_name",
+            InvalidPfxEncryption => "invalid_pfx_encryption",
+            Unauthenticated => "unauthenticated",
+            Forbidden => "forbidden",
+            KeyExportForbidden => "key_export_forbidden",
+            CertificateNotFound => "certificate_not_found",
+            KeyNotFound => "key_not_found",
+            InvalidCertificate => "invalid_certificate",
+            InvalidChain => "invalid_chain",
+            InvalidKey => "invalid_key",
+            UnsupportedKey => "unsupported_key",
+            KeyMismatch => "key_mismatch",
+            StoreFailure => "store_failure",
+            Internal => "internal_error",
+        }
+    }
+
+    /// Every kind, for tests and documentation.
+    pub const ALL: &'static [ErrorKind] = &[
+        ErrorKind::BodyTooLarge,
+        ErrorKind::InvalidJson,
+        ErrorKind::UnknownField,
+        ErrorKind::DuplicateField,
+        ErrorKind::MissingField,
+        ErrorKind::InvalidId,
+        ErrorKind::UnsupportedFormat,
+        ErrorKind::InvalidDownloadKey,
+        ErrorKind::InvalidPassword,
+        ErrorKind::PasswordRequired,
+        ErrorKind::PasswordTooShort,
+        ErrorKind::PasswordTooLong,
+        ErrorKind::PasswordControlCharacter,
+        ErrorKind::PasswordNotAscii,
+        ErrorKind::InvalidIncludeChain,
+        ErrorKind::InvalidChainOrder,
+        ErrorKind::InvalidFriendlyName,
+        ErrorKind::InvalidPfxEncryption,
+        ErrorKind::Unauthenticated,
+        ErrorKind::Forbidden,
+        ErrorKind::KeyExportForbidden,
+        ErrorKind::CertificateNotFound,
+        ErrorKind::KeyNotFound,
+        ErrorKind::InvalidCertificate,
+        ErrorKind::InvalidChain,
+        ErrorKind::InvalidKey,
+        ErrorKind::UnsupportedKey,
+        ErrorKind::KeyMismatch,
+        ErrorKind::StoreFailure,
+        ErrorKind::Internal,
+    ];
+}
+
+/// The error of a download: a kind and a message for people.
+///
+/// The message is written by this crate only. It never holds the password, key bytes, or
+/// the text of a host's backend error; a backend error is kept as
+/// [`source`](std::error::Error::source) for the host's own logs, and is left out of
+/// `Display`, `Debug` and [`to_json`](Error::to_json).
+pub struct Error {
+    kind: ErrorKind,
+    message: Cow<'static, str>,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    pub(crate) fn with_source(
+        mut self,
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    ) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The HTTP status: 400, 401, 403, 404 or 500.
+    pub fn status(&self) -> u16 {
+        self.kind.status()
+    }
+
+    /// The stable snake_case code, the `error` field of the body.
+    pub fn code(&self) -> &'static str {
+        self.kind.code()
+    }
+
+    /// The message for people, the `message` field of the body.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The error body of the contract: `{"status": .., "error": .., "message": ..}`.
+    pub fn to_json(&self) -> String {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            status: u16,
+            error: &'a str,
+            message: &'a str,
+        }
+        let body = Body {
+            status: self.status(),
+            error: self.code(),
+            message: &self.message,
+        };
+        // Serializing three plain fields cannot fail; fall back to a fixed body all the same.
+        serde_json::to_string(&body).unwrap_or_else(|_| {
+            String::from(
+                r#"{"status":500,"error":"internal_error","message":"the error could not be serialized"}"#,
+            )
+        })
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.kind).field("message", &self.message);
+        if self.source.is_some() {
+            d.field("source", &"[backend error elided]");
+        }
+        d.finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}

@@ -1,0 +1,152 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+use std::fmt;
+
+use zeroize::Zeroizing;
+
+mod credential;
+mod encode;
+mod error;
+mod key;
+mod policy;
+mod random;
+mod request;
+mod response;
+mod store;
+
+pub mod conformance;
+
+pub use error::{Error, ErrorKind};
+pub use policy::{ExportPolicy, ExportPolicyBuilder, MAX_ITERATIONS, PasswordPolicy, PolicyError};
+pub use random::{OsRandom, RandomError, RandomSource};
+pub use request::{
+    CertificateId, ChainOrder, DownloadRequest, Format, FriendlyName, MAX_BODY_BYTES, Password,
+    PfxEncryption,
+};
+pub use response::DownloadResponse;
+pub use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+pub use store::{
+    CertificateRecord, CertificateStore, DirectoryStore, MAX_FILE_BYTES, MemoryStore, StoreError,
+};
+
+/// The most certificates a stored record may have (the leaf and its issuers); a longer
+/// chain is refused with a 500 before it is parsed.
+pub const MAX_CHAIN_LEN: usize = 64;
+
+/// Downloads one certificate as `request` asks, with the default [`ExportPolicy`] and the
+/// operating system's random source.
+///
+/// The store is asked for the certificate, then (only when the key goes out) for the key;
+/// the stored material is checked; then the file is encoded.
+pub fn download<S: CertificateStore + ?Sized>(
+    request: DownloadRequest,
+    store: &S,
+) -> Result<DownloadResponse, Error> {
+    download_with(request, store, &ExportPolicy::DEFAULT, &mut OsRandom)
+}
+
+/// [`download`] with a policy and a random source of your choice.
+pub fn download_with<S: CertificateStore + ?Sized>(
+    request: DownloadRequest,
+    store: &S,
+    policy: &ExportPolicy,
+    rng: &mut dyn RandomSource,
+) -> Result<DownloadResponse, Error> {
+    prepare(request, store)?.encode(policy, rng)
+}
+
+/// Parses a JSON request body under `policy`'s password policy, then downloads.
+///
+/// Everything a `POST /api/certificate/download` handler does but the HTTP; on error,
+/// answer [`Error::status`] with [`Error::to_json`] as the body.
+pub fn download_json<S: CertificateStore + ?Sized>(
+    body: &[u8],
+    store: &S,
+    policy: &ExportPolicy,
+    rng: &mut dyn RandomSource,
+) -> Result<DownloadResponse, Error> {
+    let request = DownloadRequest::from_json_with_policy(body, policy.password_policy())?;
+    download_with(request, store, policy, rng)
+}
+
+/// The first half of a download: authorize and load from the store, check the material.
+///
+/// The result is `Send + 'static`: an async host runs this step (or its own async fetch and
+/// [`Prepared::from_record`]) on its executor and [`Prepared::encode`], which is CPU-bound,
+/// where it chooses, e.g. on `tokio::task::spawn_blocking`.
+pub fn prepare<S: CertificateStore + ?Sized>(
+    request: DownloadRequest,
+    store: &S,
+) -> Result<Prepared, Error> {
+    let id = request.id();
+    let record = store.certificate(id).map_err(|e| e.into_error(id))?;
+    let key = if request.includes_key() {
+        let key = store.private_key(id).map_err(|e| e.into_error(id))?;
+        Some(Zeroizing::new(key))
+    } else {
+        None
+    };
+    Prepared::from_record(request, record, key)
+}
+
+/// A download whose material is loaded and checked, ready to encode.
+pub struct Prepared {
+    request: DownloadRequest,
+    credential: credential::Credential,
+}
+
+impl Prepared {
+    /// Checks material the host loaded itself: the leaf parses, the issuers parse (when
+    /// they go out), the key (needed exactly when `request.includes_key()`) belongs to the
+    /// leaf. The host must have authorized the caller for this record and, with a key, for
+    /// its export.
+    pub fn from_record(
+        request: DownloadRequest,
+        record: CertificateRecord,
+        key: Option<Zeroizing<PrivateKeyDer<'static>>>,
+    ) -> Result<Self, Error> {
+        let id = request.id();
+        if request.includes_key() && key.is_none() {
+            return Err(store::StoreError::KeyNotFound.into_error(id));
+        }
+        let key = if request.includes_key() { key } else { None };
+        if record.issuers.len() >= MAX_CHAIN_LEN {
+            return Err(Error::new(
+                ErrorKind::InvalidChain,
+                format!("the stored chain of certificate {id} is longer than {MAX_CHAIN_LEN}"),
+            ));
+        }
+        let with_chain = request.include_chain() && request.format() != Format::Crt;
+        let credential = credential::Credential::check(id, record, with_chain, key)?;
+        Ok(Self {
+            request,
+            credential,
+        })
+    }
+
+    /// The request this download answers.
+    pub fn request(&self) -> &DownloadRequest {
+        &self.request
+    }
+
+    /// Encodes the file: CPU-bound, dominated by the password-based key derivation.
+    pub fn encode(
+        &self,
+        policy: &ExportPolicy,
+        rng: &mut dyn RandomSource,
+    ) -> Result<DownloadResponse, Error> {
+        encode::encode(&self.request, &self.credential, policy, rng)
+    }
+}
+
+impl fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Prepared")
+            .field("request", &self.request)
+            .field("issuers", &self.credential.issuers.len())
+            .field("key", &self.credential.key.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}

@@ -1,0 +1,306 @@
+//! The export policy: iteration counts, salt sizes and the password policy.
+
+use std::fmt;
+
+/// The highest iteration count this crate encodes: .NET refuses PKCS#12 files above it.
+pub const MAX_ITERATIONS: u32 = 300_000;
+
+/// An [`ExportPolicy`] or [`PasswordPolicy`] that cannot be built.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid export policy: {0}")]
+pub struct PolicyError(&'static str);
+
+/// What a password must be for a key to be exported with it.
+///
+/// Defaults: at least 8 characters, at most 1024 bytes of UTF-8, no control characters
+/// (U+0000-U+001F, U+007F), non-ASCII allowed. Java's PBES2 refuses non-ASCII passwords:
+/// deployments whose users open files in Java should turn on [`ascii_only`](Self::ascii_only).
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PasswordPolicy {
+    min_chars: usize,
+    max_bytes: usize,
+    ascii_only: bool,
+}
+
+impl PasswordPolicy {
+    /// The contract's default policy.
+    pub const DEFAULT: Self = Self {
+        min_chars: 8,
+        max_bytes: 1024,
+        ascii_only: false,
+    };
+
+    /// A policy with other bounds. `min_chars` must be at least 1 (a key never leaves
+    /// without a password) and `max_bytes` at least `min_chars` and at most 65,536.
+    pub fn new(min_chars: usize, max_bytes: usize, ascii_only: bool) -> Result<Self, PolicyError> {
+        if min_chars == 0 {
+            return Err(PolicyError("a password must have at least one character"));
+        }
+        if max_bytes < min_chars {
+            return Err(PolicyError(
+                "the longest password must not be shorter than the shortest",
+            ));
+        }
+        if max_bytes > 65_536 {
+            return Err(PolicyError(
+                "passwords longer than 65,536 bytes are not allowed",
+            ));
+        }
+        Ok(Self {
+            min_chars,
+            max_bytes,
+            ascii_only,
+        })
+    }
+
+    /// The same policy, accepting ASCII passwords only (for consumers in Java).
+    pub fn ascii_only(mut self) -> Self {
+        self.ascii_only = true;
+        self
+    }
+
+    /// The least number of characters (Unicode scalar values).
+    pub fn min_chars(&self) -> usize {
+        self.min_chars
+    }
+
+    /// The most UTF-8 bytes.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// Whether only ASCII passwords are accepted.
+    pub fn is_ascii_only(&self) -> bool {
+        self.ascii_only
+    }
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl fmt::Debug for PasswordPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasswordPolicy")
+            .field("min_chars", &self.min_chars)
+            .field("max_bytes", &self.max_bytes)
+            .field("ascii_only", &self.ascii_only)
+            .finish()
+    }
+}
+
+/// How keys and files are protected: iteration counts, salt sizes, password policy.
+///
+/// Built with [`ExportPolicy::builder`] and checked when built: every iteration count is
+/// from 1 to [`MAX_ITERATIONS`], every salt from 8 to 32 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExportPolicy {
+    pbkdf2_iterations: u32,
+    mac_iterations: u32,
+    legacy_iterations: u32,
+    pbkdf2_salt_len: usize,
+    mac_salt_len: usize,
+    legacy_salt_len: usize,
+    password: PasswordPolicy,
+}
+
+impl ExportPolicy {
+    /// The contract's defaults: 10,000 iterations for PBKDF2 and the MAC (as Java 17
+    /// writes), 2,048 for the legacy `tripledes_sha1` profile, 16-byte PBKDF2 salts,
+    /// 8-byte MAC and legacy salts, and the default [`PasswordPolicy`].
+    pub const DEFAULT: Self = Self {
+        pbkdf2_iterations: 10_000,
+        mac_iterations: 10_000,
+        legacy_iterations: 2_048,
+        pbkdf2_salt_len: 16,
+        mac_salt_len: 8,
+        legacy_salt_len: 8,
+        password: PasswordPolicy::DEFAULT,
+    };
+
+    /// A builder starting from the defaults.
+    pub fn builder() -> ExportPolicyBuilder {
+        ExportPolicyBuilder {
+            policy: Self::DEFAULT,
+        }
+    }
+
+    /// The defaults with every iteration count set to `iterations`.
+    pub fn with_iterations(iterations: u32) -> Result<Self, PolicyError> {
+        Self::builder().all_iterations(iterations).build()
+    }
+
+    /// PBKDF2 iterations of the PBES2 encryptions (encrypted keys, the modern PFX).
+    pub fn pbkdf2_iterations(&self) -> u32 {
+        self.pbkdf2_iterations
+    }
+
+    /// Iterations of the PKCS#12 KDF that keys the MAC of the modern PFX.
+    pub fn mac_iterations(&self) -> u32 {
+        self.mac_iterations
+    }
+
+    /// Iterations of every derivation of the legacy `tripledes_sha1` PFX.
+    pub fn legacy_iterations(&self) -> u32 {
+        self.legacy_iterations
+    }
+
+    /// Salt length of each PBKDF2 derivation.
+    pub fn pbkdf2_salt_len(&self) -> usize {
+        self.pbkdf2_salt_len
+    }
+
+    /// Salt length of the modern PFX's MAC.
+    pub fn mac_salt_len(&self) -> usize {
+        self.mac_salt_len
+    }
+
+    /// Salt length of every derivation of the legacy PFX.
+    pub fn legacy_salt_len(&self) -> usize {
+        self.legacy_salt_len
+    }
+
+    /// The password policy.
+    pub fn password_policy(&self) -> &PasswordPolicy {
+        &self.password
+    }
+}
+
+impl Default for ExportPolicy {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Builds an [`ExportPolicy`]; [`build`](Self::build) checks it.
+#[derive(Clone, Debug)]
+pub struct ExportPolicyBuilder {
+    policy: ExportPolicy,
+}
+
+impl ExportPolicyBuilder {
+    /// Sets every iteration count.
+    pub fn all_iterations(self, iterations: u32) -> Self {
+        self.pbkdf2_iterations(iterations)
+            .mac_iterations(iterations)
+            .legacy_iterations(iterations)
+    }
+
+    /// Sets the PBKDF2 iterations.
+    pub fn pbkdf2_iterations(mut self, iterations: u32) -> Self {
+        self.policy.pbkdf2_iterations = iterations;
+        self
+    }
+
+    /// Sets the MAC iterations of the modern PFX.
+    pub fn mac_iterations(mut self, iterations: u32) -> Self {
+        self.policy.mac_iterations = iterations;
+        self
+    }
+
+    /// Sets the iterations of the legacy PFX.
+    pub fn legacy_iterations(mut self, iterations: u32) -> Self {
+        self.policy.legacy_iterations = iterations;
+        self
+    }
+
+    /// Sets the PBKDF2 salt length in bytes.
+    pub fn pbkdf2_salt_len(mut self, len: usize) -> Self {
+        self.policy.pbkdf2_salt_len = len;
+        self
+    }
+
+    /// Sets the MAC salt length in bytes (8 by default: 16 was reported to fail on macOS).
+    pub fn mac_salt_len(mut self, len: usize) -> Self {
+        self.policy.mac_salt_len = len;
+        self
+    }
+
+    /// Sets the salt length of the legacy PFX.
+    pub fn legacy_salt_len(mut self, len: usize) -> Self {
+        self.policy.legacy_salt_len = len;
+        self
+    }
+
+    /// Sets the password policy.
+    pub fn password_policy(mut self, policy: PasswordPolicy) -> Self {
+        self.policy.password = policy;
+        self
+    }
+
+    /// Checks and returns the policy.
+    pub fn build(self) -> Result<ExportPolicy, PolicyError> {
+        let p = self.policy;
+        for n in [p.pbkdf2_iterations, p.mac_iterations, p.legacy_iterations] {
+            if n == 0 {
+                return Err(PolicyError("an iteration count must be at least 1"));
+            }
+            if n > MAX_ITERATIONS {
+                return Err(PolicyError(
+                    "an iteration count must be at most 300,000 (.NET refuses more)",
+                ));
+            }
+        }
+        for len in [p.pbkdf2_salt_len, p.mac_salt_len, p.legacy_salt_len] {
+            if !(8..=32).contains(&len) {
+                return Err(PolicyError("a salt must be from 8 to 32 bytes"));
+            }
+        }
+        Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let p = ExportPolicy::default();
+        assert_eq!(p.pbkdf2_iterations(), 10_000);
+        assert_eq!(p.mac_iterations(), 10_000);
+        assert_eq!(p.legacy_iterations(), 2_048);
+        assert_eq!(p.pbkdf2_salt_len(), 16);
+        assert_eq!(p.mac_salt_len(), 8);
+        assert_eq!(p.legacy_salt_len(), 8);
+        assert_eq!(p.password_policy().min_chars(), 8);
+        assert_eq!(p.password_policy().max_bytes(), 1024);
+        assert!(!p.password_policy().is_ascii_only());
+        assert_eq!(ExportPolicy::builder().build(), Ok(p));
+    }
+
+    #[test]
+    fn iteration_bounds_are_checked_when_built() {
+        assert!(ExportPolicy::with_iterations(0).is_err());
+        assert!(ExportPolicy::with_iterations(300_001).is_err());
+        assert!(ExportPolicy::with_iterations(1).is_ok());
+        assert!(ExportPolicy::with_iterations(300_000).is_ok());
+        assert!(
+            ExportPolicy::builder()
+                .mac_iterations(u32::MAX)
+                .build()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn salt_bounds_are_checked_when_built() {
+        assert!(ExportPolicy::builder().pbkdf2_salt_len(7).build().is_err());
+        assert!(ExportPolicy::builder().mac_salt_len(33).build().is_err());
+        assert!(ExportPolicy::builder().legacy_salt_len(0).build().is_err());
+        assert!(ExportPolicy::builder().mac_salt_len(16).build().is_ok());
+    }
+
+    #[test]
+    fn password_policy_bounds() {
+        assert!(PasswordPolicy::new(0, 10, false).is_err());
+        assert!(PasswordPolicy::new(10, 9, false).is_err());
+        assert!(PasswordPolicy::new(1, 70_000, false).is_err());
+        let p = PasswordPolicy::new(12, 64, false).map(PasswordPolicy::ascii_only);
+        assert_eq!(p.map(|p| p.is_ascii_only()), Ok(true));
+    }
+}

@@ -1,0 +1,181 @@
+//! The host's storage and authorization: [`CertificateStore`] and the two stores that ship.
+
+use std::fmt;
+
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::error::{Error, ErrorKind};
+use crate::request::CertificateId;
+
+mod directory;
+mod memory;
+
+pub use directory::{DirectoryStore, MAX_FILE_BYTES};
+pub use memory::MemoryStore;
+
+/// A stored certificate as the store hands it over: the leaf and its issuers.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct CertificateRecord {
+    /// The leaf certificate (DER).
+    pub leaf: CertificateDer<'static>,
+    /// Its issuers (DER), in any order: the crate orders them by issuer links.
+    pub issuers: Vec<CertificateDer<'static>>,
+}
+
+impl CertificateRecord {
+    /// A record of a leaf and its issuers.
+    pub fn new(leaf: CertificateDer<'static>, issuers: Vec<CertificateDer<'static>>) -> Self {
+        Self { leaf, issuers }
+    }
+}
+
+/// Why a store did not hand over what was asked.
+///
+/// Each variant becomes a fixed status and code; the text of a [`Backend`](Self::Backend)
+/// error is never shown to the caller.
+#[non_exhaustive]
+pub enum StoreError {
+    /// The caller is not authenticated (401).
+    Unauthenticated,
+    /// The caller may not download this certificate (403). A store may answer
+    /// [`NotFound`](Self::NotFound) instead, so that ids cannot be probed.
+    Forbidden,
+    /// The caller may download the certificate but not export its private key (403).
+    KeyExportForbidden,
+    /// No certificate with this id (404).
+    NotFound,
+    /// The certificate has no private key stored (404).
+    KeyNotFound,
+    /// The stored certificate data cannot be read as certificates (500).
+    InvalidCertificate,
+    /// The stored key data cannot be read as a private key (500).
+    InvalidKey,
+    /// The backend failed (500). The error is kept for the host's logs only.
+    Backend(Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+impl StoreError {
+    /// A backend failure.
+    pub fn backend(error: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
+        StoreError::Backend(error.into())
+    }
+
+    pub(crate) fn into_error(self, id: CertificateId) -> Error {
+        match self {
+            StoreError::Unauthenticated => {
+                Error::new(ErrorKind::Unauthenticated, "authentication is required")
+            }
+            StoreError::Forbidden => Error::new(
+                ErrorKind::Forbidden,
+                format!("you may not download certificate {id}"),
+            ),
+            StoreError::KeyExportForbidden => Error::new(
+                ErrorKind::KeyExportForbidden,
+                format!("you may not export the private key of certificate {id}"),
+            ),
+            StoreError::NotFound => Error::new(
+                ErrorKind::CertificateNotFound,
+                format!("no certificate with id {id}"),
+            ),
+            StoreError::KeyNotFound => Error::new(
+                ErrorKind::KeyNotFound,
+                format!("certificate {id} has no private key stored"),
+            ),
+            StoreError::InvalidCertificate => Error::new(
+                ErrorKind::InvalidCertificate,
+                format!("the stored certificate {id} cannot be read"),
+            ),
+            StoreError::InvalidKey => Error::new(
+                ErrorKind::InvalidKey,
+                format!("the stored private key of certificate {id} cannot be read"),
+            ),
+            StoreError::Backend(source) => Error::new(
+                ErrorKind::StoreFailure,
+                "the certificate store failed; the details are in the server's log",
+            )
+            .with_source(source),
+        }
+    }
+}
+
+impl fmt::Debug for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Unauthenticated => f.write_str("Unauthenticated"),
+            StoreError::Forbidden => f.write_str("Forbidden"),
+            StoreError::KeyExportForbidden => f.write_str("KeyExportForbidden"),
+            StoreError::NotFound => f.write_str("NotFound"),
+            StoreError::KeyNotFound => f.write_str("KeyNotFound"),
+            StoreError::InvalidCertificate => f.write_str("InvalidCertificate"),
+            StoreError::InvalidKey => f.write_str("InvalidKey"),
+            // The backend's text may hold paths or data: keep it out of Debug as well.
+            StoreError::Backend(_) => f.write_str("Backend([elided])"),
+        }
+    }
+}
+
+/// Where certificates and keys come from, and who may have them.
+///
+/// The host implements it; a value is usually bound to one caller (build one per request
+/// from the caller's identity and your storage handle). [`download`](crate::download)
+/// calls [`certificate`](Self::certificate) first, then, only when the response will carry
+/// the private key, [`private_key`](Self::private_key) for the same id.
+///
+/// # What an implementer must guarantee
+///
+/// - **Authorization happens here.** `certificate` answers
+///   [`Unauthenticated`](StoreError::Unauthenticated) for an unknown caller and
+///   [`Forbidden`](StoreError::Forbidden) (or [`NotFound`](StoreError::NotFound), to hide
+///   that the id exists) for a caller who may not read it. `private_key` answers
+///   [`KeyExportForbidden`](StoreError::KeyExportForbidden) for a caller who may read the
+///   certificate but not export its key. The crate never exports a key without asking
+///   `private_key`.
+/// - **Consistency.** Both methods describe the same stored record: the key returned is the
+///   key of the leaf returned. (The crate checks it anyway and answers 500 on a mismatch.)
+/// - **Honest answers.** [`NotFound`](StoreError::NotFound) when no record has the id,
+///   [`KeyNotFound`](StoreError::KeyNotFound) when the record has no key; backend failures
+///   as [`Backend`](StoreError::Backend), whose text is kept out of every response.
+/// - **No panics, bounded work.** Both methods return in bounded time; they are called from
+///   many threads at once.
+/// - **Blocking is allowed.** The trait is synchronous: an async host calls it off its
+///   executor, or fetches the record itself and encodes it with [`Prepared`](crate::Prepared).
+///
+/// [`conformance`](crate::conformance) checks these guarantees against your store.
+pub trait CertificateStore: fmt::Debug + Send + Sync {
+    /// The leaf and its issuers, if the caller may download them.
+    fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError>;
+
+    /// The private key (PKCS#8, PKCS#1 or SEC1 DER), if the caller may export it.
+    fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError>;
+}
+
+impl<S: CertificateStore + ?Sized> CertificateStore for &S {
+    fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError> {
+        (**self).certificate(id)
+    }
+
+    fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
+        (**self).private_key(id)
+    }
+}
+
+impl<S: CertificateStore + ?Sized> CertificateStore for std::sync::Arc<S> {
+    fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError> {
+        (**self).certificate(id)
+    }
+
+    fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
+        (**self).private_key(id)
+    }
+}
+
+impl<S: CertificateStore + ?Sized> CertificateStore for Box<S> {
+    fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError> {
+        (**self).certificate(id)
+    }
+
+    fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
+        (**self).private_key(id)
+    }
+}
