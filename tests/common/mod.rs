@@ -1,0 +1,225 @@
+//! Shared test support: fixture paths, a pinned random source, and a PKCS#12 reader that
+//! shares no code with the crate's encoder (it decrypts with the `pkcs5` crate and the
+//! `pkcs12` KDF directly, and recomputes the MAC itself).
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::PathBuf;
+
+use cert_download::{RandomError, RandomSource};
+use der::asn1::{BmpString, OctetString};
+use der::{Decode, Encode};
+use hmac::{KeyInit, Mac};
+use pkcs12::kdf::{Pkcs12KeyType, derive_key};
+
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+pub fn fixture_store() -> cert_download::DirectoryStore {
+    cert_download::DirectoryStore::new(fixtures().join("store"))
+}
+
+/// Bytes 0, 1, 2, ... from `start`, wrapping: salts and IVs that tests can predict.
+pub struct Counter(pub u8);
+
+impl RandomSource for Counter {
+    fn fill(&mut self, dest: &mut [u8]) -> Result<(), RandomError> {
+        for b in dest {
+            *b = self.0;
+            self.0 = self.0.wrapping_add(1);
+        }
+        Ok(())
+    }
+}
+
+/// UTF-16BE with surrogate pairs, then two zero bytes: written here from the RFC, not
+/// taken from the crate.
+pub fn bmp_password(password: &str) -> Vec<u8> {
+    let mut out: Vec<u8> = password
+        .encode_utf16()
+        .flat_map(|u| u.to_be_bytes())
+        .collect();
+    out.extend([0, 0]);
+    out
+}
+
+const PBE_SHA1_3DES: &str = "1.2.840.113549.1.12.1.3";
+const PBES2: &str = "1.2.840.113549.1.5.13";
+
+/// What a PFX holds, as read back.
+#[derive(Debug)]
+pub struct DecodedPfx {
+    pub mac_algorithm: String,
+    pub mac_iterations: i32,
+    pub mac_salt_len: usize,
+    pub mac_ok: bool,
+    /// (algorithm OID of the key bag, decrypted PKCS#8, attributes DER)
+    pub key_algorithm: String,
+    pub key_pkcs8: Vec<u8>,
+    pub key_attributes: Option<Vec<u8>>,
+    /// algorithm OID of the encrypted certificate SafeContents
+    pub certs_algorithm: String,
+    /// (certificate DER, attributes DER)
+    pub certs: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// The raw DER of the encryption AlgorithmIdentifiers, for parameter checks.
+    pub key_algorithm_der: Vec<u8>,
+    pub certs_algorithm_der: Vec<u8>,
+}
+
+fn decrypt(
+    algorithm: &spki::AlgorithmIdentifierOwned,
+    password: &str,
+    ciphertext: &[u8],
+) -> Vec<u8> {
+    match algorithm.oid.to_string().as_str() {
+        PBES2 => {
+            let der = algorithm.to_der().unwrap();
+            let scheme = pkcs5::EncryptionScheme::from_der(&der).unwrap();
+            scheme.decrypt(password.as_bytes(), ciphertext).unwrap()
+        }
+        PBE_SHA1_3DES => {
+            use des::cipher::{BlockModeDecrypt, KeyIvInit, block_padding::Pkcs7};
+            let params: pkcs12::pbe_params::Pkcs12PbeParams =
+                algorithm.parameters.as_ref().unwrap().decode_as().unwrap();
+            let pass = bmp_password(password);
+            let salt = params.salt.as_bytes();
+            let key = derive_key::<sha1::Sha1>(
+                &pass,
+                salt,
+                Pkcs12KeyType::EncryptionKey,
+                params.iterations,
+                24,
+            );
+            let iv = derive_key::<sha1::Sha1>(&pass, salt, Pkcs12KeyType::Iv, params.iterations, 8);
+            cbc::Decryptor::<des::TdesEde3>::new_from_slices(&key, &iv)
+                .unwrap()
+                .decrypt_padded_vec::<Pkcs7>(ciphertext)
+                .unwrap()
+        }
+        other => panic!("unexpected encryption algorithm {other}"),
+    }
+}
+
+fn octets(any: &der::asn1::Any) -> Vec<u8> {
+    any.decode_as::<OctetString>().unwrap().as_bytes().to_vec()
+}
+
+/// Reads a PFX with `password`; panics on anything malformed.
+pub fn read_pfx(der: &[u8], password: &str) -> DecodedPfx {
+    let pfx = pkcs12::pfx::Pfx::from_der(der).expect("the PFX parses");
+    assert_eq!(
+        pfx.auth_safe.content_type.to_string(),
+        "1.2.840.113549.1.7.1"
+    );
+    let auth_safe_der = octets(&pfx.auth_safe.content);
+
+    // The MAC, recomputed from the KDF and HMAC primitives.
+    let mac = pfx.mac_data.expect("a MAC");
+    let pass = bmp_password(password);
+    let salt = mac.mac_salt.as_bytes();
+    let mac_algorithm = mac.mac.algorithm.oid.to_string();
+    let expected = match mac_algorithm.as_str() {
+        "2.16.840.1.101.3.4.2.1" => {
+            let k = derive_key::<sha2::Sha256>(&pass, salt, Pkcs12KeyType::Mac, mac.iterations, 32);
+            let mut h = hmac::Hmac::<sha2::Sha256>::new_from_slice(&k).unwrap();
+            h.update(&auth_safe_der);
+            h.finalize().into_bytes().to_vec()
+        }
+        "1.3.14.3.2.26" => {
+            let k = derive_key::<sha1::Sha1>(&pass, salt, Pkcs12KeyType::Mac, mac.iterations, 20);
+            let mut h = hmac::Hmac::<sha1::Sha1>::new_from_slice(&k).unwrap();
+            h.update(&auth_safe_der);
+            h.finalize().into_bytes().to_vec()
+        }
+        other => panic!("unexpected MAC digest {other}"),
+    };
+    let mac_ok = expected == mac.mac.digest.as_bytes();
+
+    let infos = Vec::<pkcs12::cms::content_info::ContentInfo>::from_der(&auth_safe_der).unwrap();
+    let mut out = DecodedPfx {
+        mac_algorithm,
+        mac_iterations: mac.iterations,
+        mac_salt_len: salt.len(),
+        mac_ok,
+        key_algorithm: String::new(),
+        key_pkcs8: Vec::new(),
+        key_attributes: None,
+        certs_algorithm: String::new(),
+        certs: Vec::new(),
+        key_algorithm_der: Vec::new(),
+        certs_algorithm_der: Vec::new(),
+    };
+    for info in infos {
+        let (contents_der, encrypted_with) = match info.content_type.to_string().as_str() {
+            "1.2.840.113549.1.7.1" => (octets(&info.content), None),
+            "1.2.840.113549.1.7.6" => {
+                let ed: pkcs12::cms::encrypted_data::EncryptedData =
+                    info.content.decode_as().unwrap();
+                let eci = ed.enc_content_info;
+                let ct = eci.encrypted_content.unwrap();
+                let plain = decrypt(&eci.content_enc_alg, password, ct.as_bytes());
+                (plain, Some(eci.content_enc_alg))
+            }
+            other => panic!("unexpected content type {other}"),
+        };
+        let bags = Vec::<pkcs12::SafeBag>::from_der(&contents_der).unwrap();
+        for bag in bags {
+            // Decoding keeps the [0] wrapper in bag_value: peel it.
+            let inner = der::asn1::ContextSpecific::<der::asn1::Any>::from_der(&bag.bag_value)
+                .unwrap()
+                .value;
+            let attrs = bag.bag_attributes.as_ref().map(|a| a.to_der().unwrap());
+            match bag.bag_id.to_string().as_str() {
+                "1.2.840.113549.1.12.10.1.2" => {
+                    assert!(
+                        encrypted_with.is_none(),
+                        "the key bag is in a data SafeContents"
+                    );
+                    let epki: pkcs12::pbe_params::EncryptedPrivateKeyInfo =
+                        inner.decode_as().unwrap();
+                    out.key_algorithm = epki.encryption_algorithm.oid.to_string();
+                    out.key_algorithm_der = epki.encryption_algorithm.to_der().unwrap();
+                    out.key_pkcs8 = decrypt(
+                        &epki.encryption_algorithm,
+                        password,
+                        epki.encrypted_data.as_bytes(),
+                    );
+                    out.key_attributes = attrs;
+                }
+                "1.2.840.113549.1.12.10.1.3" => {
+                    let alg = encrypted_with.as_ref().expect("certs are encrypted");
+                    out.certs_algorithm = alg.oid.to_string();
+                    out.certs_algorithm_der = alg.to_der().unwrap();
+                    let cert_bag: pkcs12::CertBag = inner.decode_as().unwrap();
+                    assert_eq!(cert_bag.cert_id.to_string(), "1.2.840.113549.1.9.22.1");
+                    out.certs
+                        .push((cert_bag.cert_value.as_bytes().to_vec(), attrs));
+                }
+                other => panic!("unexpected bag {other}"),
+            }
+        }
+    }
+    out
+}
+
+/// The attributes DER a leaf's bags must carry: friendlyName (BMPString) and localKeyId.
+pub fn expected_attributes(friendly_name: &str, leaf_der: &[u8]) -> Vec<u8> {
+    use sha1::Digest;
+    use x509_cert::attr::Attribute;
+    let name = der::asn1::Any::encode_from(&BmpString::from_utf8(friendly_name).unwrap()).unwrap();
+    let id = der::asn1::Any::encode_from(
+        &OctetString::new(sha1::Sha1::digest(leaf_der).to_vec()).unwrap(),
+    )
+    .unwrap();
+    let attr = |oid: &str, v| Attribute {
+        oid: oid.parse().unwrap(),
+        values: der::asn1::SetOfVec::try_from(vec![v]).unwrap(),
+    };
+    der::asn1::SetOfVec::try_from(vec![
+        attr("1.2.840.113549.1.9.20", name),
+        attr("1.2.840.113549.1.9.21", id),
+    ])
+    .unwrap()
+    .to_der()
+    .unwrap()
+}
