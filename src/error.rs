@@ -249,6 +249,21 @@ impl Error {
     }
 }
 
+impl From<ErrorKind> for Error {
+    /// An error of `kind` with a generic message, for hosts that refuse a request on their
+    /// own grounds but answer in the contract's shape.
+    fn from(kind: ErrorKind) -> Self {
+        let message = match kind.status() {
+            400 => "the request is invalid",
+            401 => "authentication is required",
+            403 => "this download is not allowed",
+            404 => "not found",
+            _ => "the download failed on the server",
+        };
+        Self::new(kind, message)
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)

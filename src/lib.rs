@@ -28,7 +28,8 @@ pub use request::{
 pub use response::DownloadResponse;
 pub use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 pub use store::{
-    CertificateRecord, CertificateStore, DirectoryStore, MAX_FILE_BYTES, MemoryStore, StoreError,
+    AsyncCertificateStore, CertificateRecord, CertificateStore, DirectoryStore, MAX_FILE_BYTES,
+    MemoryStore, StoreError,
 };
 
 /// The most certificates a stored record may have (the leaf and its issuers); a longer
@@ -84,6 +85,23 @@ pub fn prepare<S: CertificateStore + ?Sized>(
     let record = store.certificate(id).map_err(|e| e.into_error(id))?;
     let key = if request.includes_key() {
         let key = store.private_key(id).map_err(|e| e.into_error(id))?;
+        Some(Zeroizing::new(key))
+    } else {
+        None
+    };
+    Prepared::from_record(request, record, key)
+}
+
+/// [`prepare`] for an [`AsyncCertificateStore`]: the same calls, awaited. Nothing here is
+/// CPU-heavy; run [`Prepared::encode`] off the executor.
+pub async fn prepare_async<S: AsyncCertificateStore + ?Sized>(
+    request: DownloadRequest,
+    store: &S,
+) -> Result<Prepared, Error> {
+    let id = request.id();
+    let record = store.certificate(id).await.map_err(|e| e.into_error(id))?;
+    let key = if request.includes_key() {
+        let key = store.private_key(id).await.map_err(|e| e.into_error(id))?;
         Some(Zeroizing::new(key))
     } else {
         None

@@ -138,8 +138,9 @@ impl fmt::Debug for StoreError {
 ///   as [`Backend`](StoreError::Backend), whose text is kept out of every response.
 /// - **No panics, bounded work.** Both methods return in bounded time; they are called from
 ///   many threads at once.
-/// - **Blocking is allowed.** The trait is synchronous: an async host calls it off its
-///   executor, or fetches the record itself and encodes it with [`Prepared`](crate::Prepared).
+/// - **Blocking is allowed.** The trait is synchronous; async hosts implement
+///   [`AsyncCertificateStore`] instead (there is deliberately no blanket impl from one to
+///   the other: that would hide blocking I/O on an executor).
 ///
 /// [`conformance`](crate::conformance) checks these guarantees against your store.
 pub trait CertificateStore: fmt::Debug + Send + Sync {
@@ -178,4 +179,43 @@ impl<S: CertificateStore + ?Sized> CertificateStore for Box<S> {
     fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
         (**self).private_key(id)
     }
+}
+
+/// The async twin of [`CertificateStore`], for hosts whose storage is reached with async
+/// I/O. The same guarantees apply; the futures must be `Send` so that the host's
+/// multi-threaded executor can run them.
+///
+/// [`prepare_async`](crate::prepare_async) calls it and returns a
+/// [`Prepared`](crate::Prepared) value that is `Send + 'static`; the CPU-bound encoding
+/// then runs where the host chooses:
+///
+/// ```no_run
+/// # async fn handler<S: cert_download::AsyncCertificateStore>(
+/// #     body: Vec<u8>, store: &S,
+/// # ) -> Result<cert_download::DownloadResponse, cert_download::Error> {
+/// use cert_download::{DownloadRequest, ExportPolicy, OsRandom, prepare_async};
+///
+/// let request = DownloadRequest::from_json(&body)?;
+/// let prepared = prepare_async(request, store).await?;
+/// // PBKDF2 takes milliseconds of CPU: keep it off the async worker threads.
+/// let response = tokio::task::spawn_blocking(move || {
+///     prepared.encode(&ExportPolicy::default(), &mut OsRandom)
+/// })
+/// .await
+/// .expect("the encoding task does not panic")?;
+/// # Ok(response)
+/// # }
+/// ```
+pub trait AsyncCertificateStore: fmt::Debug + Send + Sync {
+    /// The leaf and its issuers, if the caller may download them.
+    fn certificate(
+        &self,
+        id: CertificateId,
+    ) -> impl Future<Output = Result<CertificateRecord, StoreError>> + Send;
+
+    /// The private key (PKCS#8, PKCS#1 or SEC1 DER), if the caller may export it.
+    fn private_key(
+        &self,
+        id: CertificateId,
+    ) -> impl Future<Output = Result<PrivateKeyDer<'static>, StoreError>> + Send;
 }
