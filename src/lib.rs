@@ -36,6 +36,10 @@ pub use store::{
 /// chain is refused with a 500 before it is parsed.
 pub const MAX_CHAIN_LEN: usize = 64;
 
+/// The largest certificate accepted from a store (256 KiB); a larger one is refused with a
+/// 500 before it is parsed.
+pub const MAX_CERTIFICATE_BYTES: usize = 256 * 1024;
+
 /// Downloads one certificate as `request` asks, with the default [`ExportPolicy`] and the
 /// operating system's random source.
 ///
@@ -134,6 +138,24 @@ impl Prepared {
             return Err(Error::new(
                 ErrorKind::InvalidChain,
                 format!("the stored chain of certificate {id} is longer than {MAX_CHAIN_LEN}"),
+            ));
+        }
+        if record.leaf.len() > MAX_CERTIFICATE_BYTES {
+            return Err(Error::new(
+                ErrorKind::InvalidCertificate,
+                format!("the stored certificate {id} is larger than {MAX_CERTIFICATE_BYTES} bytes"),
+            ));
+        }
+        if record
+            .issuers
+            .iter()
+            .any(|c| c.len() > MAX_CERTIFICATE_BYTES)
+        {
+            return Err(Error::new(
+                ErrorKind::InvalidChain,
+                format!(
+                    "an issuer of certificate {id} is larger than {MAX_CERTIFICATE_BYTES} bytes"
+                ),
             ));
         }
         let with_chain = request.include_chain() && request.format() != Format::Crt;

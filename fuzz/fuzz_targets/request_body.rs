@@ -1,0 +1,29 @@
+//! Arbitrary bytes as a request body: never a panic; every refusal is a 400; every accepted
+//! body is a request whose fields round-trip through the contract's rules.
+#![no_main]
+
+use cert_download::{DownloadRequest, Format};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|body: &[u8]| {
+    match DownloadRequest::from_json(body) {
+        Err(error) => {
+            assert_eq!(error.status(), 400, "{error:?}");
+            let json = error.to_json();
+            assert!(json.starts_with("{\"status\":400,\"error\":\""), "{json}");
+        }
+        Ok(request) => {
+            assert!(body.len() <= cert_download::MAX_BODY_BYTES);
+            assert!((1..=i64::MAX as u64).contains(&request.id().get()));
+            // A key leaves exactly for pfx, or when asked; always with a password.
+            if request.format() == Format::Pfx {
+                assert!(request.includes_key());
+            }
+            assert_eq!(request.includes_key(), request.password().is_some());
+            if let Some(password) = request.password() {
+                assert!(password.secret_str().chars().count() >= 8);
+                assert!(!format!("{request:?}").contains(password.secret_str()));
+            }
+        }
+    }
+});

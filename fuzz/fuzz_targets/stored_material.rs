@@ -1,0 +1,81 @@
+//! Arbitrary certificate, chain and key bytes from a store, through every format: never a
+//! panic; anything unusable is a 500 (or a 404 for a missing key); whatever succeeds parses
+//! back.
+#![no_main]
+
+use cert_download::{
+    CertificateDer, CertificateId, DownloadRequest, ExportPolicy, Format, MemoryStore, OsRandom,
+    Password, PasswordPolicy, PfxEncryption, PrivateKeyDer, download_with,
+};
+use libfuzzer_sys::fuzz_target;
+use der::Decode;
+use rustls_pki_types::{PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer};
+
+/// Splits the input into a leaf, issuers and a key at 0xFF 0x00 0xFF markers.
+fn split(data: &[u8]) -> Vec<&[u8]> {
+    let mut parts = Vec::new();
+    let mut rest = data;
+    while let Some(pos) = rest.windows(3).position(|w| w == [0xFF, 0x00, 0xFF]) {
+        parts.push(&rest[..pos]);
+        rest = &rest[pos + 3..];
+    }
+    parts.push(rest);
+    parts
+}
+
+fn key(kind: u8, der: Vec<u8>) -> Option<PrivateKeyDer<'static>> {
+    match kind % 4 {
+        0 => None,
+        1 => Some(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der))),
+        2 => Some(PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(der))),
+        _ => Some(PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(der))),
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&selector, data)) = data.split_first() else {
+        return;
+    };
+    let parts = split(data);
+    let leaf_der = parts[0].to_vec();
+    let leaf = CertificateDer::from(leaf_der.clone());
+    let (key_der, issuers) = match parts.len() {
+        1 => (Vec::new(), &parts[1..]),
+        n => (parts[n - 1].to_vec(), &parts[1..n - 1]),
+    };
+    let issuers: Vec<_> = issuers.iter().map(|c| CertificateDer::from(c.to_vec())).collect();
+    let id = CertificateId::new(7).unwrap();
+    let mut store = MemoryStore::new();
+    store.insert(id, leaf, issuers, key(selector, key_der));
+
+    let policy = ExportPolicy::with_iterations(1).unwrap();
+    let password = || Password::new("fuzz-password", &PasswordPolicy::default()).unwrap();
+    let requests = [
+        DownloadRequest::crt(id),
+        DownloadRequest::crt(id).with_key(password()),
+        DownloadRequest::pem(id),
+        DownloadRequest::pem(id).with_key(password()),
+        DownloadRequest::pfx(id, password()),
+        DownloadRequest::pfx(id, password()).with_pfx_encryption(PfxEncryption::TripleDesSha1),
+    ];
+    for request in requests {
+        let format = request.format();
+        match download_with(request, &store, &policy, &mut OsRandom) {
+            Ok(response) => match format {
+                Format::Crt => assert_eq!(response.certificate(), leaf_der.as_slice()),
+                Format::Pem => {
+                    let text = std::str::from_utf8(response.certificate()).unwrap();
+                    assert!(text.starts_with("-----BEGIN CERTIFICATE-----\n"));
+                }
+                _ => {
+                    pkcs12::pfx::Pfx::from_der(response.certificate()).unwrap();
+                }
+            },
+            Err(error) => assert!(
+                matches!(error.status(), 404 | 500),
+                "unexpected status {}: {error:?}",
+                error.status()
+            ),
+        }
+    }
+});
