@@ -52,6 +52,7 @@ pub struct DecodedPfx {
     pub mac_algorithm: String,
     pub mac_iterations: i32,
     pub mac_salt_len: usize,
+    pub mac_salt: Vec<u8>,
     pub mac_ok: bool,
     /// (algorithm OID of the key bag, decrypted PKCS#8, attributes DER)
     pub key_algorithm: String,
@@ -140,6 +141,7 @@ pub fn read_pfx(der: &[u8], password: &str) -> DecodedPfx {
         mac_algorithm,
         mac_iterations: mac.iterations,
         mac_salt_len: salt.len(),
+        mac_salt: salt.to_vec(),
         mac_ok,
         key_algorithm: String::new(),
         key_pkcs8: Vec::new(),
@@ -222,4 +224,37 @@ pub fn expected_attributes(friendly_name: &str, leaf_der: &[u8]) -> Vec<u8> {
     .unwrap()
     .to_der()
     .unwrap()
+}
+
+/// The salt and IV of a PBES2 AlgorithmIdentifier (DER).
+pub fn pbes2_salt_iv(algorithm_der: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let scheme = pkcs5::EncryptionScheme::from_der(algorithm_der).unwrap();
+    let pkcs5::EncryptionScheme::Pbes2(params) = scheme else {
+        panic!("not PBES2")
+    };
+    let salt = params.kdf.pbkdf2().expect("PBKDF2").salt.as_ref().to_vec();
+    let iv = match params.encryption {
+        pkcs5::pbes2::EncryptionScheme::Aes256Cbc { iv } => iv.to_vec(),
+        other => panic!("not AES-256-CBC: {other:?}"),
+    };
+    (salt, iv)
+}
+
+/// Decrypts a DER EncryptedPrivateKeyInfo with the `pkcs8` crate; returns the PKCS#8 and
+/// the encryption AlgorithmIdentifier DER.
+pub fn decrypt_epki(der: &[u8], password: &str) -> (Vec<u8>, Vec<u8>) {
+    let info = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der).unwrap();
+    let plain = info.decrypt(password.as_bytes()).unwrap();
+    (
+        plain.as_bytes().to_vec(),
+        info.encryption_algorithm.to_der().unwrap(),
+    )
+}
+
+/// The salt of a PKCS#12 PBE AlgorithmIdentifier (DER).
+pub fn pkcs12_pbe_salt(algorithm_der: &[u8]) -> Vec<u8> {
+    let alg = spki::AlgorithmIdentifierOwned::from_der(algorithm_der).unwrap();
+    let params: pkcs12::pbe_params::Pkcs12PbeParams =
+        alg.parameters.as_ref().unwrap().decode_as().unwrap();
+    params.salt.as_bytes().to_vec()
 }
