@@ -15,10 +15,12 @@ use serde_json::{Map, Value, json};
 /// Records 1 (RSA), 4 (P-256), 9 (Ed25519), 5 (P-256, SEC1) and 2 (RSA, PKCS#1).
 const RECORDS: [u64; 5] = [1, 4, 9, 5, 2];
 
+/// (id, leaf DER, issuers DER in fixture order, stored key as PKCS#8 if stored so)
+type Record = (u64, Vec<u8>, Vec<Vec<u8>>, Option<Vec<u8>>);
+
 struct Fixture {
     store: MemoryStore,
-    /// (id, leaf DER, issuers DER in fixture order, stored key as PKCS#8 if stored so)
-    records: Vec<(u64, Vec<u8>, Vec<Vec<u8>>, Option<Vec<u8>>)>,
+    records: Vec<Record>,
 }
 
 fn fixture() -> &'static Fixture {
@@ -217,23 +219,22 @@ fn pem_rfc7468_decode(text: &str) -> (String, Vec<u8>) {
     )
 }
 
+type Mutation = Box<dyn Fn(&mut Map<String, Value>) + Send + Sync>;
+
 /// One change that makes a valid body invalid.
-fn mutations() -> Vec<(
-    &'static str,
-    Box<dyn Fn(&mut Map<String, Value>) + Send + Sync>,
-)> {
-    fn set(k: &'static str, v: Value) -> Box<dyn Fn(&mut Map<String, Value>) + Send + Sync> {
+fn mutations() -> Vec<(&'static str, Mutation)> {
+    fn set(k: &'static str, v: Value) -> Mutation {
         Box::new(move |m| {
             m.insert(k.into(), v.clone());
         })
     }
-    fn crt_with(k: &'static str, v: Value) -> Box<dyn Fn(&mut Map<String, Value>) + Send + Sync> {
+    fn crt_with(k: &'static str, v: Value) -> Mutation {
         Box::new(move |m| {
             m.insert("format".into(), json!("crt"));
             m.insert(k.into(), v.clone());
         })
     }
-    fn remove(k: &'static str) -> Box<dyn Fn(&mut Map<String, Value>) + Send + Sync> {
+    fn remove(k: &'static str) -> Mutation {
         Box::new(move |m| {
             m.remove(k);
         })
