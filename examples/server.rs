@@ -254,7 +254,14 @@ fn http_error(status: StatusCode, code: &str, message: &str) -> Response {
 
 fn library_error(error: &Error) -> Response {
     let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json_response(status, error.to_json())
+    let mut response = json_response(status, error.to_json());
+    if status == StatusCode::UNAUTHORIZED {
+        // RFC 9110 §15.5.2: a 401 names the scheme to use (RFC 6750).
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -295,12 +302,16 @@ async fn download(State(app): State<Arc<App>>, request: Request) -> Response {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+    // A body a little over the limit is read and dropped before the 413, so the client
+    // (still sending) sees the answer instead of a reset (RFC 9112 §9.6); one declared
+    // far larger is refused at once.
+    const DRAIN: usize = 1024 * 1024;
+    if declared.is_some_and(|n| n > DRAIN as u64) {
         return too_large();
     }
-    let body: Bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(body) => body,
-        Err(_) => return too_large(),
+    let body: Bytes = match axum::body::to_bytes(body, DRAIN).await {
+        Ok(body) if body.len() <= MAX_BODY_BYTES => body,
+        _ => return too_large(),
     };
 
     let grant = bearer(&parts.headers).and_then(|t| app.tokens.grant(t));

@@ -1,0 +1,727 @@
+//! Starting and stopping `examples/server` as a real process, talking to it with reqwest,
+//! and reading its answers the way the contract writes them.
+//!
+//! The example is built once per test binary with the `dev` profile: an incremental debug
+//! build takes seconds, while the `release` profile (codegen-units = 1) takes minutes from
+//! cold and again whenever someone touches `src/`. The price is that a default PFX costs
+//! about 0.4 s of CPU in a debug build, so the load tests are sized for that.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::Value;
+
+pub(crate) const ADMIN: &str = "demo-admin-token";
+pub(crate) const READER: &str = "demo-reader-token";
+pub(crate) const PATH: &str = "/api/certificate/download";
+
+/// How long the server may take to print its ready line once spawned.
+pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the server may take to exit after SIGINT before the harness kills it.
+pub(crate) const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
+
+pub(crate) fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A file of the demo store, `examples/demo-store/<rel>`.
+pub(crate) fn demo(rel: &str) -> PathBuf {
+    manifest_dir().join("examples/demo-store").join(rel)
+}
+
+/// A record of the test fixtures store, `tests/fixtures/store/<id>`.
+pub(crate) fn fixture_record(id: &str) -> PathBuf {
+    manifest_dir().join("tests/fixtures/store").join(id)
+}
+
+/// Copies a store record (a directory of files) to `to`, which must not exist.
+pub(crate) fn copy_record(from: &Path, to: &Path) {
+    std::fs::create_dir(to).unwrap_or_else(|e| panic!("cannot create {}: {e}", to.display()));
+    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Building the example
+// ---------------------------------------------------------------------------------------
+
+/// The path of the `server` example, built on first use (once per test binary).
+pub(crate) fn server_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(build_server)
+}
+
+fn build_server() -> PathBuf {
+    let mut cargo = Command::new(env!("CARGO"));
+    // Cargo runs this test with the variables it sets for crates (CARGO_MANIFEST_DIR,
+    // CARGO_PKG_*, ...). Build scripts such as ring's watch some of them
+    // (`rerun-if-env-changed`), so passing them on would make this build and every
+    // ordinary `cargo build` after it recompile ring, rustls and reqwest each time.
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_BIN_EXE_")
+            || matches!(
+                name,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_MANIFEST_LINKS"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "CARGO_RUSTC_CURRENT_DIR"
+                    | "OUT_DIR"
+            )
+        {
+            cargo.env_remove(name);
+        }
+    }
+    let output = cargo
+        .args([
+            "build",
+            "--example",
+            "server",
+            "--message-format=json-render-diagnostics",
+        ])
+        .current_dir(manifest_dir())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `{} build --example server`: {e}", env!("CARGO")));
+    assert!(
+        output.status.success(),
+        "`cargo build --example server` failed ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Cargo says where it put the executable; this honours CARGO_TARGET_DIR, a
+    // build.target-dir in a config file, and a target triple.
+    let from_cargo = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "server")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from));
+    let path = from_cargo.unwrap_or_else(|| {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .map(|d| {
+                if d.is_relative() {
+                    manifest_dir().join(d)
+                } else {
+                    d
+                }
+            })
+            .unwrap_or_else(|| manifest_dir().join("target"));
+        target
+            .join("debug/examples")
+            .join(format!("server{}", std::env::consts::EXE_SUFFIX))
+    });
+    assert!(
+        path.is_file(),
+        "cargo built the server example but {} does not exist",
+        path.display()
+    );
+    path
+}
+
+// ---------------------------------------------------------------------------------------
+// The server process
+// ---------------------------------------------------------------------------------------
+
+/// A running `examples/server`; SIGINT and wait on drop.
+pub(crate) struct Server {
+    child: Child,
+    /// The URL of the ready line, e.g. `https://localhost:40123/api/certificate/download`.
+    pub(crate) url: String,
+    /// Where it listens, to pin `localhost` to it in the client.
+    pub(crate) addr: SocketAddr,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    readers: Vec<JoinHandle<()>>,
+    exited: Option<ExitStatus>,
+    /// Directories that must live as long as the server (a temporary store).
+    _keep: Vec<tempfile::TempDir>,
+}
+
+/// What a stopped server left behind.
+#[derive(Debug)]
+pub(crate) struct Stopped {
+    pub(crate) status: ExitStatus,
+    /// From SIGINT to exit.
+    pub(crate) took: Duration,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+fn spawn_reader(
+    mut from: impl Read + Send + 'static,
+    into: Arc<Mutex<String>>,
+    first_line: Option<mpsc::Sender<String>>,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || match first_line {
+        Some(tx) => {
+            let mut reader = BufReader::new(from);
+            let mut tx = Some(tx);
+            let mut line = String::new();
+            loop {
+                line.clear();
+                match reader.read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        into.lock().unwrap().push_str(&line);
+                        if let Some(tx) = tx.take() {
+                            let _ = tx.send(line.clone());
+                        }
+                    }
+                }
+            }
+        }
+        None => {
+            let mut chunk = [0u8; 8192];
+            loop {
+                match from.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => into
+                        .lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&chunk[..n])),
+                }
+            }
+        }
+    })
+}
+
+fn command(args: &[&str]) -> Command {
+    let mut command = Command::new(server_binary());
+    command
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// The IP given with `--listen`, or 127.0.0.1 which the harness adds.
+fn listen_ip(args: &[&str]) -> IpAddr {
+    args.iter()
+        .position(|a| *a == "--listen")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|a| a.parse::<SocketAddr>().ok())
+        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip())
+}
+
+impl Server {
+    /// Starts the server with `args`, plus `--listen 127.0.0.1:0` unless they name an
+    /// address, and waits for its ready line.
+    pub(crate) fn start(args: &[&str]) -> Server {
+        Self::start_keeping(args, Vec::new())
+    }
+
+    /// Like [`Server::start`], and keeps `dirs` alive until the server is gone.
+    pub(crate) fn start_keeping(args: &[&str], keep: Vec<tempfile::TempDir>) -> Server {
+        let mut all: Vec<&str> = args.to_vec();
+        if !args.contains(&"--listen") {
+            all.extend(["--listen", "127.0.0.1:0"]);
+        }
+        let mut child = command(&all)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", server_binary().display()));
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let readers = vec![
+            spawn_reader(child.stdout.take().unwrap(), Arc::clone(&stdout), Some(tx)),
+            spawn_reader(child.stderr.take().unwrap(), Arc::clone(&stderr), None),
+        ];
+        let mut server = Server {
+            child,
+            url: String::new(),
+            addr: SocketAddr::new(listen_ip(&all), 0),
+            stdout,
+            stderr,
+            readers,
+            exited: None,
+            _keep: keep,
+        };
+        let line = match rx.recv_timeout(READY_TIMEOUT) {
+            Ok(line) => line,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let _ = server.child.kill();
+                server.exited = server.child.wait().ok();
+                panic!(
+                    "the server ({all:?}) printed no ready line within {READY_TIMEOUT:?}; stderr:\n{}",
+                    server.stderr.lock().unwrap()
+                );
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = server.child.wait().unwrap();
+                server.exited = Some(status);
+                server.join_readers();
+                panic!(
+                    "the server ({all:?}) exited with {status} before it printed its ready line; stderr:\n{}",
+                    server.stderr.lock().unwrap()
+                );
+            }
+        };
+        let url = line
+            .trim_end()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("the ready line is not `listening on <URL>`: {line:?}"))
+            .to_owned();
+        let (_, rest) = url
+            .split_once("://")
+            .unwrap_or_else(|| panic!("no scheme in the ready URL {url:?}"));
+        let (host_port, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        assert_eq!(
+            path, PATH,
+            "the ready URL {url:?} does not name the endpoint"
+        );
+        let port: u16 = host_port
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in the ready URL {url:?}"));
+        assert_ne!(port, 0, "the ready URL {url:?} has port 0");
+        server.addr.set_port(port);
+        server.url = url;
+        server
+    }
+
+    /// Runs the server with `args` (as given, no `--listen` added) and expects it to exit
+    /// by itself, without printing a ready line: returns its exit status and stderr.
+    pub(crate) fn run_to_exit(args: &[&str]) -> (ExitStatus, String, String) {
+        let mut child = command(args)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", server_binary().display()));
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > READY_TIMEOUT {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the server with {args:?} was expected to exit at start but kept running");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut out = String::new();
+        let mut err = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        (status, out, err)
+    }
+
+    /// The base URL with another path, e.g. `origin("/")`.
+    pub(crate) fn with_path(&self, path: &str) -> String {
+        let cut = self.url.len() - PATH.len();
+        format!("{}{path}", &self.url[..cut])
+    }
+
+    /// Sends SIGINT (the `kill -INT <pid>` command, as Ctrl-C would) once.
+    fn interrupt(&mut self) {
+        if self.exited.is_some() || matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run `kill -INT {pid}`: {e}"));
+        assert!(status.success(), "`kill -INT {pid}` failed: {status}");
+    }
+
+    /// Waits for the process to exit, at most `limit`.
+    fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        if let Some(status) = self.exited {
+            return Some(status);
+        }
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.exited = Some(status);
+                return Some(status);
+            }
+            if start.elapsed() > limit {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn join_readers(&mut self) {
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+    }
+
+    /// Ctrl-C: SIGINT, then wait for the exit (killing it after [`EXIT_TIMEOUT`] and
+    /// failing). Returns the status and everything the process wrote.
+    pub(crate) fn stop(mut self) -> Stopped {
+        let start = Instant::now();
+        self.interrupt();
+        let Some(status) = self.wait_exit(EXIT_TIMEOUT) else {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            self.exited = self.child.try_wait().ok().flatten();
+            self.join_readers();
+            panic!(
+                "the server did not exit within {EXIT_TIMEOUT:?} of SIGINT; stderr:\n{}",
+                self.stderr.lock().unwrap()
+            );
+        };
+        let took = start.elapsed();
+        self.join_readers();
+        Stopped {
+            status,
+            took,
+            stdout: self.stdout.lock().unwrap().clone(),
+            stderr: self.stderr.lock().unwrap().clone(),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let running = self.exited.is_none() && matches!(self.child.try_wait(), Ok(None));
+        if running {
+            let interrupted = Command::new("kill")
+                .args(["-INT", &self.child.id().to_string()])
+                .status()
+                .is_ok_and(|s| s.success());
+            if !interrupted || self.wait_exit(EXIT_TIMEOUT).is_none() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+        self.join_readers();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Clients
+// ---------------------------------------------------------------------------------------
+
+pub(crate) fn ca_pem() -> Vec<u8> {
+    std::fs::read(demo("tls/ca.pem")).expect("examples/demo-store/tls/ca.pem")
+}
+
+/// A rustls client that trusts nothing but what is added, ignores proxy settings, and
+/// sends `localhost` to the server's address (the certificate names `localhost`).
+pub(crate) fn bare_builder(server: &Server) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .no_proxy()
+        .resolve("localhost", server.addr)
+        .timeout(Duration::from_secs(120))
+}
+
+/// The client of the tests: HTTPS verified against the demo CA only.
+pub(crate) fn client(server: &Server) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(&ca_pem()).expect("the demo CA parses");
+    bare_builder(server)
+        .add_root_certificate(ca)
+        .https_only(true)
+        .build()
+        .expect("a reqwest client")
+}
+
+/// An HTTP response, read completely.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) body: String,
+}
+
+impl Reply {
+    pub(crate) async fn read(response: reqwest::Response) -> Reply {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.text().await.expect("the response body");
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The body's top-level members in the order they were written.
+    pub(crate) fn members(&self) -> Vec<(String, Value)> {
+        ordered_members(&self.body)
+            .unwrap_or_else(|e| panic!("the body is not a JSON object ({e}): {}", self.body))
+    }
+
+    /// Asserts the contract's error body `{"status","error","message"}` (in that order)
+    /// with the HTTP status `status` and a code in `codes`; returns the message.
+    #[track_caller]
+    pub(crate) fn expect_error(&self, status: u16, codes: &[&str]) -> String {
+        assert_eq!(
+            self.status, status,
+            "expected HTTP {status} {codes:?}, got {}: {}",
+            self.status, self.body
+        );
+        assert_json_content_type(self);
+        let members = self.members();
+        let names: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            ["status", "error", "message"],
+            "the error body must be {{\"status\",\"error\",\"message\"}} in that order: {}",
+            self.body
+        );
+        assert_eq!(
+            members[0].1.as_u64(),
+            Some(u64::from(status)),
+            "the body's status differs from the HTTP status: {}",
+            self.body
+        );
+        let code = members[1]
+            .1
+            .as_str()
+            .unwrap_or_else(|| panic!("error is not a string: {}", self.body));
+        assert!(
+            codes.contains(&code),
+            "expected error code {codes:?}, got {code:?}: {}",
+            self.body
+        );
+        assert!(
+            !code.is_empty()
+                && code
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+            "the error code is not snake_case: {code:?}"
+        );
+        let message = members[2]
+            .1
+            .as_str()
+            .unwrap_or_else(|| panic!("message is not a string: {}", self.body));
+        assert!(!message.is_empty(), "empty message: {}", self.body);
+        message.to_owned()
+    }
+
+    /// Asserts a 200 of the contract's shape for `format` and returns what it carries.
+    /// Responses with key material must say `Cache-Control: no-store`.
+    #[track_caller]
+    pub(crate) fn expect_ok(&self, format: &str) -> Download {
+        assert_json_content_type(self);
+        self.expect_ok_body(format, true)
+    }
+
+    /// [`Reply::expect_ok`] for a body whose headers were not captured (curl's stdout).
+    #[track_caller]
+    pub(crate) fn expect_ok_body(&self, format: &str, check_headers: bool) -> Download {
+        assert_eq!(
+            self.status, 200,
+            "expected 200 {format}, got: {}",
+            self.body
+        );
+        let members = self.members();
+        let names: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
+        let with_key = names.contains(&"key");
+        if with_key {
+            assert_eq!(
+                names,
+                ["certificate", "format", "key", "key_format"],
+                "unexpected members: {}",
+                self.body
+            );
+            assert_eq!(format, "crt", "only crt has a key member: {}", self.body);
+            assert_eq!(members[3].1, "key", "key_format: {}", self.body);
+        } else {
+            assert_eq!(
+                names,
+                ["certificate", "format"],
+                "unexpected members: {}",
+                self.body
+            );
+        }
+        assert_eq!(members[1].1, format, "format member: {}", self.body);
+        let b64 = |v: &Value| {
+            let s = v
+                .as_str()
+                .unwrap_or_else(|| panic!("not a string: {}", self.body));
+            STANDARD
+                .decode(s)
+                .unwrap_or_else(|e| panic!("not padded standard Base64 ({e}): {s}"))
+        };
+        let download = Download {
+            certificate: b64(&members[0].1),
+            key: with_key.then(|| b64(&members[2].1)),
+        };
+        let carries_key = format == "pfx"
+            || with_key
+            || String::from_utf8_lossy(&download.certificate).contains("PRIVATE KEY");
+        if carries_key && check_headers {
+            let cache = self.header("cache-control").unwrap_or_default();
+            assert!(
+                cache
+                    .split(',')
+                    .any(|d| d.trim().eq_ignore_ascii_case("no-store")),
+                "a {format} response with key material must carry Cache-Control: no-store, got {cache:?}"
+            );
+        }
+        download
+    }
+}
+
+#[track_caller]
+fn assert_json_content_type(reply: &Reply) {
+    let ct = reply.header("content-type").unwrap_or_default();
+    assert!(
+        ct.split(';')
+            .next()
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")),
+        "Content-Type must be application/json, got {ct:?} (body {})",
+        reply.body
+    );
+}
+
+/// What a 200 carries, Base64-decoded.
+#[derive(Debug)]
+pub(crate) struct Download {
+    pub(crate) certificate: Vec<u8>,
+    pub(crate) key: Option<Vec<u8>>,
+}
+
+/// POSTs `body` as `application/json`, with `Authorization: Bearer <token>` if given.
+pub(crate) async fn post_json(
+    client: &reqwest::Client,
+    server: &Server,
+    token: Option<&str>,
+    body: &str,
+) -> Reply {
+    post(
+        client,
+        &server.url,
+        token,
+        Some("application/json"),
+        body.to_owned(),
+    )
+    .await
+}
+
+/// POSTs `body` to `url` with the given token and Content-Type.
+pub(crate) async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    content_type: Option<&str>,
+    body: impl Into<reqwest::Body>,
+) -> Reply {
+    let mut request = client.post(url).body(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(ct) = content_type {
+        request = request.header(reqwest::header::CONTENT_TYPE, ct);
+    }
+    let response = request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url} failed: {e:?}"));
+    Reply::read(response).await
+}
+
+/// The members of a JSON object in document order (`serde_json::Value` sorts them).
+pub(crate) fn ordered_members(text: &str) -> Result<Vec<(String, Value)>, serde_json::Error> {
+    struct Ordered(Vec<(String, Value)>);
+    impl<'de> serde::Deserialize<'de> for Ordered {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Visit;
+            impl<'de> serde::de::Visitor<'de> for Visit {
+                type Value = Ordered;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<Ordered, A::Error> {
+                    let mut members = Vec::new();
+                    while let Some(member) = map.next_entry::<String, Value>()? {
+                        members.push(member);
+                    }
+                    Ok(Ordered(members))
+                }
+            }
+            d.deserialize_map(Visit)
+        }
+    }
+    serde_json::from_str::<Ordered>(text).map(|o| o.0)
+}
+
+/// Runs curl with `args` plus `-sS -D <file> -w "\n%{http_code}"`: the reply with its
+/// headers, or curl's failure as text.
+pub(crate) fn curl_request(args: &[&str]) -> Result<Reply, String> {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let head = dir.path().join("head.txt");
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend([
+        "-sS",
+        "-D",
+        head.to_str().expect("a UTF-8 path"),
+        "-w",
+        "\n%{http_code}",
+    ]);
+    let out = crate::tools::curl(&all);
+    if !out.status.success() {
+        return Err(format!(
+            "curl exit {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (body, code) = stdout
+        .rsplit_once('\n')
+        .ok_or_else(|| format!("no status code in {stdout:?}"))?;
+    let dump = std::fs::read_to_string(&head).map_err(|e| format!("no header dump: {e}"))?;
+    // The last response block (after any `100 Continue`).
+    let block = dump
+        .split("\r\n\r\n")
+        .filter(|b| b.starts_with("HTTP/"))
+        .last()
+        .ok_or_else(|| format!("no response head in {dump:?}"))?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    for line in block.lines().skip(1) {
+        if let Some((name, value)) = line.split_once(':') {
+            let name = reqwest::header::HeaderName::from_bytes(name.trim().as_bytes())
+                .map_err(|e| format!("bad header {line:?}: {e}"))?;
+            let value = reqwest::header::HeaderValue::from_str(value.trim())
+                .map_err(|e| format!("bad header {line:?}: {e}"))?;
+            headers.append(name, value);
+        }
+    }
+    Ok(Reply {
+        status: code
+            .parse()
+            .map_err(|_| format!("bad status code in {stdout:?}"))?,
+        headers,
+        body: body.to_owned(),
+    })
+}
