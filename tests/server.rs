@@ -1115,10 +1115,20 @@ fn audit_lines<'a>(log: &'a str, fields: &[(&str, &str)]) -> Vec<&'a str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_log_audits_downloads_and_never_shows_secrets() {
+    log_audits_and_hides_secrets("info").await;
+}
+
+/// Every level of every crate in the process (hyper, rustls, axum, tokio): still no secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_trace_level_log_never_shows_secrets() {
+    log_audits_and_hides_secrets("trace").await;
+}
+
+async fn log_audits_and_hides_secrets(level: &str) {
     const CANARY: &str = "Log-Leak-Canary-123";
     const BODY_CANARY: &str = "Body-Leak-Canary-789";
     const TOKEN_CANARY: &str = "Unknown-Token-Canary-456";
-    let server = Server::start(&[]);
+    let server = Server::start_logging(&[], Vec::new(), level);
     let client = client(&server);
     let pfx = format!(
         r#"{{"id": "12345", "format": "pfx", "password": "{CANARY}", "friendly_name": "{BODY_CANARY}"}}"#

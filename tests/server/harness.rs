@@ -200,11 +200,11 @@ fn spawn_reader(
     })
 }
 
-fn command(args: &[&str]) -> Command {
+fn command(args: &[&str], log_level: &str) -> Command {
     let mut command = Command::new(server_binary());
     command
         .args(args)
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", log_level)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -229,11 +229,20 @@ impl Server {
 
     /// Like [`Server::start`], and keeps `dirs` alive until the server is gone.
     pub(crate) fn start_keeping(args: &[&str], keep: Vec<tempfile::TempDir>) -> Server {
+        Self::start_logging(args, keep, "info")
+    }
+
+    /// Like [`Server::start_keeping`], with `RUST_LOG` set to `log_level`.
+    pub(crate) fn start_logging(
+        args: &[&str],
+        keep: Vec<tempfile::TempDir>,
+        log_level: &str,
+    ) -> Server {
         let mut all: Vec<&str> = args.to_vec();
         if !args.contains(&"--listen") {
             all.extend(["--listen", "127.0.0.1:0"]);
         }
-        let mut child = command(&all)
+        let mut child = command(&all, log_level)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", server_binary().display()));
         let stdout = Arc::new(Mutex::new(String::new()));
@@ -299,7 +308,7 @@ impl Server {
     /// Runs the server with `args` (as given, no `--listen` added) and expects it to exit
     /// by itself, without printing a ready line: returns its exit status and stderr.
     pub(crate) fn run_to_exit(args: &[&str]) -> (ExitStatus, String, String) {
-        let mut child = command(args)
+        let mut child = command(args, "info")
             .spawn()
             .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", server_binary().display()));
         let start = Instant::now();
