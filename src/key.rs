@@ -9,36 +9,127 @@ use rustls_pki_types::PrivateKeyDer;
 use spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 use zeroize::Zeroizing;
 
+use crate::credential::Der;
 use crate::error::{Error, ErrorKind};
 
-/// A stored key that belongs to the leaf, as PKCS#8 DER in a zeroizing buffer.
+/// A stored key that belongs to the leaf, as PKCS#8 DER in a zeroizing buffer: the
+/// store's own buffer when it is stored as PKCS#8 (no copy), else the converted key.
 pub(crate) struct CheckedKey {
-    pkcs8: Zeroizing<Vec<u8>>,
+    pkcs8: KeyBytes,
+}
+
+enum KeyBytes {
+    Stored(Zeroizing<PrivateKeyDer<'static>>),
+    Converted(Zeroizing<Vec<u8>>),
 }
 
 impl CheckedKey {
     /// The PKCS#8 `PrivateKeyInfo` DER: the stored bytes exactly when stored as PKCS#8.
     pub(crate) fn secret_pkcs8_der(&self) -> &[u8] {
-        &self.pkcs8
+        match &self.pkcs8 {
+            KeyBytes::Stored(k) => k.secret_der(),
+            KeyBytes::Converted(k) => k,
+        }
     }
 
     /// Converts `key` to PKCS#8 and checks that it belongs to the public key `leaf_spki`.
-    pub(crate) fn check(key: &PrivateKeyDer<'_>, leaf_spki: &[u8]) -> Result<Self, Error> {
-        let pkcs8 = match key {
-            PrivateKeyDer::Pkcs8(k) => Zeroizing::new(k.secret_pkcs8_der().to_vec()),
-            PrivateKeyDer::Pkcs1(k) => pkcs1_to_pkcs8(k.secret_pkcs1_der())?,
-            PrivateKeyDer::Sec1(k) => sec1_to_pkcs8(k.secret_sec1_der())?,
+    pub(crate) fn check(
+        key: Zeroizing<PrivateKeyDer<'static>>,
+        leaf_spki: &[u8],
+    ) -> Result<Self, Error> {
+        let pkcs8 = match &*key {
+            PrivateKeyDer::Pkcs8(_) => KeyBytes::Stored(key),
+            PrivateKeyDer::Pkcs1(k) => KeyBytes::Converted(pkcs1_to_pkcs8(k.secret_pkcs1_der())?),
+            PrivateKeyDer::Sec1(k) => KeyBytes::Converted(sec1_to_pkcs8(k.secret_sec1_der())?),
             _ => return Err(unsupported("a key of an unknown container")),
         };
+        let this = Self { pkcs8 };
+        if rsa_matches_fast(this.secret_pkcs8_der(), leaf_spki) {
+            return Ok(this);
+        }
         let spki = SubjectPublicKeyInfoRef::from_der(leaf_spki).map_err(|_| {
             Error::new(
                 ErrorKind::InvalidCertificate,
                 "the stored certificate's public key cannot be read",
             )
         })?;
-        check_pair(&pkcs8, &spki)?;
-        Ok(Self { pkcs8 })
+        check_pair(this.secret_pkcs8_der(), &spki)?;
+        Ok(this)
     }
+}
+
+/// The AlgorithmIdentifier `rsaEncryption` with NULL parameters, as keys and certificates
+/// write it.
+const RSA_ALGORITHM: [u8; 15] = [
+    0x30, 0x0D, 0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01, 0x05, 0x00,
+];
+
+/// A canonical positive INTEGER as `der`'s `UintRef` takes it.
+fn uint(r: &mut Der<'_>) -> Option<()> {
+    match r.expect(0x02)?.bytes() {
+        [] => None,
+        [0] => Some(()),
+        [0, b, ..] if *b < 0x80 => None,
+        [b, ..] if *b >= 0x80 => None,
+        _ => Some(()),
+    }
+}
+
+/// The common case of an RSA key, without allocating: a two-prime PKCS#8 v1 RSA key
+/// (`rsaEncryption`, NULL parameters, no attributes, every INTEGER canonical) whose modulus
+/// and exponent are the leaf's (`rsaEncryption` SPKI). `true` only when [`check_pair`]
+/// would accept the pair; anything else (including a mismatch) is left to `check_pair`,
+/// whose verdict and error then stand.
+fn rsa_matches_fast(pkcs8: &[u8], leaf_spki: &[u8]) -> bool {
+    fn pair(pkcs8: &[u8], leaf_spki: &[u8]) -> Option<bool> {
+        let mut outer = Der::new(pkcs8);
+        let mut info = outer.expect(0x30)?;
+        outer.end()?;
+        if info.take(3)? != [0x02, 0x01, 0x00] || info.take(RSA_ALGORITHM.len())? != RSA_ALGORITHM {
+            return None;
+        }
+        let mut octets = info.expect(0x04)?;
+        info.end()?;
+        let mut key = octets.expect(0x30)?;
+        octets.end()?;
+        if key.take(3)? != [0x02, 0x01, 0x00] {
+            return None;
+        }
+        let n_start = key.at();
+        uint(&mut key)?;
+        let n = &pkcs8[n_start..key.at()];
+        let e_start = key.at();
+        uint(&mut key)?;
+        let e = &pkcs8[e_start..key.at()];
+        for _ in 0..6 {
+            uint(&mut key)?;
+        }
+        key.end()?;
+
+        let mut outer = Der::new(leaf_spki);
+        let mut spki = outer.expect(0x30)?;
+        outer.end()?;
+        if spki.take(RSA_ALGORITHM.len())? != RSA_ALGORITHM {
+            return None;
+        }
+        let bits = spki.expect(0x03)?;
+        spki.end()?;
+        let [0, point @ ..] = bits.bytes() else {
+            return None;
+        };
+        let mut outer = Der::new(point);
+        let mut public = outer.expect(0x30)?;
+        outer.end()?;
+        let pn = public.at();
+        uint(&mut public)?;
+        let leaf_n = &point[pn..public.at()];
+        let pe = public.at();
+        uint(&mut public)?;
+        let leaf_e = &point[pe..public.at()];
+        public.end()?;
+        Some(n == leaf_n && e == leaf_e)
+    }
+    pair(pkcs8, leaf_spki) == Some(true)
 }
 
 fn invalid() -> Error {
@@ -223,4 +314,81 @@ where
         return Err(mismatch());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+
+    fn rsa_records() -> &'static [(Vec<u8>, Vec<u8>)] {
+        static R: std::sync::OnceLock<Vec<(Vec<u8>, Vec<u8>)>> = std::sync::OnceLock::new();
+        R.get_or_init(|| {
+            let root =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store");
+            [1u64, 3, 11, 15, 20]
+                .iter()
+                .map(|n| {
+                    let dir = root.join(n.to_string());
+                    let leaf = CertificateDer::pem_file_iter(dir.join("cert.pem"))
+                        .unwrap()
+                        .next()
+                        .unwrap()
+                        .unwrap();
+                    let cert = x509_cert::Certificate::from_der(&leaf).unwrap();
+                    let spki = cert
+                        .tbs_certificate()
+                        .subject_public_key_info()
+                        .to_der()
+                        .unwrap();
+                    let key = PrivateKeyDer::from_pem_file(dir.join("key.pem")).unwrap();
+                    (key.secret_der().to_vec(), spki)
+                })
+                .collect()
+        })
+    }
+
+    #[test]
+    fn rsa_fixtures_take_the_fast_path() {
+        for (i, (key, spki)) in rsa_records().iter().enumerate() {
+            let spki_ok = SubjectPublicKeyInfoRef::from_der(spki).unwrap();
+            let full = check_pair(key, &spki_ok).is_ok();
+            // Record 11 holds a different key: a mismatch goes to the full check.
+            assert_eq!(rsa_matches_fast(key, spki), full, "record #{i}");
+            assert_eq!(full, i != 2);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        /// Whenever the fast path accepts a (mutated) pair, the full check accepts it.
+        #[test]
+        fn the_fast_path_accepts_only_what_the_full_check_accepts(
+            which in any::<usize>(),
+            in_key in any::<bool>(),
+            at in any::<usize>(),
+            byte in any::<u8>(),
+            cut in any::<bool>(),
+        ) {
+            let records = rsa_records();
+            let (mut key, mut spki) = records[which % records.len()].clone();
+            let target = if in_key { &mut key } else { &mut spki };
+            let n = target.len();
+            if cut {
+                target.truncate(at % n);
+            } else {
+                target[at % n] = byte;
+            }
+            if rsa_matches_fast(&key, &spki) {
+                let parsed = SubjectPublicKeyInfoRef::from_der(&spki);
+                prop_assert!(parsed.is_ok());
+                prop_assert!(check_pair(&key, &parsed.unwrap()).is_ok());
+                let stored = Zeroizing::new(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)));
+                prop_assert!(CheckedKey::check(stored, &spki).is_ok());
+            }
+        }
+    }
 }
