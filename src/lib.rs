@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 mod credential;
 mod encode;
 mod error;
+mod kdf;
 mod key;
 mod policy;
 mod random;

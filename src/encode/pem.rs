@@ -22,19 +22,24 @@ fn block_len(label: &str, der_len: usize) -> usize {
     (11 + label.len() + 6) + b64 + lines + (9 + label.len() + 6)
 }
 
-/// Appends one PEM block: LF line ends, 64-character lines.
+/// Appends one PEM block: LF line ends, 64-character lines. The Base64 is written in one
+/// pass into place, then the lines are moved apart (last first) to make room for the line
+/// ends: one bulk encoding instead of one call per line.
 fn push_block(out: &mut Vec<u8>, label: &str, der: &[u8]) {
     out.extend_from_slice(b"-----BEGIN ");
     out.extend_from_slice(label.as_bytes());
     out.extend_from_slice(b"-----\n");
-    // 48 input bytes make one 64-character line.
-    for chunk in der.chunks(LINE / 4 * 3) {
-        let start = out.len();
-        out.resize(start + chunk.len().div_ceil(3) * 4, 0);
-        // The slice was sized for this chunk exactly, so encoding cannot run out of room.
-        let written = STANDARD.encode_slice(chunk, &mut out[start..]).unwrap_or(0);
-        out.truncate(start + written);
-        out.push(b'\n');
+    let b64 = der.len().div_ceil(3) * 4;
+    let lines = b64.div_ceil(LINE);
+    let at = out.len();
+    out.resize(at + b64 + lines, b'\n');
+    // The slice was sized for the encoding exactly, so it cannot run out of room.
+    let _ = STANDARD.encode_slice(der, &mut out[at..at + b64]);
+    for i in (1..lines).rev() {
+        let from = at + i * LINE;
+        let len = LINE.min(b64 - i * LINE);
+        out.copy_within(from..from + len, from + i);
+        out[from + i - 1] = b'\n';
     }
     out.extend_from_slice(b"-----END ");
     out.extend_from_slice(label.as_bytes());
@@ -79,6 +84,31 @@ pub(super) fn encode(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The block as the line-by-line encoder wrote it before.
+    fn line_by_line(label: &str, der: &[u8]) -> Vec<u8> {
+        let mut out = format!("-----BEGIN {label}-----\n").into_bytes();
+        for chunk in der.chunks(48) {
+            out.extend_from_slice(STANDARD.encode(chunk).as_bytes());
+            out.push(b'\n');
+        }
+        out.extend_from_slice(format!("-----END {label}-----\n").as_bytes());
+        out
+    }
+
+    #[test]
+    fn bulk_encoding_equals_line_by_line() {
+        for n in 0..400usize {
+            let der: Vec<u8> = (0..n).map(|i| (i * 37 + 11) as u8).collect();
+            let mut out = b"prefix".to_vec();
+            push_block(&mut out, "CERTIFICATE", &der);
+            assert_eq!(
+                &out[6..],
+                line_by_line("CERTIFICATE", &der).as_slice(),
+                "{n}"
+            );
+        }
+    }
 
     #[test]
     fn block_len_is_exact() {
