@@ -108,6 +108,18 @@ pub enum PfxEncryption {
 }
 
 impl PfxEncryption {
+    /// Whether this is the insecure legacy choice (3DES and a SHA-1 MAC), for hosts that
+    /// want to refuse it, warn about it, or audit it.
+    ///
+    /// ```
+    /// use cert_download::PfxEncryption;
+    /// assert!(PfxEncryption::TripleDesSha1.is_insecure_legacy());
+    /// assert!(!PfxEncryption::default().is_insecure_legacy());
+    /// ```
+    pub fn is_insecure_legacy(self) -> bool {
+        matches!(self, PfxEncryption::TripleDesSha1)
+    }
+
     /// The name used on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
