@@ -178,19 +178,6 @@ pub fn records() -> Result<Vec<Record>, Failure> {
     ])
 }
 
-fn kind_of(e: &StoreError) -> &'static str {
-    match e {
-        StoreError::Unauthenticated => "Unauthenticated",
-        StoreError::Forbidden => "Forbidden",
-        StoreError::KeyExportForbidden => "KeyExportForbidden",
-        StoreError::NotFound => "NotFound",
-        StoreError::KeyNotFound => "KeyNotFound",
-        StoreError::InvalidCertificate => "InvalidCertificate",
-        StoreError::InvalidKey => "InvalidKey",
-        StoreError::Backend(_) => "Backend",
-    }
-}
-
 struct Run {
     report: Report,
     policy: ExportPolicy,
@@ -216,7 +203,7 @@ impl Run {
         match got {
             Ok(_) => fail(format!("{call} succeeded; expected {want}")),
             Err(e) => {
-                let kind = kind_of(&e);
+                let kind = e.name();
                 self.check(kind == want, || {
                     format!("{call} answered {kind}; expected {want}")
                 })
@@ -367,7 +354,7 @@ impl Run {
             match store.certificate(r.id) {
                 Ok(_) => return fail(format!("certificate({}) succeeded; expected {want}", r.id)),
                 Err(e) => {
-                    let kind = kind_of(&e);
+                    let kind = e.name();
                     // A store may hide existence: NotFound stands in for Forbidden.
                     let ok = kind == want || (want == "Forbidden" && kind == "NotFound");
                     self.check(ok, || {

@@ -99,18 +99,28 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// The variant's name, without the backend's text.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            StoreError::Unauthenticated => "Unauthenticated",
+            StoreError::Forbidden => "Forbidden",
+            StoreError::KeyExportForbidden => "KeyExportForbidden",
+            StoreError::NotFound => "NotFound",
+            StoreError::KeyNotFound => "KeyNotFound",
+            StoreError::InvalidCertificate => "InvalidCertificate",
+            StoreError::InvalidKey => "InvalidKey",
+            StoreError::Backend(_) => "Backend",
+        }
+    }
+}
+
 impl fmt::Debug for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StoreError::Unauthenticated => f.write_str("Unauthenticated"),
-            StoreError::Forbidden => f.write_str("Forbidden"),
-            StoreError::KeyExportForbidden => f.write_str("KeyExportForbidden"),
-            StoreError::NotFound => f.write_str("NotFound"),
-            StoreError::KeyNotFound => f.write_str("KeyNotFound"),
-            StoreError::InvalidCertificate => f.write_str("InvalidCertificate"),
-            StoreError::InvalidKey => f.write_str("InvalidKey"),
             // The backend's text may hold paths or data: keep it out of Debug as well.
             StoreError::Backend(_) => f.write_str("Backend([elided])"),
+            other => f.write_str(other.name()),
         }
     }
 }
@@ -151,35 +161,22 @@ pub trait CertificateStore: fmt::Debug + Send + Sync {
     fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError>;
 }
 
-impl<S: CertificateStore + ?Sized> CertificateStore for &S {
-    fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError> {
-        (**self).certificate(id)
-    }
+/// A store behind a reference or a smart pointer is the store itself.
+macro_rules! forward_store {
+    ($($wrapper:ty),*) => {$(
+        impl<S: CertificateStore + ?Sized> CertificateStore for $wrapper {
+            fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError> {
+                (**self).certificate(id)
+            }
 
-    fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
-        (**self).private_key(id)
-    }
+            fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
+                (**self).private_key(id)
+            }
+        }
+    )*};
 }
 
-impl<S: CertificateStore + ?Sized> CertificateStore for std::sync::Arc<S> {
-    fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError> {
-        (**self).certificate(id)
-    }
-
-    fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
-        (**self).private_key(id)
-    }
-}
-
-impl<S: CertificateStore + ?Sized> CertificateStore for Box<S> {
-    fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError> {
-        (**self).certificate(id)
-    }
-
-    fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
-        (**self).private_key(id)
-    }
-}
+forward_store!(&S, std::sync::Arc<S>, Box<S>);
 
 /// The async twin of [`CertificateStore`], for hosts whose storage is reached with async
 /// I/O. The same guarantees apply; the futures must be `Send` so that the host's
