@@ -1,10 +1,10 @@
 //! `POST /api/certificate/download` over HTTPS, on axum and tokio.
 //!
 //! ```text
-//! cargo run --release --example server                   # the demo store on https://127.0.0.1:8443
-//! cargo run --release --example server -- --store DIR --tokens FILE \
+//! cargo run --release -p cert-download-server                 # the demo store on https://127.0.0.1:8443
+//! cargo run --release -p cert-download-server -- --store DIR --tokens FILE \
 //!     --listen 127.0.0.1:8443 --tls-cert cert.pem --tls-key key.pem
-//! cargo run --release --example server -- --insecure-http --listen 127.0.0.1:8080
+//! cargo run --release -p cert-download-server -- --insecure-http --listen 127.0.0.1:8080
 //! ```
 //!
 //! Callers authenticate with `Authorization: Bearer <token>`; the tokens file maps each
@@ -100,7 +100,7 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     let store = store
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/demo-store"));
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../demo-store")));
     let tokens = tokens.unwrap_or_else(|| store.join("tokens.json"));
     let listen = listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8443)));
     let tls = if insecure_http {

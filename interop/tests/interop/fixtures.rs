@@ -123,7 +123,7 @@ const fn rec(
 }
 
 pub(crate) fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures"))
 }
 
 pub(crate) fn store() -> DirectoryStore {

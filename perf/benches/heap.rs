@@ -3,7 +3,7 @@
 //! once beyond what was allocated before it, and what the file itself takes.
 //!
 //! ```sh
-//! cargo bench --bench heap
+//! cargo bench -p cert-download-perf --bench heap
 //! ```
 
 mod common;

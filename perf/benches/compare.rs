@@ -6,7 +6,7 @@
 //! this crate's time includes the store, the parsing and the key check.
 //!
 //! ```sh
-//! cargo bench --bench compare
+//! cargo bench -p cert-download-perf --bench compare --features compare   # needs libssl-dev, pkg-config
 //! ```
 
 mod common;

@@ -3,8 +3,8 @@
 //! its KDF floor (run once more with `--features parallel-kdf` to compare).
 //!
 //! ```sh
-//! cargo bench --bench scale
-//! cargo bench --bench scale --features parallel-kdf
+//! cargo bench -p cert-download-perf --bench scale
+//! cargo bench -p cert-download-perf --bench scale --features parallel-kdf
 //! ```
 
 mod common;

@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -27,18 +27,19 @@ pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the server may take to exit after SIGINT before the harness kills it.
 pub(crate) const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
 
-pub(crate) fn manifest_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+/// The repository's root, where `examples/demo-store` lives.
+pub(crate) fn repo_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
 
 /// A file of the demo store, `examples/demo-store/<rel>`.
 pub(crate) fn demo(rel: &str) -> PathBuf {
-    manifest_dir().join("examples/demo-store").join(rel)
+    repo_dir().join("examples/demo-store").join(rel)
 }
 
 /// A record of the test fixtures store, `tests/fixtures/store/<id>`.
 pub(crate) fn fixture_record(id: &str) -> PathBuf {
-    manifest_dir().join("tests/fixtures/store").join(id)
+    repo_dir().join("tests/fixtures/store").join(id)
 }
 
 /// Copies a store record (a directory of files) to `to`, which must not exist.
@@ -54,83 +55,10 @@ pub(crate) fn copy_record(from: &Path, to: &Path) {
 // Building the example
 // ---------------------------------------------------------------------------------------
 
-/// The path of the `server` example, built on first use (once per test binary).
+/// The path of the server executable, which cargo builds for this test (with the test's
+/// profile, `dev` by default).
 pub(crate) fn server_binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(build_server)
-}
-
-fn build_server() -> PathBuf {
-    let mut cargo = Command::new(env!("CARGO"));
-    // Cargo runs this test with the variables it sets for crates (CARGO_MANIFEST_DIR,
-    // CARGO_PKG_*, ...). Build scripts such as ring's watch some of them
-    // (`rerun-if-env-changed`), so passing them on would make this build and every
-    // ordinary `cargo build` after it recompile ring, rustls and reqwest each time.
-    for (name, _) in std::env::vars_os() {
-        let Some(name) = name.to_str() else { continue };
-        if name.starts_with("CARGO_PKG_")
-            || name.starts_with("CARGO_BIN_EXE_")
-            || matches!(
-                name,
-                "CARGO_MANIFEST_DIR"
-                    | "CARGO_MANIFEST_PATH"
-                    | "CARGO_MANIFEST_LINKS"
-                    | "CARGO_CRATE_NAME"
-                    | "CARGO_BIN_NAME"
-                    | "CARGO_PRIMARY_PACKAGE"
-                    | "CARGO_TARGET_TMPDIR"
-                    | "CARGO_RUSTC_CURRENT_DIR"
-                    | "OUT_DIR"
-            )
-        {
-            cargo.env_remove(name);
-        }
-    }
-    let output = cargo
-        .args([
-            "build",
-            "--example",
-            "server",
-            "--message-format=json-render-diagnostics",
-        ])
-        .current_dir(manifest_dir())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run `{} build --example server`: {e}", env!("CARGO")));
-    assert!(
-        output.status.success(),
-        "`cargo build --example server` failed ({}):\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    // Cargo says where it put the executable; this honours CARGO_TARGET_DIR, a
-    // build.target-dir in a config file, and a target triple.
-    let from_cargo = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "server")
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from));
-    let path = from_cargo.unwrap_or_else(|| {
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .map(|d| {
-                if d.is_relative() {
-                    manifest_dir().join(d)
-                } else {
-                    d
-                }
-            })
-            .unwrap_or_else(|| manifest_dir().join("target"));
-        target
-            .join("debug/examples")
-            .join(format!("server{}", std::env::consts::EXE_SUFFIX))
-    });
-    assert!(
-        path.is_file(),
-        "cargo built the server example but {} does not exist",
-        path.display()
-    );
-    path
+    Path::new(env!("CARGO_BIN_EXE_cert-download-server"))
 }
 
 // ---------------------------------------------------------------------------------------

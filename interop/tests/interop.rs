@@ -165,6 +165,10 @@ fn check_py_key(result: &Value, fx: &Fixture, what: &str) {
 macro_rules! key_tests {
     ($($name:ident: $id:expr;)*) => {$(
         #[test]
+        #[cfg_attr(
+            not(all(judge_openssl, judge_cryptography, judge_java, judge_gnutls, judge_nss)),
+            ignore = "needs openssl, Python cryptography 48, Java 17, GnuTLS and NSS tools: scripts/test-all installs them"
+        )]
         fn $name() {
             key_downloads($id, &fast_policy(), &[ASCII, LATIN1, CJK, EMOJI]);
         }
@@ -189,6 +193,10 @@ key_tests! {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(judge_openssl, judge_cryptography, judge_java, judge_gnutls, judge_nss)),
+    ignore = "needs openssl, Python cryptography 48, Java 17, GnuTLS and NSS tools: scripts/test-all installs them"
+)]
 fn key_with_the_default_policy() {
     key_downloads(1, &ExportPolicy::default(), &[ASCII, EMOJI]);
     key_downloads(4, &ExportPolicy::default(), &[ASCII]);
@@ -196,6 +204,10 @@ fn key_with_the_default_policy() {
 
 /// pem and crt options: without the key, root first, without the chain.
 #[test]
+#[cfg_attr(
+    not(all(judge_openssl, judge_cryptography, judge_java, judge_gnutls, judge_nss)),
+    ignore = "needs openssl, Python cryptography 48, Java 17, GnuTLS and NSS tools: scripts/test-all installs them"
+)]
 fn pem_and_crt_chain_options() {
     let dir = tempdir();
     let policy = fast_policy();
@@ -322,6 +334,10 @@ fn pfx_all_tools(id: u64, profile: PfxEncryption, policy: &ExportPolicy, options
 macro_rules! pfx_tests {
     ($($name:ident: $id:expr, $profile:expr;)*) => {$(
         #[test]
+        #[cfg_attr(
+            not(all(judge_openssl, judge_cryptography, judge_java, judge_gnutls, judge_nss)),
+            ignore = "needs openssl, Python cryptography 48, Java 17, GnuTLS and NSS tools: scripts/test-all installs them"
+        )]
         fn $name() {
             pfx_all_tools($id, $profile, &fast_policy(), DEFAULTS);
         }
@@ -358,17 +374,29 @@ pfx_tests! {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(judge_openssl, judge_cryptography, judge_java, judge_gnutls, judge_nss)),
+    ignore = "needs openssl, Python cryptography 48, Java 17, GnuTLS and NSS tools: scripts/test-all installs them"
+)]
 fn pfx_aes_with_the_default_policy() {
     pfx_all_tools(4, MODERN, &ExportPolicy::default(), DEFAULTS);
     pfx_all_tools(1, MODERN, &ExportPolicy::default(), DEFAULTS);
 }
 
 #[test]
+#[cfg_attr(
+    not(all(judge_openssl, judge_cryptography, judge_java, judge_gnutls, judge_nss)),
+    ignore = "needs openssl, Python cryptography 48, Java 17, GnuTLS and NSS tools: scripts/test-all installs them"
+)]
 fn pfx_3des_with_the_default_policy() {
     pfx_all_tools(4, LEGACY, &ExportPolicy::default(), DEFAULTS);
 }
 
 #[test]
+#[cfg_attr(
+    not(all(judge_openssl, judge_cryptography, judge_java, judge_gnutls, judge_nss)),
+    ignore = "needs openssl, Python cryptography 48, Java 17, GnuTLS and NSS tools: scripts/test-all installs them"
+)]
 fn pfx_friendly_name_without_cn_is_certificate_id() {
     for profile in [MODERN, LEGACY] {
         pfx_all_tools(15, profile, &fast_policy(), DEFAULTS);
@@ -376,6 +404,10 @@ fn pfx_friendly_name_without_cn_is_certificate_id() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(judge_openssl, judge_cryptography, judge_java, judge_gnutls, judge_nss)),
+    ignore = "needs openssl, Python cryptography 48, Java 17, GnuTLS and NSS tools: scripts/test-all installs them"
+)]
 fn pfx_friendly_name_from_the_request() {
     for name in ["My Server Cert (2025)", "Zertifikat für Müller – 中文"] {
         let options = PfxOptions {
@@ -389,6 +421,10 @@ fn pfx_friendly_name_from_the_request() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(judge_openssl, judge_cryptography, judge_java, judge_gnutls, judge_nss)),
+    ignore = "needs openssl, Python cryptography 48, Java 17, GnuTLS and NSS tools: scripts/test-all installs them"
+)]
 fn pfx_without_the_chain() {
     let options = PfxOptions {
         include_chain: false,
@@ -400,6 +436,10 @@ fn pfx_without_the_chain() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(judge_openssl, judge_cryptography, judge_java, judge_gnutls, judge_nss)),
+    ignore = "needs openssl, Python cryptography 48, Java 17, GnuTLS and NSS tools: scripts/test-all installs them"
+)]
 fn pfx_root_first() {
     let options = PfxOptions {
         root_first: true,
@@ -437,6 +477,10 @@ fn edge_passwords() -> [String; 4] {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(judge_openssl, judge_cryptography, judge_java, judge_gnutls, judge_nss)),
+    ignore = "needs openssl, Python cryptography 48, Java 17, GnuTLS and NSS tools: scripts/test-all installs them"
+)]
 fn pfx_passwords_at_the_policy_edges() {
     let passwords = edge_passwords();
     let fx = Fixture::get(4);
@@ -452,6 +496,10 @@ fn pfx_passwords_at_the_policy_edges() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(judge_openssl, judge_cryptography, judge_java, judge_gnutls, judge_nss)),
+    ignore = "needs openssl, Python cryptography 48, Java 17, GnuTLS and NSS tools: scripts/test-all installs them"
+)]
 fn key_passwords_at_the_policy_edges() {
     let passwords = edge_passwords();
     let passwords: Vec<&str> = passwords.iter().map(String::as_str).collect();

@@ -22,7 +22,7 @@ pub(crate) const PASSWORD: &str = "bench-password-0123";
 pub(crate) const RECORDS: [(u64, &str); 3] = [(1, "rsa2048"), (4, "p256"), (9, "ed25519")];
 
 pub(crate) fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures"))
 }
 
 /// One stored record: the leaf, its issuers (stored order), its key.

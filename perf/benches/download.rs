@@ -5,8 +5,8 @@
 //! same number of blocks, and Base64 of the DER leaf.
 //!
 //! ```sh
-//! cargo bench --bench download                  # criterion, then the ratio table
-//! BENCH_RATIOS_ONLY=1 cargo bench --bench download   # the ratio table alone
+//! cargo bench -p cert-download-perf --bench download                  # criterion, then the ratio table
+//! BENCH_RATIOS_ONLY=1 cargo bench -p cert-download-perf --bench download   # the ratio table alone
 //! ```
 //!
 //! The ratio table is what counts on a shared, noisy machine: each case is sampled in turn
