@@ -61,7 +61,29 @@ impl StoreError {
         StoreError::Backend(error.into())
     }
 
-    pub(crate) fn into_error(self, id: CertificateId) -> Error {
+    /// The crate's [`Error`] for this answer about certificate `id`: the status, code and
+    /// message [`download`](crate::download) answers with.
+    ///
+    /// For a host that fetches with its own code (before
+    /// [`Prepared::from_record`](crate::Prepared::from_record)) and reports a store's
+    /// refusal or failure in the contract's shape. The cause of a
+    /// [`Backend`](Self::Backend) error stays reachable through the returned error's
+    /// [`source`](std::error::Error::source), for the host's logs; its text never reaches
+    /// the error's `Display`, `Debug` or [`to_json`](Error::to_json).
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    /// use cert_download::{CertificateId, StoreError};
+    ///
+    /// let id = CertificateId::new(7).unwrap();
+    /// let cause = std::io::Error::other("disk /srv/vault-7 unreadable");
+    /// let error = StoreError::backend(cause).into_error(id);
+    /// assert_eq!((error.status(), error.code()), (500, "store_failure"));
+    /// assert!(!error.to_json().contains("vault-7"));
+    /// // The cause, for the log only:
+    /// assert!(error.source().unwrap().to_string().contains("vault-7"));
+    /// ```
+    pub fn into_error(self, id: CertificateId) -> Error {
         match self {
             StoreError::Unauthenticated => {
                 Error::new(ErrorKind::Unauthenticated, "authentication is required")
@@ -97,9 +119,7 @@ impl StoreError {
             .with_source(source),
         }
     }
-}
 
-impl StoreError {
     /// The variant's name, without the backend's text.
     pub(crate) fn name(&self) -> &'static str {
         match self {
@@ -121,6 +141,32 @@ impl fmt::Debug for StoreError {
             // The backend's text may hold paths or data: keep it out of Debug as well.
             StoreError::Backend(_) => f.write_str("Backend([elided])"),
             other => f.write_str(other.name()),
+        }
+    }
+}
+
+/// What the store answered, in words; a backend's own text is not part of it but its
+/// [`source`](std::error::Error::source).
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StoreError::Unauthenticated => "the caller is not authenticated",
+            StoreError::Forbidden => "the caller may not download this certificate",
+            StoreError::KeyExportForbidden => "the caller may not export this private key",
+            StoreError::NotFound => "no certificate with this id",
+            StoreError::KeyNotFound => "no private key is stored for this certificate",
+            StoreError::InvalidCertificate => "the stored certificate data cannot be read",
+            StoreError::InvalidKey => "the stored key data cannot be read as a private key",
+            StoreError::Backend(_) => "the certificate store's backend failed",
+        })
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::Backend(cause) => Some(cause.as_ref()),
+            _ => None,
         }
     }
 }
