@@ -4,8 +4,6 @@
 
 use std::fmt;
 
-use zeroize::Zeroizing;
-
 mod credential;
 mod encode;
 mod error;
@@ -27,11 +25,19 @@ pub use request::{
     PfxEncryption,
 };
 pub use response::DownloadResponse;
+/// The certificate and key types of the API ([`CertificateDer`], [`PrivateKeyDer`], their
+/// PKCS#8, PKCS#1 and SEC1 forms) and [`PemObject`] to read them from PEM: the crate
+/// `rustls-pki-types`, so a host needs no dependency of its own to call this one.
+pub use rustls_pki_types as pki_types;
+#[doc(no_inline)]
+pub use rustls_pki_types::pem::PemObject;
 pub use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 pub use store::{
     AsyncCertificateStore, CertificateRecord, CertificateStore, DirectoryStore, MAX_FILE_BYTES,
     MemoryStore, StoreError,
 };
+#[doc(no_inline)]
+pub use zeroize::Zeroizing;
 
 /// The most certificates a stored record may have (the leaf and its issuers); a longer
 /// chain is refused with a 500 before it is parsed.
