@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 use std::fmt;
@@ -32,6 +33,8 @@ pub use rustls_pki_types as pki_types;
 #[doc(no_inline)]
 pub use rustls_pki_types::pem::PemObject;
 pub use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+#[cfg(feature = "tokio")]
+pub use store::BlockingStore;
 pub use store::{
     AsyncCertificateStore, CertificateRecord, CertificateStore, DirectoryStore, MAX_FILE_BYTES,
     MemoryStore, StoreError,

@@ -7,9 +7,13 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use crate::error::{Error, ErrorKind};
 use crate::request::CertificateId;
 
+#[cfg(feature = "tokio")]
+mod blocking;
 mod directory;
 mod memory;
 
+#[cfg(feature = "tokio")]
+pub use blocking::BlockingStore;
 pub use directory::{DirectoryStore, MAX_FILE_BYTES};
 pub use memory::MemoryStore;
 
