@@ -199,8 +199,9 @@ impl std::error::Error for StoreError {
 /// - **No panics, bounded work.** Both methods return in bounded time; they are called from
 ///   many threads at once.
 /// - **Blocking is allowed.** The trait is synchronous; async hosts implement
-///   [`AsyncCertificateStore`] instead (there is deliberately no blanket impl from one to
-///   the other: that would hide blocking I/O on an executor).
+///   [`AsyncCertificateStore`] instead, or wrap this store in `BlockingStore` (the `tokio`
+///   feature), which runs each call on tokio's blocking pool. There is deliberately no
+///   blanket impl from one trait to the other: that would hide blocking I/O on an executor.
 ///
 /// [`conformance`](crate::conformance) checks these guarantees against your store.
 pub trait CertificateStore: fmt::Debug + Send + Sync {
@@ -251,6 +252,72 @@ forward_store!(&S, std::sync::Arc<S>, Box<S>);
 /// .await
 /// .expect("the encoding task does not panic")?;
 /// # Ok(response)
+/// # }
+/// ```
+///
+/// A synchronous store needs no impl of this trait: `BlockingStore` (the `tokio` feature)
+/// serves any [`CertificateStore`] to async code on tokio's blocking pool.
+///
+/// # A type that is both
+///
+/// The two traits name their methods alike, so a type implementing both cannot call them
+/// as methods where both traits are imported (E0034). The crate's functions choose by their
+/// bound, so calling through them is never ambiguous: [`download`](crate::download) and
+/// [`prepare`](crate::prepare) use the synchronous impl,
+/// [`prepare_async`](crate::prepare_async) the async one, and
+/// [`conformance`](crate::conformance) tests each. Where you call the store yourself, name
+/// the trait (`CertificateStore::certificate(&store, id)`), or import only the trait that
+/// module uses: with one trait in scope, `store.certificate(id)` is that trait's method.
+///
+/// ```
+/// use cert_download::{
+///     AsyncCertificateStore, CertificateId, CertificateRecord, CertificateStore,
+///     DownloadRequest, MemoryStore, PrivateKeyDer, StoreError, download, prepare_async,
+/// };
+///
+/// /// A client with a blocking and an async API (here both answer from memory).
+/// #[derive(Debug)]
+/// struct Vault(MemoryStore);
+///
+/// impl CertificateStore for Vault {
+///     fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError> {
+///         self.0.certificate(id)
+///     }
+///     fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
+///         self.0.private_key(id)
+///     }
+/// }
+///
+/// impl AsyncCertificateStore for Vault {
+///     async fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError> {
+///         self.0.certificate(id)
+///     }
+///     async fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
+///         self.0.private_key(id)
+///     }
+/// }
+///
+/// fn sync_path(vault: &Vault, id: CertificateId) -> Result<(), cert_download::Error> {
+///     download(DownloadRequest::crt(id), vault)?; // the CertificateStore impl
+///     let _record = CertificateStore::certificate(vault, id).map_err(|e| e.into_error(id))?;
+///     Ok(())
+/// }
+///
+/// async fn async_path(vault: &Vault, id: CertificateId) -> Result<(), cert_download::Error> {
+///     prepare_async(DownloadRequest::crt(id), vault).await?; // the AsyncCertificateStore impl
+///     let _record = AsyncCertificateStore::certificate(vault, id)
+///         .await
+///         .map_err(|e| e.into_error(id))?;
+///     Ok(())
+/// }
+/// # let id = CertificateId::new(1).unwrap();
+/// # assert_eq!(sync_path(&Vault(MemoryStore::new()), id).unwrap_err().status(), 404);
+/// # let vault = Vault(MemoryStore::new());
+/// # let mut run = std::pin::pin!(async_path(&vault, id));
+/// # let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+/// # match std::future::Future::poll(run.as_mut(), &mut cx) {
+/// #     std::task::Poll::Ready(r) => assert_eq!(r.unwrap_err().status(), 404),
+/// #     std::task::Poll::Pending => unreachable!("memory never waits"),
 /// # }
 /// ```
 pub trait AsyncCertificateStore: fmt::Debug + Send + Sync {
