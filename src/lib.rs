@@ -76,6 +76,12 @@ pub fn download_with<S: CertificateStore + ?Sized>(
 ///
 /// Everything a `POST /api/certificate/download` handler does but the HTTP; on error,
 /// answer [`Error::status`] with [`Error::to_json`] as the body.
+///
+/// The body is validated completely (400) before the store is asked anything, as the
+/// contract orders, and only the store knows whether the caller is authenticated: an
+/// unauthenticated caller with a bad body gets 400. To answer 401 first, authenticate
+/// before calling this and answer `Error::from(ErrorKind::Unauthenticated)`. A body over
+/// [`MAX_BODY_BYTES`] is a 400 `body_too_large`: read at most one byte more than that.
 pub fn download_json<S: CertificateStore + ?Sized>(
     body: &[u8],
     store: &S,
