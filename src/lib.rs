@@ -140,6 +140,10 @@ impl Prepared {
     /// they go out), the key (needed exactly when `request.includes_key()`) belongs to the
     /// leaf. The host must have authorized the caller for this record and, with a key, for
     /// its export.
+    ///
+    /// The key comes wrapped in [`Zeroizing`] (re-exported here), so that the host's copy
+    /// is wiped when the download is done. A store error of the host's own fetch becomes
+    /// the crate's [`Error`] with [`StoreError::into_error`].
     pub fn from_record(
         request: DownloadRequest,
         record: CertificateRecord,

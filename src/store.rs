@@ -190,7 +190,11 @@ impl std::error::Error for StoreError {
 ///   that the id exists) for a caller who may not read it. `private_key` answers
 ///   [`KeyExportForbidden`](StoreError::KeyExportForbidden) for a caller who may read the
 ///   certificate but not export its key. The crate never exports a key without asking
-///   `private_key`.
+///   `private_key`. Each method checks the caller on its own: `private_key` must not rely
+///   on `certificate` having been asked first (a host's own code may call it alone), and it
+///   answers an unauthenticated caller [`Unauthenticated`](StoreError::Unauthenticated),
+///   never with key bytes. Authenticate before the lookup, so that an unknown caller gets
+///   the same answer for every id.
 /// - **Consistency.** Both methods describe the same stored record: the key returned is the
 ///   key of the leaf returned. (The crate checks it anyway and answers 500 on a mismatch.)
 /// - **Honest answers.** [`NotFound`](StoreError::NotFound) when no record has the id,
