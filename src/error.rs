@@ -251,14 +251,28 @@ impl Error {
 
 impl From<ErrorKind> for Error {
     /// An error of `kind` with a generic message, for hosts that refuse a request on their
-    /// own grounds but answer in the contract's shape.
+    /// own grounds but answer in the contract's shape: a caller turned away before the body
+    /// is parsed (`ErrorKind::Unauthenticated`, 401), a body the host's framework refused as
+    /// too large (`ErrorKind::BodyTooLarge`: the same body as the crate's own 400).
+    ///
+    /// ```
+    /// use cert_download::{Error, ErrorKind};
+    ///
+    /// let error = Error::from(ErrorKind::Unauthenticated);
+    /// assert_eq!(error.to_json(),
+    ///     r#"{"status":401,"error":"unauthenticated","message":"authentication is required"}"#);
+    /// ```
     fn from(kind: ErrorKind) -> Self {
-        let message = match kind.status() {
-            400 => "the request is invalid",
-            401 => "authentication is required",
-            403 => "this download is not allowed",
-            404 => "not found",
-            _ => "the download failed on the server",
+        let message = match kind {
+            // The messages the crate itself gives these kinds.
+            ErrorKind::BodyTooLarge => "the request body is larger than 64 KiB",
+            ErrorKind::Unauthenticated => "authentication is required",
+            _ => match kind.status() {
+                400 => "the request is invalid",
+                403 => "this download is not allowed",
+                404 => "not found",
+                _ => "the download failed on the server",
+            },
         };
         Self::new(kind, message)
     }

@@ -1,10 +1,9 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 use std::fmt;
-
-use zeroize::Zeroizing;
 
 mod credential;
 mod encode;
@@ -27,11 +26,21 @@ pub use request::{
     PfxEncryption,
 };
 pub use response::DownloadResponse;
+/// The certificate and key types of the API ([`CertificateDer`], [`PrivateKeyDer`], their
+/// PKCS#8, PKCS#1 and SEC1 forms) and [`PemObject`] to read them from PEM: the crate
+/// `rustls-pki-types`, so a host needs no dependency of its own to call this one.
+pub use rustls_pki_types as pki_types;
+#[doc(no_inline)]
+pub use rustls_pki_types::pem::PemObject;
 pub use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+#[cfg(feature = "tokio")]
+pub use store::BlockingStore;
 pub use store::{
     AsyncCertificateStore, CertificateRecord, CertificateStore, DirectoryStore, MAX_FILE_BYTES,
     MemoryStore, StoreError,
 };
+#[doc(no_inline)]
+pub use zeroize::Zeroizing;
 
 /// The most certificates a stored record may have (the leaf and its issuers); a longer
 /// chain is refused with a 500 before it is parsed.
@@ -67,6 +76,12 @@ pub fn download_with<S: CertificateStore + ?Sized>(
 ///
 /// Everything a `POST /api/certificate/download` handler does but the HTTP; on error,
 /// answer [`Error::status`] with [`Error::to_json`] as the body.
+///
+/// The body is validated completely (400) before the store is asked anything, as the
+/// contract orders, and only the store knows whether the caller is authenticated: an
+/// unauthenticated caller with a bad body gets 400. To answer 401 first, authenticate
+/// before calling this and answer `Error::from(ErrorKind::Unauthenticated)`. A body over
+/// [`MAX_BODY_BYTES`] is a 400 `body_too_large`: read at most one byte more than that.
 pub fn download_json<S: CertificateStore + ?Sized>(
     body: &[u8],
     store: &S,
@@ -125,6 +140,10 @@ impl Prepared {
     /// they go out), the key (needed exactly when `request.includes_key()`) belongs to the
     /// leaf. The host must have authorized the caller for this record and, with a key, for
     /// its export.
+    ///
+    /// The key comes wrapped in [`Zeroizing`] (re-exported here), so that the host's copy
+    /// is wiped when the download is done. A store error of the host's own fetch becomes
+    /// the crate's [`Error`] with [`StoreError::into_error`].
     pub fn from_record(
         request: DownloadRequest,
         record: CertificateRecord,

@@ -7,9 +7,13 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use crate::error::{Error, ErrorKind};
 use crate::request::CertificateId;
 
+#[cfg(feature = "tokio")]
+mod blocking;
 mod directory;
 mod memory;
 
+#[cfg(feature = "tokio")]
+pub use blocking::BlockingStore;
 pub use directory::{DirectoryStore, MAX_FILE_BYTES};
 pub use memory::MemoryStore;
 
@@ -61,7 +65,29 @@ impl StoreError {
         StoreError::Backend(error.into())
     }
 
-    pub(crate) fn into_error(self, id: CertificateId) -> Error {
+    /// The crate's [`Error`] for this answer about certificate `id`: the status, code and
+    /// message [`download`](crate::download) answers with.
+    ///
+    /// For a host that fetches with its own code (before
+    /// [`Prepared::from_record`](crate::Prepared::from_record)) and reports a store's
+    /// refusal or failure in the contract's shape. The cause of a
+    /// [`Backend`](Self::Backend) error stays reachable through the returned error's
+    /// [`source`](std::error::Error::source), for the host's logs; its text never reaches
+    /// the error's `Display`, `Debug` or [`to_json`](Error::to_json).
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    /// use cert_download::{CertificateId, StoreError};
+    ///
+    /// let id = CertificateId::new(7).unwrap();
+    /// let cause = std::io::Error::other("disk /srv/vault-7 unreadable");
+    /// let error = StoreError::backend(cause).into_error(id);
+    /// assert_eq!((error.status(), error.code()), (500, "store_failure"));
+    /// assert!(!error.to_json().contains("vault-7"));
+    /// // The cause, for the log only:
+    /// assert!(error.source().unwrap().to_string().contains("vault-7"));
+    /// ```
+    pub fn into_error(self, id: CertificateId) -> Error {
         match self {
             StoreError::Unauthenticated => {
                 Error::new(ErrorKind::Unauthenticated, "authentication is required")
@@ -97,9 +123,7 @@ impl StoreError {
             .with_source(source),
         }
     }
-}
 
-impl StoreError {
     /// The variant's name, without the backend's text.
     pub(crate) fn name(&self) -> &'static str {
         match self {
@@ -125,6 +149,32 @@ impl fmt::Debug for StoreError {
     }
 }
 
+/// What the store answered, in words; a backend's own text is not part of it but its
+/// [`source`](std::error::Error::source).
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StoreError::Unauthenticated => "the caller is not authenticated",
+            StoreError::Forbidden => "the caller may not download this certificate",
+            StoreError::KeyExportForbidden => "the caller may not export this private key",
+            StoreError::NotFound => "no certificate with this id",
+            StoreError::KeyNotFound => "no private key is stored for this certificate",
+            StoreError::InvalidCertificate => "the stored certificate data cannot be read",
+            StoreError::InvalidKey => "the stored key data cannot be read as a private key",
+            StoreError::Backend(_) => "the certificate store's backend failed",
+        })
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::Backend(cause) => Some(cause.as_ref()),
+            _ => None,
+        }
+    }
+}
+
 /// Where certificates and keys come from, and who may have them.
 ///
 /// The host implements it; a value is usually bound to one caller (build one per request
@@ -140,7 +190,11 @@ impl fmt::Debug for StoreError {
 ///   that the id exists) for a caller who may not read it. `private_key` answers
 ///   [`KeyExportForbidden`](StoreError::KeyExportForbidden) for a caller who may read the
 ///   certificate but not export its key. The crate never exports a key without asking
-///   `private_key`.
+///   `private_key`. Each method checks the caller on its own: `private_key` must not rely
+///   on `certificate` having been asked first (a host's own code may call it alone), and it
+///   answers an unauthenticated caller [`Unauthenticated`](StoreError::Unauthenticated),
+///   never with key bytes. Authenticate before the lookup, so that an unknown caller gets
+///   the same answer for every id.
 /// - **Consistency.** Both methods describe the same stored record: the key returned is the
 ///   key of the leaf returned. (The crate checks it anyway and answers 500 on a mismatch.)
 /// - **Honest answers.** [`NotFound`](StoreError::NotFound) when no record has the id,
@@ -149,8 +203,9 @@ impl fmt::Debug for StoreError {
 /// - **No panics, bounded work.** Both methods return in bounded time; they are called from
 ///   many threads at once.
 /// - **Blocking is allowed.** The trait is synchronous; async hosts implement
-///   [`AsyncCertificateStore`] instead (there is deliberately no blanket impl from one to
-///   the other: that would hide blocking I/O on an executor).
+///   [`AsyncCertificateStore`] instead, or wrap this store in `BlockingStore` (the `tokio`
+///   feature), which runs each call on tokio's blocking pool. There is deliberately no
+///   blanket impl from one trait to the other: that would hide blocking I/O on an executor.
 ///
 /// [`conformance`](crate::conformance) checks these guarantees against your store.
 pub trait CertificateStore: fmt::Debug + Send + Sync {
@@ -201,6 +256,72 @@ forward_store!(&S, std::sync::Arc<S>, Box<S>);
 /// .await
 /// .expect("the encoding task does not panic")?;
 /// # Ok(response)
+/// # }
+/// ```
+///
+/// A synchronous store needs no impl of this trait: `BlockingStore` (the `tokio` feature)
+/// serves any [`CertificateStore`] to async code on tokio's blocking pool.
+///
+/// # A type that is both
+///
+/// The two traits name their methods alike, so a type implementing both cannot call them
+/// as methods where both traits are imported (E0034). The crate's functions choose by their
+/// bound, so calling through them is never ambiguous: [`download`](crate::download) and
+/// [`prepare`](crate::prepare) use the synchronous impl,
+/// [`prepare_async`](crate::prepare_async) the async one, and
+/// [`conformance`](crate::conformance) tests each. Where you call the store yourself, name
+/// the trait (`CertificateStore::certificate(&store, id)`), or import only the trait that
+/// module uses: with one trait in scope, `store.certificate(id)` is that trait's method.
+///
+/// ```
+/// use cert_download::{
+///     AsyncCertificateStore, CertificateId, CertificateRecord, CertificateStore,
+///     DownloadRequest, MemoryStore, PrivateKeyDer, StoreError, download, prepare_async,
+/// };
+///
+/// /// A client with a blocking and an async API (here both answer from memory).
+/// #[derive(Debug)]
+/// struct Vault(MemoryStore);
+///
+/// impl CertificateStore for Vault {
+///     fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError> {
+///         self.0.certificate(id)
+///     }
+///     fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
+///         self.0.private_key(id)
+///     }
+/// }
+///
+/// impl AsyncCertificateStore for Vault {
+///     async fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError> {
+///         self.0.certificate(id)
+///     }
+///     async fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
+///         self.0.private_key(id)
+///     }
+/// }
+///
+/// fn sync_path(vault: &Vault, id: CertificateId) -> Result<(), cert_download::Error> {
+///     download(DownloadRequest::crt(id), vault)?; // the CertificateStore impl
+///     let _record = CertificateStore::certificate(vault, id).map_err(|e| e.into_error(id))?;
+///     Ok(())
+/// }
+///
+/// async fn async_path(vault: &Vault, id: CertificateId) -> Result<(), cert_download::Error> {
+///     prepare_async(DownloadRequest::crt(id), vault).await?; // the AsyncCertificateStore impl
+///     let _record = AsyncCertificateStore::certificate(vault, id)
+///         .await
+///         .map_err(|e| e.into_error(id))?;
+///     Ok(())
+/// }
+/// # let id = CertificateId::new(1).unwrap();
+/// # assert_eq!(sync_path(&Vault(MemoryStore::new()), id).unwrap_err().status(), 404);
+/// # let vault = Vault(MemoryStore::new());
+/// # let mut run = std::pin::pin!(async_path(&vault, id));
+/// # let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+/// # match std::future::Future::poll(run.as_mut(), &mut cx) {
+/// #     std::task::Poll::Ready(r) => assert_eq!(r.unwrap_err().status(), 404),
+/// #     std::task::Poll::Pending => unreachable!("memory never waits"),
 /// # }
 /// ```
 pub trait AsyncCertificateStore: fmt::Debug + Send + Sync {

@@ -1,12 +1,16 @@
 //! The store conformance suite, run against both stores that ship, and shown to fail on
 //! stores that break the trait's guarantees.
 
+use std::future::Future;
 use std::path::Path;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 
-use cert_download::conformance::{self, Harness, Record};
+use cert_download::conformance::{self, AsyncHarness, Harness, Record};
 use cert_download::{
-    CertificateDer, CertificateId, CertificateRecord, CertificateStore, DirectoryStore,
-    MemoryStore, PrivateKeyDer, StoreError,
+    AsyncCertificateStore, CertificateDer, CertificateId, CertificateRecord, CertificateStore,
+    DirectoryStore, MemoryStore, PrivateKeyDer, StoreError,
 };
 
 struct Memory;
@@ -75,12 +79,14 @@ impl Harness for Directory {
     }
 }
 
-/// A host-style store: a caller's rights in front of a MemoryStore.
+/// A host-style store: a caller's rights in front of a MemoryStore. With `leaky`, its
+/// `private_key` forgets to check them (it trusts the crate to call `certificate` first).
 #[derive(Debug)]
 struct Guarded {
     inner: MemoryStore,
     authenticated: bool,
     may_read: bool,
+    leaky: bool,
 }
 
 impl CertificateStore for Guarded {
@@ -94,12 +100,15 @@ impl CertificateStore for Guarded {
         self.inner.certificate(id)
     }
     fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
-        self.certificate(id)?;
+        if !self.leaky {
+            self.certificate(id)?;
+        }
         self.inner.private_key(id)
     }
 }
 
-struct Guard;
+/// Guarded stores; `Guard(true)` hands out leaky ones.
+struct Guard(bool);
 
 impl Harness for Guard {
     type Store = Guarded;
@@ -108,13 +117,13 @@ impl Harness for Guard {
             inner: Memory.full_access(records),
             authenticated: true,
             may_read: true,
+            leaky: self.0,
         }
     }
     fn key_export_denied(&self, records: &[Record]) -> Option<Guarded> {
         Some(Guarded {
             inner: Memory.full_access(records).deny_key_export(),
-            authenticated: true,
-            may_read: true,
+            ..self.full_access(records)
         })
     }
     fn unauthenticated(&self, records: &[Record]) -> Option<Guarded> {
@@ -146,7 +155,7 @@ fn directory_store_conforms() {
 
 #[test]
 fn a_store_with_access_control_conforms_in_every_group() {
-    let report = conformance::run(&Guard).unwrap();
+    let report = conformance::run(&Guard(false)).unwrap();
     assert!(report.skipped().is_empty(), "{report:?}");
 }
 
@@ -192,6 +201,253 @@ fn the_suite_catches_a_store_with_the_wrong_error_for_unknown_ids() {
         failure.to_string().contains("expected NotFound"),
         "{failure}"
     );
+}
+
+/// The leaky store passes every check that goes through `download` (which asks
+/// `certificate` first); only asking `private_key` directly, as the suite does, shows that
+/// it hands keys to anyone.
+#[test]
+fn the_suite_catches_a_store_whose_private_key_ignores_the_caller() {
+    let failure = conformance::run(&Guard(true)).unwrap_err().to_string();
+    assert!(
+        failure.contains("handed the key to an unauthenticated caller"),
+        "{failure}"
+    );
+    // No key material in the failure.
+    assert!(!failure.contains("BEGIN"), "{failure}");
+}
+
+/// Without the unauthenticated group, the caller who may read nothing catches it too.
+#[test]
+fn the_suite_catches_a_leaky_private_key_for_a_caller_who_may_read_nothing() {
+    struct ForbiddenOnly;
+    impl Harness for ForbiddenOnly {
+        type Store = Guarded;
+        fn full_access(&self, records: &[Record]) -> Guarded {
+            Guard(true).full_access(records)
+        }
+        fn forbidden(&self, records: &[Record]) -> Option<Guarded> {
+            Guard(true).forbidden(records)
+        }
+    }
+    let failure = conformance::run(&ForbiddenOnly).unwrap_err().to_string();
+    assert!(
+        failure.contains("handed the key to a caller who may read nothing"),
+        "{failure}"
+    );
+}
+
+/// A store that authenticates after the lookup: an anonymous caller learns which ids exist.
+#[derive(Debug)]
+struct LookupFirst(Guarded);
+
+impl CertificateStore for LookupFirst {
+    fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError> {
+        self.0.inner.certificate(id)?;
+        self.0.certificate(id)
+    }
+    fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
+        self.0.inner.certificate(id)?;
+        self.0.private_key(id)
+    }
+}
+
+#[test]
+fn the_suite_catches_a_store_that_looks_up_before_it_authenticates() {
+    struct H;
+    impl Harness for H {
+        type Store = LookupFirst;
+        fn full_access(&self, records: &[Record]) -> LookupFirst {
+            LookupFirst(Guard(false).full_access(records))
+        }
+        fn unauthenticated(&self, records: &[Record]) -> Option<LookupFirst> {
+            Guard(false).unauthenticated(records).map(LookupFirst)
+        }
+    }
+    let failure = conformance::run(&H).unwrap_err().to_string();
+    assert!(
+        failure.contains("certificate(unknown id) for an unauthenticated caller answered NotFound"),
+        "{failure}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// The async suite, on a minimal executor: no runtime needed
+// ---------------------------------------------------------------------------------------
+
+struct Unpark(std::thread::Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Polls on this thread, parking while the future waits for a wake-up.
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
+
+/// Pending once (after asking to be woken), then ready: what an awaited I/O call does.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await
+}
+
+/// An async store whose every call waits once before it answers, counting the calls that
+/// are waiting at the same moment.
+#[derive(Debug)]
+struct Remote {
+    store: Guarded,
+    waiting: std::sync::atomic::AtomicUsize,
+    most_waiting: std::sync::atomic::AtomicUsize,
+}
+
+impl Remote {
+    fn new(store: Guarded) -> Self {
+        Remote {
+            store,
+            waiting: 0.into(),
+            most_waiting: 0.into(),
+        }
+    }
+
+    async fn wait(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.waiting.fetch_add(1, SeqCst) + 1;
+        self.most_waiting.fetch_max(now, SeqCst);
+        yield_now().await;
+        self.waiting.fetch_sub(1, SeqCst);
+    }
+}
+
+impl AsyncCertificateStore for Remote {
+    async fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError> {
+        self.wait().await;
+        CertificateStore::certificate(&self.store, id)
+    }
+    async fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
+        self.wait().await;
+        CertificateStore::private_key(&self.store, id)
+    }
+}
+
+struct RemoteHarness {
+    leaky: bool,
+    /// The most calls the full-access store had waiting at once.
+    most_waiting: Arc<std::sync::Mutex<usize>>,
+}
+
+impl RemoteHarness {
+    fn new(leaky: bool) -> Self {
+        RemoteHarness {
+            leaky,
+            most_waiting: Arc::default(),
+        }
+    }
+}
+
+/// Keeps the full-access store's count when the suite drops it.
+struct Counted(Remote, Arc<std::sync::Mutex<usize>>);
+
+impl std::fmt::Debug for Counted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let most = self
+            .0
+            .most_waiting
+            .load(std::sync::atomic::Ordering::SeqCst);
+        let mut kept = self.1.lock().unwrap();
+        *kept = (*kept).max(most);
+    }
+}
+
+impl AsyncCertificateStore for Counted {
+    async fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError> {
+        self.0.certificate(id).await
+    }
+    async fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
+        self.0.private_key(id).await
+    }
+}
+
+impl AsyncHarness for RemoteHarness {
+    type Store = Counted;
+    async fn full_access(&self, records: &[Record]) -> Counted {
+        yield_now().await;
+        Counted(
+            Remote::new(Guard(self.leaky).full_access(records)),
+            Arc::clone(&self.most_waiting),
+        )
+    }
+    async fn key_export_denied(&self, records: &[Record]) -> Option<Counted> {
+        Guard(self.leaky)
+            .key_export_denied(records)
+            .map(|s| Counted(Remote::new(s), Arc::clone(&self.most_waiting)))
+    }
+    async fn unauthenticated(&self, records: &[Record]) -> Option<Counted> {
+        Guard(self.leaky)
+            .unauthenticated(records)
+            .map(|s| Counted(Remote::new(s), Arc::clone(&self.most_waiting)))
+    }
+    async fn forbidden(&self, records: &[Record]) -> Option<Counted> {
+        Guard(self.leaky)
+            .forbidden(records)
+            .map(|s| Counted(Remote::new(s), Arc::clone(&self.most_waiting)))
+    }
+}
+
+#[test]
+fn an_async_store_conforms_in_every_group_with_the_same_checks() {
+    let harness = RemoteHarness::new(false);
+    let report = block_on(conformance::run_async(&harness)).unwrap();
+    assert!(report.skipped().is_empty(), "{report:?}");
+    let sync_report = conformance::run(&Guard(false)).unwrap();
+    assert_eq!(report.checks(), sync_report.checks());
+    // The concurrent callers were really in flight together, not one after another.
+    assert_eq!(*harness.most_waiting.lock().unwrap(), 4);
+}
+
+#[test]
+fn the_async_suite_catches_a_leaky_private_key() {
+    let failure = block_on(conformance::run_async(&RemoteHarness::new(true)))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        failure.contains("handed the key to an unauthenticated caller"),
+        "{failure}"
+    );
+}
+
+/// A host can spawn the run on a multi-threaded executor.
+#[test]
+fn the_async_run_is_send() {
+    fn send<T: Send>(_: &T) {}
+    let harness = RemoteHarness::new(false);
+    let run = conformance::run_async(&harness);
+    send(&run);
 }
 
 #[test]
