@@ -1,5 +1,6 @@
 // The external judges the tests open our files with: which are on this machine, set as
-// `judge_*` cfgs, so a test that needs a missing one is `#[ignore]`d with the reason in
+// `judge_*` cfgs, so a test that needs a missing one is `#[ignore]`d with the reason (which
+// starts with "needs ", as scripts/test-all looks for) in
 // cargo's summary, and one warning line per missing judge names the tests not run and
 // what to install. With `CERT_DOWNLOAD_JUDGES=required` (scripts/test-all sets it) a
 // missing judge fails the build instead: nothing is skipped there.
