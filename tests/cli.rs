@@ -216,6 +216,11 @@ fn every_format_succeeds_with_exit_0_and_one_json_object() {
                     );
                 }
                 Kind::Pfx => assert_eq!(certificate.first(), Some(&0x30), "{what}: DER"),
+                Kind::P7b => {
+                    assert_eq!(certificate.first(), Some(&0x30), "{what}: DER");
+                    let leaf = fixture_leaf(n);
+                    assert!(contains_bytes(&certificate, &leaf), "{what}: the leaf");
+                }
             }
             if kind == Kind::CrtKey {
                 assert_eq!(run.field("key_format"), Value::from("key"));
