@@ -169,7 +169,7 @@ fn fn_name(line: &str) -> Option<&str> {
     let rest = line
         .strip_prefix("async fn ")
         .or_else(|| line.strip_prefix("fn "))?;
-    rest.split(|c: char| c == '(' || c == '<').next()
+    rest.split(['(', '<']).next()
 }
 
 fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) {
