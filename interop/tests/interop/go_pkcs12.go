@@ -4,8 +4,9 @@
 //	KEY_PASS=password WRONG_PASS=other gopkcs12 FILE...
 //
 // {"path", "decode": {"ok", "error"?, "key"?: {"type", "secret", "spki"}, "cert"?: hex DER},
-//  "to_pem": {"ok", "error"?, "blocks"?: [{"type", "der", "key"?}]},
-//  "wrong_decode": {"ok", "error"?}, "wrong_to_pem": {"ok", "error"?}}
+//
+//	"to_pem": {"ok", "error"?, "blocks"?: [{"type", "der", "key"?}]},
+//	"wrong_decode": {"ok", "error"?}, "wrong_to_pem": {"ok", "error"?}}
 //
 // "key" is written as tests/interop/inspect.py writes it, so it compares with Python's
 // reading of the stored key.
