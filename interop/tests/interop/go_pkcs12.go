@@ -1,12 +1,12 @@
 // Opens PKCS#12 files with golang.org/x/crypto/pkcs12 and prints what it found as one JSON
 // object per file.
 //
-//	KEY_PASS=password WRONG_PASS=other gopkcs12 FILE...
+//	KEY_PASS=password WRONG_PASS=other go_pkcs12 FILE...
 //
-// {"path", "decode": {"ok", "error"?, "key"?: {"type", "secret", "spki"}, "cert"?: hex DER},
-//
-//	"to_pem": {"ok", "error"?, "blocks"?: [{"type", "der", "key"?}]},
-//	"wrong_decode": {"ok", "error"?}, "wrong_to_pem": {"ok", "error"?}}
+// Each object has "path", and "decode", "to_pem", "wrong_decode" and "wrong_to_pem": the
+// results of Decode and ToPEM with KEY_PASS and with WRONG_PASS, each with "ok" and, on
+// failure, "error". Decode's result has "key" ({"type", "secret", "spki"}) and "cert"
+// (hex DER); ToPEM's has "blocks" ([{"type", "der", "key"?}]).
 //
 // "key" is written as tests/interop/inspect.py writes it, so it compares with Python's
 // reading of the stored key.
