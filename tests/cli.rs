@@ -323,6 +323,8 @@ fn the_default_store_is_the_demo_store() {
         json!({"id": 1003, "format": "pem"}),
         json!({"id": 1003, "format": "crt", "password": PASSWORD}),
         json!({"id": 1004, "format": "pfx", "password": PASSWORD}),
+        json!({"id": "12345", "format": "p7b", "include_root": false}),
+        json!({"id": 1003, "format": "P7B", "password": PASSWORD}),
     ];
     for request in ok_cases {
         let run = run_cli(&fast, body(request.clone()));
