@@ -145,7 +145,7 @@ async fn invalid_requests_are_400() {
         (r#"{"format": "pem"}"#, &["missing_field"]),
         (r#"{"id": "abc", "format": "pem"}"#, &["invalid_id"]),
         (
-            r#"{"id": "12345", "format": "p7b"}"#,
+            r#"{"id": "12345", "format": "p12"}"#,
             &["unsupported_format"],
         ),
         (
@@ -163,7 +163,7 @@ async fn invalid_requests_are_400() {
             );
         }
         if codes[0] == "unsupported_format" {
-            for f in ["pfx", "pem", "crt"] {
+            for f in ["pfx", "pem", "crt", "p7b"] {
                 assert!(message.contains(f), "the message must list {f}: {message}");
             }
         }
