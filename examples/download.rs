@@ -4,6 +4,8 @@
 //! ```text
 //! echo '{"id": "12345", "format": "pfx", "password": "securepassword123"}' \
 //!   | cargo run --release --example download -- --store examples/demo-store
+//! echo '{"id": "12345", "format": "p7b", "include_root": false}' \
+//!   | cargo run --release --example download
 //! ```
 //!
 //! It downloads as a fully authorized local operator: the store's records, all exportable.
@@ -16,7 +18,11 @@ use cert_download::{DirectoryStore, ExportPolicy, MAX_BODY_BYTES, OsRandom, down
 
 const USAGE: &str = "usage: download [--store DIR] [--iterations N] < request.json
   --store DIR       the DirectoryStore root (default: the demo store of the crate)
-  --iterations N    every iteration count of the export policy (default: the policy's)";
+  --iterations N    every iteration count of the export policy (default: the policy's)
+request.json: {\"id\": N, \"format\": \"pfx\" | \"pem\" | \"crt\" | \"p7b\", \"password\": \"...\",
+  \"download_key\": bool, \"include_chain\": bool, \"include_root\": bool,
+  \"chain_order\": \"leaf_first\" | \"root_first\", \"friendly_name\": \"...\",
+  \"pfx_encryption\": \"...\"}: the fields and their values are in the README";
 
 struct Args {
     store: PathBuf,

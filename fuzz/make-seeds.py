@@ -34,6 +34,11 @@ bodies = [
     '{"id": "9223372036854775807", "format": "crt"}',
     '{"id": 1, "format": "pem", "downloadKey": true}',
     '{"id": 1, "id": 2, "format": "pem"}',
+    '{"id": 20, "format": "p7b", "include_root": false, "password": "ignored"}',
+    '{"id": 1, "format": "P7B", "download_key": "true"}',
+    '{"id": 5, "format": "pfx", "password": "12345678", "include_root": false, '
+    '"chain_order": "root_first"}',
+    '{"id": 1, "format": "pem", "include_root": "false"}',
 ]
 for i, body in enumerate(bodies):
     (here / "seeds" / "request_body" / f"seed-{i}.json").write_bytes(body.encode())

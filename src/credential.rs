@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind};
 use crate::key::CheckedKey;
-use crate::request::{CertificateId, ChainOrder};
+use crate::request::{CertificateId, ChainOrder, DownloadRequest};
 use crate::store::CertificateRecord;
 
 /// A certificate's DER and where its names and public key are in it.
@@ -567,6 +567,47 @@ fn order_issuers(
     }
     ordered.extend(slots.into_iter().flatten());
     ordered
+}
+
+/// The certificates a file holds, as the request asks: the leaf, then (with
+/// `include_chain`) its issuers in `chain_order`, without the root when `include_root` is
+/// false. The one place the `include_root` rule lives; pfx, pem and p7b call it.
+impl Credential {
+    pub(crate) fn chain_for(&self, request: &DownloadRequest) -> Vec<&ParsedCertificate> {
+        let mut chain = self.chain(ChainOrder::LeafFirst);
+        if !request.include_chain() {
+            chain.truncate(1);
+        } else if !request.include_root()
+            && let Some(root) = self.root_index()
+        {
+            chain.remove(1 + root);
+        }
+        if request.chain_order() == ChainOrder::RootFirst {
+            chain.reverse();
+        }
+        chain
+    }
+
+    /// The index in `issuers` of the self-signed certificate (subject = issuer) that ends
+    /// the chain the issuer links build from the leaf, if it ends in one. Certificates
+    /// after it (stored ones that do not link) are not the root, even when self-signed;
+    /// a self-signed leaf is its own root and stays.
+    fn root_index(&self) -> Option<usize> {
+        if self.leaf.self_issued() {
+            return None;
+        }
+        let mut current = &self.leaf;
+        for (i, cert) in self.issuers.iter().enumerate() {
+            if !cert.issued(current) {
+                return None;
+            }
+            if cert.self_issued() {
+                return Some(i);
+            }
+            current = cert;
+        }
+        None
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use crate::request::{DownloadRequest, Format, Password};
 use crate::response::DownloadResponse;
 
 mod crt;
+mod p7b;
 mod pem;
 pub(crate) mod pfx;
 #[cfg(test)]
@@ -56,6 +57,13 @@ pub(crate) fn encode(
             let (password, key) = key.ok_or_else(|| internal("a pfx needs the key"))?;
             pfx::encode(request, credential, password, key, policy, rng)
         }
+        Format::P7b => match key {
+            None => p7b::encode(&credential.chain_for(request)),
+            Some(_) => Err(Error::new(
+                ErrorKind::KeyNotSupported,
+                "the p7b format cannot carry a private key",
+            )),
+        },
     }
 }
 

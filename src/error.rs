@@ -24,10 +24,12 @@ pub enum ErrorKind {
     MissingField,
     /// `id` is not an integer (or a string of digits) from 1 to 2^63-1.
     InvalidId,
-    /// `format` is not one of `pfx`, `pem`, `crt`.
+    /// `format` is not one of `pfx`, `pem`, `crt`, `p7b`.
     UnsupportedFormat,
     /// `download_key` is not a boolean, `"true"`/`"false"` or `null`.
     InvalidDownloadKey,
+    /// A key was asked for in a format that cannot carry one (p7b).
+    KeyNotSupported,
     /// `password` is not a string.
     InvalidPassword,
     /// A key is to be exported and no (or an empty) password was given.
@@ -42,6 +44,8 @@ pub enum ErrorKind {
     PasswordNotAscii,
     /// `include_chain` is not a boolean.
     InvalidIncludeChain,
+    /// `include_root` is not a boolean.
+    InvalidIncludeRoot,
     /// `chain_order` is not `leaf_first` or `root_first`.
     InvalidChainOrder,
     /// `friendly_name` is not a string of 1 to 64 characters without control characters
@@ -88,6 +92,7 @@ impl ErrorKind {
             | InvalidId
             | UnsupportedFormat
             | InvalidDownloadKey
+            | KeyNotSupported
             | InvalidPassword
             | PasswordRequired
             | PasswordTooShort
@@ -95,6 +100,7 @@ impl ErrorKind {
             | PasswordControlCharacter
             | PasswordNotAscii
             | InvalidIncludeChain
+            | InvalidIncludeRoot
             | InvalidChainOrder
             | InvalidFriendlyName
             | InvalidPfxEncryption => 400,
@@ -118,6 +124,7 @@ impl ErrorKind {
             InvalidId => "invalid_id",
             UnsupportedFormat => "unsupported_format",
             InvalidDownloadKey => "invalid_download_key",
+            KeyNotSupported => "key_not_supported",
             InvalidPassword => "invalid_password",
             PasswordRequired => "password_required",
             PasswordTooShort => "password_too_short",
@@ -125,6 +132,7 @@ impl ErrorKind {
             PasswordControlCharacter => "password_control_character",
             PasswordNotAscii => "password_not_ascii",
             InvalidIncludeChain => "invalid_include_chain",
+            InvalidIncludeRoot => "invalid_include_root",
             InvalidChainOrder => "invalid_chain_order",
             InvalidFriendlyName => "invalid_friendly_name",
             InvalidPfxEncryption => "invalid_pfx_encryption",
@@ -153,6 +161,7 @@ impl ErrorKind {
         ErrorKind::InvalidId,
         ErrorKind::UnsupportedFormat,
         ErrorKind::InvalidDownloadKey,
+        ErrorKind::KeyNotSupported,
         ErrorKind::InvalidPassword,
         ErrorKind::PasswordRequired,
         ErrorKind::PasswordTooShort,
@@ -160,6 +169,7 @@ impl ErrorKind {
         ErrorKind::PasswordControlCharacter,
         ErrorKind::PasswordNotAscii,
         ErrorKind::InvalidIncludeChain,
+        ErrorKind::InvalidIncludeRoot,
         ErrorKind::InvalidChainOrder,
         ErrorKind::InvalidFriendlyName,
         ErrorKind::InvalidPfxEncryption,

@@ -101,6 +101,7 @@ pub fn prepare<S: CertificateStore + ?Sized>(
     request: DownloadRequest,
     store: &S,
 ) -> Result<Prepared, Error> {
+    refuse_unservable(&request)?;
     let id = request.id();
     let record = store.certificate(id).map_err(|e| e.into_error(id))?;
     let key = if request.includes_key() {
@@ -118,6 +119,7 @@ pub async fn prepare_async<S: AsyncCertificateStore + ?Sized>(
     request: DownloadRequest,
     store: &S,
 ) -> Result<Prepared, Error> {
+    refuse_unservable(&request)?;
     let id = request.id();
     let record = store.certificate(id).await.map_err(|e| e.into_error(id))?;
     let key = if request.includes_key() {
@@ -127,6 +129,18 @@ pub async fn prepare_async<S: AsyncCertificateStore + ?Sized>(
         None
     };
     Prepared::from_record(request, record, key)
+}
+
+/// A request built through the Rust API that no file can answer (a p7b with a key; the
+/// JSON parser refuses it already), refused before the store is asked anything.
+fn refuse_unservable(request: &DownloadRequest) -> Result<(), Error> {
+    if request.format() == Format::P7b && request.includes_key() {
+        return Err(Error::new(
+            ErrorKind::KeyNotSupported,
+            "the p7b format cannot carry a private key",
+        ));
+    }
+    Ok(())
 }
 
 /// A download whose material is loaded and checked, ready to encode.
@@ -149,6 +163,7 @@ impl Prepared {
         record: CertificateRecord,
         key: Option<Zeroizing<PrivateKeyDer<'static>>>,
     ) -> Result<Self, Error> {
+        refuse_unservable(&request)?;
         let id = request.id();
         if request.includes_key() && key.is_none() {
             return Err(store::StoreError::KeyNotFound.into_error(id));

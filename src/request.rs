@@ -57,6 +57,8 @@ pub enum Format {
     Pem,
     /// The DER leaf and, on request, the DER `EncryptedPrivateKeyInfo` beside it.
     Crt,
+    /// A DER certs-only PKCS#7 `SignedData`: the leaf and its chain, never a key.
+    P7b,
 }
 
 impl Format {
@@ -66,11 +68,12 @@ impl Format {
             Format::Pfx => "pfx",
             Format::Pem => "pem",
             Format::Crt => "crt",
+            Format::P7b => "p7b",
         }
     }
 
     fn parse(s: &str) -> Option<Self> {
-        [Format::Pfx, Format::Pem, Format::Crt]
+        [Format::Pfx, Format::Pem, Format::Crt, Format::P7b]
             .into_iter()
             .find(|f| s.eq_ignore_ascii_case(f.as_str()))
     }
@@ -82,7 +85,8 @@ impl fmt::Display for Format {
     }
 }
 
-/// The order of the leaf and its issuers in pfx and pem files.
+/// The order of the leaf and its issuers in pfx and pem files (a p7b's certificates are a
+/// DER `SET OF`, in DER order).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ChainOrder {
@@ -261,6 +265,7 @@ pub struct DownloadRequest {
     format: Format,
     password: Option<Password>,
     include_chain: bool,
+    include_root: bool,
     chain_order: ChainOrder,
     friendly_name: Option<FriendlyName>,
     pfx_encryption: PfxEncryption,
@@ -282,27 +287,45 @@ impl DownloadRequest {
         Self::new(id, Format::Crt, None)
     }
 
+    /// A p7b download of the leaf and its chain: never with a key (a request built with
+    /// [`with_key`](Self::with_key) is refused with `key_not_supported` before the store is
+    /// asked anything).
+    pub fn p7b(id: CertificateId) -> Self {
+        Self::new(id, Format::P7b, None)
+    }
+
     fn new(id: CertificateId, format: Format, password: Option<Password>) -> Self {
         Self {
             id,
             format,
             password,
             include_chain: true,
+            include_root: true,
             chain_order: ChainOrder::LeafFirst,
             friendly_name: None,
             pfx_encryption: PfxEncryption::Aes256Sha256,
         }
     }
 
-    /// Adds the private key, encrypted with `password` (pem and crt; a PFX has it already).
+    /// Adds the private key, encrypted with `password` (pem and crt; a PFX has it already;
+    /// a p7b cannot carry one, and the download is refused with `key_not_supported`).
     pub fn with_key(mut self, password: Password) -> Self {
         self.password = Some(password);
         self
     }
 
-    /// Whether the issuer chain follows the leaf (pfx and pem; default true).
+    /// Whether the issuer chain follows the leaf (pfx, pem and p7b; default true).
     pub fn with_chain(mut self, include: bool) -> Self {
         self.include_chain = include;
+        self
+    }
+
+    /// Whether the chain keeps the self-signed root that ends it (pfx, pem and p7b; default
+    /// true). `false` leaves out a self-signed certificate (subject = issuer) that ends the
+    /// chain the issuer links build from the leaf; intermediates stay, and so does a leaf
+    /// that is itself self-signed.
+    pub fn with_root(mut self, include: bool) -> Self {
+        self.include_root = include;
         self
     }
 
@@ -344,9 +367,14 @@ impl DownloadRequest {
         self.password.as_ref()
     }
 
-    /// Whether the issuer chain follows the leaf (pfx and pem).
+    /// Whether the issuer chain follows the leaf (pfx, pem and p7b).
     pub fn include_chain(&self) -> bool {
         self.include_chain
+    }
+
+    /// Whether the chain keeps the self-signed root that ends it (pfx, pem and p7b).
+    pub fn include_root(&self) -> bool {
+        self.include_root
     }
 
     /// The order of the leaf and its issuers.
@@ -442,6 +470,7 @@ struct RawFields {
     download_key: Option<Value>,
     password: Option<RawPassword>,
     include_chain: Option<Value>,
+    include_root: Option<Value>,
     chain_order: Option<Value>,
     friendly_name: Option<Value>,
     pfx_encryption: Option<Value>,
@@ -449,8 +478,8 @@ struct RawFields {
     unknown: Option<String>,
 }
 
-const FIELDS: &str = "id, format, download_key, password, include_chain, chain_order, \
-                      friendly_name, pfx_encryption";
+const FIELDS: &str = "id, format, download_key, password, include_chain, include_root, \
+                      chain_order, friendly_name, pfx_encryption";
 
 /// A field name fit to quote in a message: at most 64 characters, escaped.
 fn quote_field(name: &str) -> String {
@@ -496,6 +525,9 @@ impl<'de> Deserialize<'de> for RawFields {
                         "password" => put(&mut map, &mut fields.password, "password", dup)?,
                         "include_chain" => {
                             put(&mut map, &mut fields.include_chain, "include_chain", dup)?
+                        }
+                        "include_root" => {
+                            put(&mut map, &mut fields.include_root, "include_root", dup)?
                         }
                         "chain_order" => {
                             put(&mut map, &mut fields.chain_order, "chain_order", dup)?
@@ -572,6 +604,16 @@ impl RawFields {
             // The key is always in a PFX: download_key is ignored, whatever its value.
             Format::Pfx => true,
             Format::Pem | Format::Crt => parse_download_key(self.download_key)?,
+            // A p7b holds certificates only: a key asked for is refused, not dropped.
+            Format::P7b => {
+                if parse_download_key(self.download_key)? {
+                    return Err(bad(
+                        ErrorKind::KeyNotSupported,
+                        "the p7b format cannot carry a private key: download_key must be false",
+                    ));
+                }
+                false
+            }
         };
         let password = match self.password {
             None | Some(RawPassword::Null) => None,
@@ -602,6 +644,16 @@ impl RawFields {
                 return Err(bad(
                     ErrorKind::InvalidIncludeChain,
                     "include_chain must be true or false",
+                ));
+            }
+        };
+        let include_root = match present(self.include_root) {
+            None => true,
+            Some(Value::Bool(b)) => b,
+            Some(_) => {
+                return Err(bad(
+                    ErrorKind::InvalidIncludeRoot,
+                    "include_root must be true or false",
                 ));
             }
         };
@@ -642,6 +694,7 @@ impl RawFields {
             format,
             password,
             include_chain,
+            include_root,
             chain_order,
             friendly_name,
             pfx_encryption,
@@ -669,11 +722,11 @@ fn parse_id(v: Option<Value>) -> Result<CertificateId, Error> {
 }
 
 fn parse_format(v: Option<Value>) -> Result<Format, Error> {
-    const WHY: &str = "format must be one of \"pfx\", \"pem\", \"crt\"";
+    const WHY: &str = "format must be one of \"pfx\", \"pem\", \"crt\", \"p7b\"";
     match v {
         None | Some(Value::Null) => Err(bad(
             ErrorKind::MissingField,
-            "format is required: one of \"pfx\", \"pem\", \"crt\"",
+            "format is required: one of \"pfx\", \"pem\", \"crt\", \"p7b\"",
         )),
         Some(Value::String(s)) => {
             Format::parse(&s).ok_or_else(|| bad(ErrorKind::UnsupportedFormat, WHY))

@@ -38,7 +38,7 @@ impl DownloadResponse {
         self.format
     }
 
-    /// The file itself: the PKCS#12 DER, the PEM text, or the DER leaf.
+    /// The file itself: the PKCS#12 DER, the PEM text, the DER leaf, or the PKCS#7 DER.
     pub fn certificate(&self) -> &[u8] {
         &self.certificate
     }

@@ -216,6 +216,11 @@ fn every_format_succeeds_with_exit_0_and_one_json_object() {
                     );
                 }
                 Kind::Pfx => assert_eq!(certificate.first(), Some(&0x30), "{what}: DER"),
+                Kind::P7b => {
+                    assert_eq!(certificate.first(), Some(&0x30), "{what}: DER");
+                    let leaf = fixture_leaf(n);
+                    assert!(contains_bytes(&certificate, &leaf), "{what}: the leaf");
+                }
             }
             if kind == Kind::CrtKey {
                 assert_eq!(run.field("key_format"), Value::from("key"));
@@ -318,6 +323,8 @@ fn the_default_store_is_the_demo_store() {
         json!({"id": 1003, "format": "pem"}),
         json!({"id": 1003, "format": "crt", "password": PASSWORD}),
         json!({"id": 1004, "format": "pfx", "password": PASSWORD}),
+        json!({"id": "12345", "format": "p7b", "include_root": false}),
+        json!({"id": 1003, "format": "P7B", "password": PASSWORD}),
     ];
     for request in ok_cases {
         let run = run_cli(&fast, body(request.clone()));

@@ -74,6 +74,7 @@ struct Options {
     format: &'static str,
     download_key: bool,
     include_chain: Option<bool>,
+    include_root: Option<bool>,
     root_first: Option<bool>,
     friendly_name: Option<String>,
     legacy: Option<bool>,
@@ -82,20 +83,32 @@ struct Options {
 fn options_strategy() -> impl Strategy<Value = Options> {
     (
         proptest::sample::select(RECORDS.to_vec()),
-        proptest::sample::select(vec!["pfx", "pem", "crt", "PFX", "Pem"]),
+        proptest::sample::select(vec!["pfx", "pem", "crt", "PFX", "Pem", "p7b", "P7B"]),
         any::<bool>(),
+        proptest::option::of(any::<bool>()),
         proptest::option::of(any::<bool>()),
         proptest::option::of(any::<bool>()),
         proptest::option::of("[a-zA-Z0-9 éü中]{1,64}"),
         proptest::option::of(any::<bool>()),
     )
         .prop_map(
-            |(record, format, download_key, include_chain, root_first, friendly_name, legacy)| {
+            |(
+                record,
+                format,
+                download_key,
+                include_chain,
+                include_root,
+                root_first,
+                friendly_name,
+                legacy,
+            )| {
                 Options {
                     record,
                     format,
-                    download_key,
+                    // A p7b never carries a key: asking for one is a 400.
+                    download_key: download_key && !format.eq_ignore_ascii_case("p7b"),
                     include_chain,
+                    include_root,
                     root_first,
                     friendly_name,
                     legacy,
@@ -112,6 +125,9 @@ fn body(o: &Options, password: &str) -> Map<String, Value> {
     m.insert("password".into(), json!(password));
     if let Some(b) = o.include_chain {
         m.insert("include_chain".into(), json!(b));
+    }
+    if let Some(b) = o.include_root {
+        m.insert("include_root".into(), json!(b));
     }
     if let Some(r) = o.root_first {
         m.insert(
@@ -147,6 +163,9 @@ fn expected_chain(o: &Options, leaf: &[u8], issuers: &[Vec<u8>]) -> Vec<Vec<u8>>
         };
         if root_first && linked.len() > 1 {
             linked.reverse();
+        }
+        if o.include_root == Some(false) {
+            linked.pop();
         }
         want.extend(linked);
     }
@@ -194,6 +213,13 @@ proptest! {
                 });
                 prop_assert_eq!(decrypted_key.is_some(), o.download_key);
             }
+            Format::P7b => {
+                let mut want = expected_chain(&o, leaf, issuers);
+                want.sort();
+                prop_assert_eq!(p7b_certs(response.certificate()), want);
+                prop_assert!(!response.includes_key() && response.key().is_none());
+                decrypted_key = None;
+            }
             _ => {
                 prop_assert_eq!(response.certificate(), leaf.as_slice());
                 decrypted_key = response.key().map(|k| common::decrypt_epki(k, &password).0);
@@ -204,6 +230,28 @@ proptest! {
             prop_assert_eq!(&key, stored);
         }
     }
+}
+
+/// The certificates of a p7b, in file order (DER order: for complete DER encodings, none
+/// a prefix of another, the order of their bytes).
+fn p7b_certs(der: &[u8]) -> Vec<Vec<u8>> {
+    use der::Encode;
+    use pkcs12::cms::cert::CertificateChoices;
+    use pkcs12::cms::content_info::ContentInfo;
+    use pkcs12::cms::signed_data::SignedData;
+    let info = ContentInfo::from_der(der).unwrap();
+    assert_eq!(info.to_der().unwrap(), der);
+    let sd: SignedData = info.content.decode_as().unwrap();
+    assert!(sd.signer_infos.0.is_empty());
+    sd.certificates
+        .unwrap()
+        .0
+        .iter()
+        .map(|c| match c {
+            CertificateChoices::Certificate(c) => c.to_der().unwrap(),
+            CertificateChoices::Other(_) => panic!("not a certificate"),
+        })
+        .collect()
 }
 
 fn pem_rfc7468_decode(text: &str) -> (String, Vec<u8>) {
@@ -269,6 +317,15 @@ fn mutations() -> Vec<(&'static str, Mutation)> {
             set("password", json!("y".repeat(1025))),
         ),
         ("include_chain string", set("include_chain", json!("true"))),
+        ("include_root string", set("include_root", json!("false"))),
+        ("include_root number", set("include_root", json!(0))),
+        (
+            "p7b with the key",
+            Box::new(|m| {
+                m.insert("format".into(), json!("p7b"));
+                m.insert("download_key".into(), json!(true));
+            }),
+        ),
         (
             "chain_order unknown",
             set("chain_order", json!("leaf-first")),

@@ -1,5 +1,6 @@
 //! Arbitrary bytes as a request body: never a panic; every refusal is a 400; every accepted
-//! body is a request whose fields round-trip through the contract's rules.
+//! body is a request whose fields round-trip through the contract's rules (a key only with
+//! a password, never in a p7b).
 #![no_main]
 
 use cert_download::{DownloadRequest, Format};
@@ -18,6 +19,10 @@ fuzz_target!(|body: &[u8]| {
             // A key leaves exactly for pfx, or when asked; always with a password.
             if request.format() == Format::Pfx {
                 assert!(request.includes_key());
+            }
+            // A p7b never carries a key (download_key true is a 400 key_not_supported).
+            if request.format() == Format::P7b {
+                assert!(!request.includes_key());
             }
             assert_eq!(request.includes_key(), request.password().is_some());
             if let Some(password) = request.password() {

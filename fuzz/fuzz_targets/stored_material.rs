@@ -1,11 +1,11 @@
-//! Arbitrary certificate, chain and key bytes from a store, through every format: never a
-//! panic; anything unusable is a 500 (or a 404 for a missing key); whatever succeeds parses
-//! back.
+//! Arbitrary certificate, chain and key bytes from a store, through every format (with and
+//! without the root): never a panic; anything unusable is a 500 (or a 404 for a missing
+//! key); whatever succeeds parses back.
 #![no_main]
 
 use cert_download::{
-    CertificateDer, CertificateId, DownloadRequest, ExportPolicy, Format, MemoryStore, OsRandom,
-    Password, PasswordPolicy, PfxEncryption, PrivateKeyDer, download_with,
+    CertificateDer, CertificateId, ChainOrder, DownloadRequest, ExportPolicy, Format, MemoryStore,
+    OsRandom, Password, PasswordPolicy, PfxEncryption, PrivateKeyDer, download_with,
 };
 use libfuzzer_sys::fuzz_target;
 use der::Decode;
@@ -57,6 +57,12 @@ fuzz_target!(|data: &[u8]| {
         DownloadRequest::pem(id).with_key(password()),
         DownloadRequest::pfx(id, password()),
         DownloadRequest::pfx(id, password()).with_pfx_encryption(PfxEncryption::TripleDesSha1),
+        DownloadRequest::pem(id)
+            .with_root(false)
+            .with_chain_order(ChainOrder::RootFirst),
+        DownloadRequest::pfx(id, password()).with_root(false),
+        DownloadRequest::p7b(id),
+        DownloadRequest::p7b(id).with_root(false),
     ];
     for request in requests {
         let format = request.format();
@@ -66,6 +72,22 @@ fuzz_target!(|data: &[u8]| {
                 Format::Pem => {
                     let text = std::str::from_utf8(response.certificate()).unwrap();
                     assert!(text.starts_with("-----BEGIN CERTIFICATE-----\n"));
+                }
+                Format::P7b => {
+                    // Strict DER of the cms types, the leaf among the certificates.
+                    use der::Encode;
+                    use pkcs12::cms::cert::CertificateChoices;
+                    use pkcs12::cms::content_info::ContentInfo;
+                    use pkcs12::cms::signed_data::SignedData;
+                    let info = ContentInfo::from_der(response.certificate()).unwrap();
+                    assert_eq!(info.to_der().unwrap(), response.certificate());
+                    let sd: SignedData = info.content.decode_as().unwrap();
+                    assert!(sd.signer_infos.0.is_empty());
+                    let certs = sd.certificates.unwrap();
+                    assert!(certs.0.iter().any(|c| matches!(
+                        c,
+                        CertificateChoices::Certificate(c) if c.to_der().unwrap() == leaf_der
+                    )));
                 }
                 _ => {
                     pkcs12::pfx::Pfx::from_der(response.certificate()).unwrap();

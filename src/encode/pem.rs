@@ -53,7 +53,7 @@ pub(super) fn encode(
     policy: &ExportPolicy,
     rng: &mut dyn RandomSource,
 ) -> Result<DownloadResponse, Error> {
-    let chain = credential.chain(request.chain_order());
+    let chain = credential.chain_for(request);
     let encrypted_key = key
         .map(|(password, key)| {
             super::encrypt_private_key(key.secret_pkcs8_der(), password, policy, rng)

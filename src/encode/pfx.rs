@@ -491,11 +491,7 @@ pub(super) fn encode(
         bmp_len: 2 * name.as_str().encode_utf16().count(),
         local_key_id: Sha1::digest(credential.leaf.der.as_ref()).into(),
     };
-    let chain: Vec<&ParsedCertificate> = if request.include_chain() {
-        credential.chain(request.chain_order())
-    } else {
-        vec![&credential.leaf]
-    };
+    let chain = credential.chain_for(request);
     let is_leaf = |c: &ParsedCertificate| std::ptr::eq(c, &credential.leaf);
     let pkcs8 = key.secret_pkcs8_der();
 

@@ -108,7 +108,7 @@ pub fn fixture_memory_store() -> MemoryStore {
     store
 }
 
-/// The five kinds of download: pfx, and pem and crt with and without the key.
+/// The six kinds of download: pfx, pem and crt with and without the key, and p7b.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Pfx,
@@ -116,12 +116,20 @@ pub enum Kind {
     PemKey,
     Crt,
     CrtKey,
+    P7b,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [Kind::Pfx, Kind::Pem, Kind::PemKey, Kind::Crt, Kind::CrtKey];
+    pub const ALL: [Kind; 6] = [
+        Kind::Pfx,
+        Kind::Pem,
+        Kind::PemKey,
+        Kind::Crt,
+        Kind::CrtKey,
+        Kind::P7b,
+    ];
     pub const WITH_KEY: [Kind; 3] = [Kind::Pfx, Kind::PemKey, Kind::CrtKey];
-    pub const WITHOUT_KEY: [Kind; 2] = [Kind::Pem, Kind::Crt];
+    pub const WITHOUT_KEY: [Kind; 3] = [Kind::Pem, Kind::Crt, Kind::P7b];
 
     pub fn with_key(self) -> bool {
         matches!(self, Kind::Pfx | Kind::PemKey | Kind::CrtKey)
@@ -132,6 +140,7 @@ impl Kind {
             Kind::Pfx => "pfx",
             Kind::Pem | Kind::PemKey => "pem",
             Kind::Crt | Kind::CrtKey => "crt",
+            Kind::P7b => "p7b",
         }
     }
 

@@ -145,7 +145,7 @@ async fn invalid_requests_are_400() {
         (r#"{"format": "pem"}"#, &["missing_field"]),
         (r#"{"id": "abc", "format": "pem"}"#, &["invalid_id"]),
         (
-            r#"{"id": "12345", "format": "p7b"}"#,
+            r#"{"id": "12345", "format": "p12"}"#,
             &["unsupported_format"],
         ),
         (
@@ -163,7 +163,7 @@ async fn invalid_requests_are_400() {
             );
         }
         if codes[0] == "unsupported_format" {
-            for f in ["pfx", "pem", "crt"] {
+            for f in ["pfx", "pem", "crt", "p7b"] {
                 assert!(message.contains(f), "the message must list {f}: {message}");
             }
         }
@@ -1658,4 +1658,55 @@ fn bad_start_up_arguments_exit_non_zero() {
             "{args:?} exited without a message"
         );
     }
+}
+
+/// p7b goes through the service as the library makes it: to a reader too (it never holds a
+/// key), without the root on request, and with `download_key: true` refused as a 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn p7b_reaches_readers_with_or_without_the_root() {
+    openssl_bin();
+    let server = Server::start(&[]);
+    let client = client(&server);
+    let dir = tempfile::tempdir().unwrap();
+    for include_root in [true, false] {
+        let body = format!(
+            r#"{{"id": "12345", "format": "p7b", "include_root": {include_root}, "password": "ignored-password"}}"#
+        );
+        let p7b = post_json(&client, &server, Some(READER), &body)
+            .await
+            .expect_ok("p7b");
+        assert!(p7b.key.is_none());
+        let file = write(dir.path(), &format!("{include_root}.p7b"), &p7b.certificate);
+        let text = openssl(&[
+            "pkcs7",
+            "-inform",
+            "DER",
+            "-print_certs",
+            "-in",
+            path(&file),
+        ]);
+        let certs: Vec<Vec<u8>> = pem_blocks(&text).into_iter().map(|(_, d)| d).collect();
+        assert_eq!(certs.len(), if include_root { 3 } else { 2 }, "{text}");
+        assert!(certs.contains(&demo_leaf("12345")), "{text}");
+        let names = |prefix: &str| -> Vec<String> {
+            text.lines()
+                .filter_map(|l| l.strip_prefix(prefix))
+                .map(str::to_owned)
+                .collect()
+        };
+        let self_signed = names("subject=")
+            .iter()
+            .zip(names("issuer="))
+            .filter(|(s, i)| **s == *i)
+            .count();
+        assert_eq!(self_signed, usize::from(include_root), "the root:\n{text}");
+    }
+    post_json(
+        &client,
+        &server,
+        Some(READER),
+        r#"{"id": "12345", "format": "p7b", "download_key": true, "password": "securepassword123"}"#,
+    )
+    .await
+    .expect_error(400, &["key_not_supported"]);
 }
