@@ -434,6 +434,12 @@ async fn log_request(request: Request, next: axum::middleware::Next) -> Response
     let client = request.extensions().get::<Client>().map(|c| c.0);
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     let start = Instant::now();
+    tracing::debug!(
+        client = %client.map_or_else(|| "-".to_owned(), |c| c.to_string()),
+        %method,
+        %path,
+        "request received"
+    );
     let response = next.run(request).await;
     tracing::info!(
         client = %client.map_or_else(|| "-".to_owned(), |c| c.to_string()),
