@@ -7,6 +7,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cert_download::Error;
 
+/// The `error` code of an error response, kept beside it for the audit line.
+#[derive(Clone, Debug)]
+pub(crate) struct ErrorCode(pub(crate) String);
+
 pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
@@ -33,12 +37,17 @@ pub(crate) fn http_error(status: StatusCode, code: &str, message: &str) -> Respo
         error: code,
         message,
     };
-    json_response(status, serde_json::to_string(&body).unwrap_or_default())
+    let mut response = json_response(status, serde_json::to_string(&body).unwrap_or_default());
+    response.extensions_mut().insert(ErrorCode(code.to_owned()));
+    response
 }
 
 pub(crate) fn library_error(error: &Error) -> Response {
     let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = json_response(status, error.to_json());
+    response
+        .extensions_mut()
+        .insert(ErrorCode(error.code().to_owned()));
     if status == StatusCode::UNAUTHORIZED {
         // RFC 9110 §15.5.2: a 401 names the scheme to use (RFC 6750).
         response

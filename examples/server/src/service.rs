@@ -31,7 +31,7 @@ use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::body::{self, BodyFailure};
 use crate::errors::{
-    closing, http_error, json_response, library_error, retry_after, shape_bare_errors,
+    ErrorCode, closing, http_error, json_response, library_error, retry_after, shape_bare_errors,
     too_many_requests,
 };
 use crate::limits::Limits;
@@ -290,7 +290,11 @@ fn body_failure(failure: &BodyFailure) -> Response {
 /// like the library's.
 fn refuse(client: &Client, principal: &str, response: Response) -> Response {
     let status = response.status().as_u16();
-    tracing::info!(target: "audit", client = %client.0, %principal, status, "download refused");
+    let error = response
+        .extensions()
+        .get::<ErrorCode>()
+        .map_or("-", |c| c.0.as_str());
+    tracing::info!(target: "audit", client = %client.0, %principal, status, error, "download refused");
     response
 }
 
@@ -404,6 +408,7 @@ async fn download(
         format = format.as_str(),
         key_included = with_key && status == 200,
         status,
+        error = result.as_ref().err().map_or("-", |e| e.code()),
         "download"
     );
     match result {
