@@ -1373,13 +1373,17 @@ async fn ctrl_c_shuts_down_cleanly_and_promptly() {
 async fn ctrl_c_lets_downloads_in_flight_finish() {
     // SIGINT goes once the server has logged that it received every request: a request
     // still in the client's TCP connect or TLS handshake, or in the socket unread, is not
-    // in flight, and stopping then rightly loses it. Waiting for the first PFX to come back
-    // instead (as this test once did) made that race: on a loaded machine some of the six
-    // had not reached the server yet, and the test failed with "TLS peer closed". The grace
-    // period is long so that a slow machine does not cut the downloads short either.
+    // in flight, and stopping then rightly loses it. The grace period, the request timeout
+    // and the wait for the exit are long, so that a slow machine does not cut the downloads
+    // short either. The test once waited for the first PFX to come back and gave the
+    // server its fixed 10 s of grace: on a loaded machine (a full parallel run; reproduced
+    // with 30 busy loops on 2 cores) six debug-build PFX took longer than that, the server
+    // dropped the connections still encoding, and the client saw "peer closed connection
+    // without sending TLS close_notify".
     const IN_FLIGHT: usize = 6;
+    const PATIENCE: Duration = Duration::from_secs(300);
     let server = Server::start_logging(
-        &["--shutdown-grace", "120"],
+        &["--shutdown-grace", "300", "--request-timeout", "300"],
         Vec::new(),
         "info,cert_download_server=debug",
     );
@@ -1402,14 +1406,14 @@ async fn ctrl_c_lets_downloads_in_flight_finish() {
     }
     assert!(
         server
-            .wait_for_log("request received", IN_FLIGHT, Duration::from_secs(120))
+            .wait_for_log("request received", IN_FLIGHT, PATIENCE)
             .await,
-        "the server did not receive {IN_FLIGHT} requests within 120 s:\n{}",
+        "the server did not receive {IN_FLIGHT} requests within {PATIENCE:?}:\n{}",
         server.log_so_far()
     );
     // Request lines (not audit lines) of answered downloads.
     let answered_before = server.log_so_far().matches(" status=200 micros=").count();
-    let stopped = tokio::task::spawn_blocking(move || server.stop())
+    let stopped = tokio::task::spawn_blocking(move || server.stop_within("INT", PATIENCE))
         .await
         .unwrap();
     for task in tasks {

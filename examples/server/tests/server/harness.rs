@@ -381,16 +381,21 @@ impl Server {
     }
 
     /// Like [`Server::stop`] with another signal (`"TERM"`).
-    pub(crate) fn stop_with(mut self, signal: &str) -> Stopped {
+    pub(crate) fn stop_with(self, signal: &str) -> Stopped {
+        self.stop_within(signal, EXIT_TIMEOUT)
+    }
+
+    /// Like [`Server::stop_with`], waiting at most `limit` for the exit.
+    pub(crate) fn stop_within(mut self, signal: &str, limit: Duration) -> Stopped {
         let start = Instant::now();
         self.signal(signal);
-        let Some(status) = self.wait_exit(EXIT_TIMEOUT) else {
+        let Some(status) = self.wait_exit(limit) else {
             let _ = self.child.kill();
             let _ = self.child.wait();
             self.exited = self.child.try_wait().ok().flatten();
             self.join_readers();
             panic!(
-                "the server did not exit within {EXIT_TIMEOUT:?} of SIG{signal}; stderr:\n{}",
+                "the server did not exit within {limit:?} of SIG{signal}; stderr:\n{}",
                 self.stderr.lock().unwrap()
             );
         };
