@@ -317,7 +317,20 @@ async fn download(
     {
         return refuse(&client, "-", body_failure(failure));
     }
+    // The rest of a body too large to drain is still on the connection: whatever the
+    // answer, it is the connection's last.
+    let unread = matches!(body, Err(BodyFailure::TooLarge { drained: false }));
+    let response = judge(&app, client, &parts, body).await;
+    if unread { closing(response) } else { response }
+}
 
+/// Everything after the body is read: who asks, then what.
+async fn judge(
+    app: &App,
+    client: Client,
+    parts: &axum::http::request::Parts,
+    body: Result<zeroize::Zeroizing<Vec<u8>>, BodyFailure>,
+) -> Response {
     // Who is asking comes first: an anonymous caller learns nothing but 401.
     let ip = client.0.ip();
     let token = match credentials(&parts.headers) {

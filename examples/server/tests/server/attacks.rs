@@ -741,6 +741,26 @@ async fn finding_7_an_anonymous_caller_learns_nothing_but_401() {
         expect_shaped(&reply, 401, &["unauthenticated"]);
         assert!(reply.header("www-authenticate").is_some(), "{reply:?}");
     }
+    // A body announced far over what is drained is not read at all: the answer (401
+    // anonymous, 400 `body_too_large` otherwise) closes the connection, since the rest of
+    // the body would follow on it.
+    for (authorization, status, code) in [
+        (None, 401, "unauthenticated"),
+        (Some(BEARER_ADMIN), 400, "body_too_large"),
+    ] {
+        let mut fields = vec![("Content-Type", JSON), ("Content-Length", "2097152")];
+        fields.extend(authorization.map(|a| ("Authorization", a)));
+        let mut stream = tls(&server).await;
+        send(&mut stream, head(&fields).as_bytes()).await;
+        let reply = read_reply(&mut stream, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|e| panic!("2 MiB announced: {e}"));
+        expect_shaped(&reply, status, &[code]);
+        assert_eq!(reply.header("connection"), Some("close"), "{reply:?}");
+        closed_within(&mut stream, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|e| panic!("2 MiB announced: {e}"));
+    }
 }
 
 // ---------------------------------------------------------------------------------------
