@@ -8,6 +8,7 @@
 use axum::body::Body;
 use cert_download::MAX_BODY_BYTES;
 use http_body_util::BodyExt;
+use tokio::sync::watch;
 use zeroize::Zeroizing;
 
 /// Why a body was not read.
@@ -22,6 +23,9 @@ pub(crate) enum BodyFailure {
     Truncated,
     /// The framing is broken (a bad chunk size, say).
     Malformed,
+    /// The server began to shut down while the body was still coming: waiting for a
+    /// client is not work in flight, and gets no grace period.
+    ShuttingDown,
 }
 
 /// Reads the body: at most [`MAX_BODY_BYTES`] kept, anything beyond read and dropped until
@@ -30,6 +34,7 @@ pub(crate) async fn read(
     mut body: Body,
     declared: Option<u64>,
     drain: u64,
+    mut shutdown: watch::Receiver<bool>,
 ) -> Result<Zeroizing<Vec<u8>>, BodyFailure> {
     let cap = MAX_BODY_BYTES as u64;
     let limit = drain.max(cap);
@@ -41,7 +46,15 @@ pub(crate) async fn read(
     let capacity = declared.unwrap_or(cap).min(cap) as usize;
     let mut buffer = Zeroizing::new(Vec::with_capacity(capacity));
     let mut seen: u64 = 0;
-    while let Some(frame) = body.frame().await {
+    loop {
+        let frame = tokio::select! {
+            frame = body.frame() => frame,
+            // Set, or its sender gone: either way the server is stopping.
+            _ = shutdown.wait_for(|stopping| *stopping) => return Err(BodyFailure::ShuttingDown),
+        };
+        let Some(frame) = frame else {
+            break;
+        };
         let frame = frame.map_err(|e| classify(&e))?;
         let Ok(data) = frame.into_data() else {
             continue; // trailers

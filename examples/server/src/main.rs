@@ -157,11 +157,15 @@ async fn connection(
     }
 }
 
+/// Accepts connections until SIGINT or SIGTERM, then stops: requests still sending their
+/// body are answered 503 at once (`stopping`), idle connections close, requests in flight
+/// get the grace period.
 async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     router: axum::Router,
     limits: Limits,
+    stopping: tokio::sync::watch::Sender<bool>,
 ) {
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -236,6 +240,7 @@ async fn serve(
         });
     }
     drop(listener);
+    stopping.send_replace(true);
     let open = graceful.count();
     tracing::info!(
         open_connections = open,
@@ -292,7 +297,8 @@ fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     let limits = args.limits;
     let result = runtime.block_on(async move {
-        let app = Arc::new(App::new(&args.store, tokens, &limits));
+        let (stopping, shutdown) = tokio::sync::watch::channel(false);
+        let app = Arc::new(App::new(&args.store, tokens, &limits, shutdown));
         let sweeper = Arc::clone(&app);
         tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(60));
@@ -316,7 +322,7 @@ fn run(args: Args) -> Result<(), String> {
         println!("listening on {scheme}://{host}:{}{PATH}", local.port());
         tracing::info!(store = %args.store.display(), %local, scheme, ?limits, "ready");
         let router = service::router(app, &limits);
-        serve(listener, tls, router, limits).await;
+        serve(listener, tls, router, limits, stopping).await;
         Ok(())
     });
     // Encodings still running on the blocking pool are not waited for beyond this.

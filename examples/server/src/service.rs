@@ -23,6 +23,7 @@ use cert_download::{
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use tokio::sync::watch;
 use tower::buffer::Buffer;
 use tower::load_shed::LoadShed;
 use tower::load_shed::error::Overloaded;
@@ -150,6 +151,8 @@ pub(crate) struct App {
     encoder: Encoder,
     pub(crate) throttle: Throttle,
     drain_bytes: u64,
+    /// Becomes true when shutdown begins.
+    shutdown: watch::Receiver<bool>,
 }
 
 impl std::fmt::Debug for App {
@@ -163,7 +166,12 @@ impl std::fmt::Debug for App {
 
 impl App {
     /// Must be called inside the runtime: the encoding queue's worker is a task.
-    pub(crate) fn new(store: &Path, tokens: Tokens, limits: &Limits) -> Self {
+    pub(crate) fn new(
+        store: &Path,
+        tokens: Tokens,
+        limits: &Limits,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
         Self {
             store: Arc::new(DirectoryStore::new(store)),
             tokens,
@@ -171,6 +179,7 @@ impl App {
             encoder: encoder(limits),
             throttle: Throttle::new(limits),
             drain_bytes: limits.drain_bytes,
+            shutdown,
         }
     }
 }
@@ -283,6 +292,11 @@ fn body_failure(failure: &BodyFailure) -> Response {
             "invalid_body",
             "the request body's framing is broken (a bad chunk size?)",
         )),
+        BodyFailure::ShuttingDown => closing(http_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is shutting down; send the request again",
+        )),
     }
 }
 
@@ -311,9 +325,13 @@ async fn download(
         .and_then(|v| v.parse::<u64>().ok());
     // The body is read (within its cap and timeouts) before anything is answered, so that
     // the client, still sending, sees the answer rather than a reset (RFC 9112 §9.6).
-    let body = body::read(body, declared, app.drain_bytes).await;
-    if let Err(failure @ (BodyFailure::Timeout | BodyFailure::Truncated | BodyFailure::Malformed)) =
-        &body
+    let body = body::read(body, declared, app.drain_bytes, app.shutdown.clone()).await;
+    if let Err(
+        failure @ (BodyFailure::Timeout
+        | BodyFailure::Truncated
+        | BodyFailure::Malformed
+        | BodyFailure::ShuttingDown),
+    ) = &body
     {
         return refuse(&client, "-", body_failure(failure));
     }
