@@ -1,412 +1,47 @@
-//! `POST /api/certificate/download` over HTTPS, on axum and tokio.
+//! `POST /api/certificate/download` over HTTPS, on axum, tokio and rustls.
 //!
 //! ```text
 //! cargo run --release -p cert-download-server                 # the demo store on https://127.0.0.1:8443
 //! cargo run --release -p cert-download-server -- --store DIR --tokens FILE \
 //!     --listen 127.0.0.1:8443 --tls-cert cert.pem --tls-key key.pem
 //! cargo run --release -p cert-download-server -- --insecure-http --listen 127.0.0.1:8080
+//! cargo run --release -p cert-download-server -- --help       # every limit and its default
 //! ```
 //!
 //! Callers authenticate with `Authorization: Bearer <token>`; the tokens file maps each
 //! token to a principal and whether it may export keys:
 //! `{"<token>": {"principal": "<name>", "export_keys": true}}`.
 //!
-//! Request bodies are read (at most 64 KiB) and validated before the store is asked
-//! anything; the store is the async twin of the crate's `DirectoryStore`, bound to the
-//! caller. Keyed downloads are encoded on `spawn_blocking` behind a semaphore sized to the
-//! cores, so a flood of PFX requests cannot starve the runtime; downloads without a key
+//! Every resource a client can hold has a limit, each a flag (`limits.rs`): connections,
+//! header bytes and fields and the time to send them (hyper's connection options), the time
+//! between body pieces and for the whole request (tower-http's timeout layers), the body's
+//! bytes (one buffer of 64 KiB, whatever the framing), failed authentications per address
+//! and downloads per principal (`governor`), and keyed downloads encoding or waiting for a
+//! thread (tower's `ConcurrencyLimit`, `Buffer` and `LoadShed`). Downloads without a key
 //! cost microseconds and are encoded in place.
 
-use std::collections::HashMap;
+mod body;
+mod errors;
+mod limits;
+mod service;
+mod throttle;
+
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use cert_download::{
-    AsyncCertificateStore, CertificateId, CertificateRecord, CertificateStore, DirectoryStore,
-    DownloadRequest, Error, ErrorKind, ExportPolicy, MAX_BODY_BYTES, OsRandom, PrivateKeyDer,
-    StoreError, prepare_async,
-};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::pem::PemObject;
-use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
-const PATH: &str = "/api/certificate/download";
-
-const USAGE: &str = "usage: server [--store DIR] [--tokens FILE] [--listen ADDR]
-              [--tls-cert FILE --tls-key FILE] [--insecure-http]
-  --store DIR        the DirectoryStore root (default: the crate's demo store)
-  --tokens FILE      bearer tokens, JSON (default: DIR/tokens.json)
-  --listen ADDR      address to listen on (default: 127.0.0.1:8443)
-  --tls-cert FILE    PEM certificate (chain) of the server (default: DIR/tls/server.pem)
-  --tls-key FILE     PEM private key of the server (default: DIR/tls/server.key)
-  --insecure-http    plain HTTP instead of HTTPS: allowed on a loopback address only";
-
-#[derive(Debug)]
-struct Args {
-    store: PathBuf,
-    tokens: PathBuf,
-    listen: SocketAddr,
-    tls: Option<(PathBuf, PathBuf)>,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut store = None;
-    let mut tokens = None;
-    let mut listen = None;
-    let mut tls_cert = None;
-    let mut tls_key = None;
-    let mut insecure_http = false;
-    let mut args = std::env::args_os().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .map(PathBuf::from)
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match arg.to_str() {
-            Some("--store") => store = Some(value("--store")?),
-            Some("--tokens") => tokens = Some(value("--tokens")?),
-            Some("--listen") => {
-                let v = value("--listen")?;
-                let addr = v
-                    .to_str()
-                    .and_then(|s| s.parse::<SocketAddr>().ok())
-                    .ok_or_else(|| {
-                        format!("--listen: {} is not an IP:port address", v.display())
-                    })?;
-                listen = Some(addr);
-            }
-            Some("--tls-cert") => tls_cert = Some(value("--tls-cert")?),
-            Some("--tls-key") => tls_key = Some(value("--tls-key")?),
-            Some("--insecure-http") => insecure_http = true,
-            Some("-h" | "--help") => return Err(String::new()),
-            _ => return Err(format!("unknown argument {arg:?}")),
-        }
-    }
-    let store = store
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../demo-store")));
-    let tokens = tokens.unwrap_or_else(|| store.join("tokens.json"));
-    let listen = listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8443)));
-    let tls = if insecure_http {
-        if tls_cert.is_some() || tls_key.is_some() {
-            return Err("--insecure-http cannot be combined with --tls-cert/--tls-key".into());
-        }
-        if !listen.ip().is_loopback() {
-            return Err(format!(
-                "refusing plain HTTP on {listen}: --insecure-http is allowed on a loopback \
-                 address only (127.0.0.0/8 or ::1), since requests carry passwords and \
-                 responses carry keys"
-            ));
-        }
-        None
-    } else {
-        match (tls_cert, tls_key) {
-            (Some(c), Some(k)) => Some((c, k)),
-            (None, None) => Some((store.join("tls/server.pem"), store.join("tls/server.key"))),
-            _ => return Err("--tls-cert and --tls-key go together".into()),
-        }
-    };
-    Ok(Args {
-        store,
-        tokens,
-        listen,
-        tls,
-    })
-}
-
-/// What a bearer token grants.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Grant {
-    principal: String,
-    export_keys: bool,
-}
-
-/// The tokens, kept as SHA-256 digests and compared in constant time.
-struct Tokens(Vec<([u8; 32], Grant)>);
-
-impl Tokens {
-    fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read(path)
-            .map_err(|e| format!("cannot read the tokens file {}: {e}", path.display()))?;
-        let map: HashMap<String, Grant> = serde_json::from_slice(&text).map_err(|e| {
-            format!(
-                "the tokens file {} is not {{\"<token>\": {{\"principal\": \"..\", \"export_keys\": true|false}}}}: {e}",
-                path.display()
-            )
-        })?;
-        Ok(Self(
-            map.into_iter()
-                .map(|(token, grant)| (Sha256::digest(token.as_bytes()).into(), grant))
-                .collect(),
-        ))
-    }
-
-    /// Every entry is compared, whatever matches, so the time does not depend on which
-    /// token (or how much of one) is right; comparing digests hides the length too.
-    fn grant(&self, token: &str) -> Option<Grant> {
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let mut found = None;
-        for (known, grant) in &self.0 {
-            if bool::from(known.ct_eq(&digest)) {
-                found = Some(grant.clone());
-            }
-        }
-        found
-    }
-}
-
-impl std::fmt::Debug for Tokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Tokens({} entries)", self.0.len())
-    }
-}
-
-/// The directory store seen by one caller, reached without blocking the runtime.
-#[derive(Debug)]
-struct CallerStore {
-    store: Arc<DirectoryStore>,
-    grant: Option<Grant>,
-}
-
-impl CallerStore {
-    async fn blocking<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&DirectoryStore) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(StoreError::backend)?
-    }
-}
-
-impl AsyncCertificateStore for CallerStore {
-    async fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError> {
-        if self.grant.is_none() {
-            return Err(StoreError::Unauthenticated);
-        }
-        self.blocking(move |s| s.certificate(id)).await
-    }
-
-    async fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
-        match &self.grant {
-            None => Err(StoreError::Unauthenticated),
-            Some(g) if !g.export_keys => Err(StoreError::KeyExportForbidden),
-            Some(_) => self.blocking(move |s| s.private_key(id)).await,
-        }
-    }
-}
-
-#[derive(Debug)]
-struct App {
-    store: Arc<DirectoryStore>,
-    tokens: Tokens,
-    policy: ExportPolicy,
-    /// Keyed downloads encoding at once: one per core.
-    encoders: Semaphore,
-}
-
-fn json_response(status: StatusCode, body: String) -> Response {
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    // Error bodies are harmless, but one rule for the endpoint is simpler to audit.
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-/// An error body of the contract's shape for the HTTP-level refusals the library does not
-/// see (size, media type, method, path).
-fn http_error(status: StatusCode, code: &str, message: &str) -> Response {
-    #[derive(serde::Serialize)]
-    struct Body<'a> {
-        status: u16,
-        error: &'a str,
-        message: &'a str,
-    }
-    let body = Body {
-        status: status.as_u16(),
-        error: code,
-        message,
-    };
-    json_response(status, serde_json::to_string(&body).unwrap_or_default())
-}
-
-fn library_error(error: &Error) -> Response {
-    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = json_response(status, error.to_json());
-    if status == StatusCode::UNAUTHORIZED {
-        // RFC 9110 §15.5.2: a 401 names the scheme to use (RFC 6750).
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    }
-    response
-}
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
-}
-
-fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
-}
-
-async fn download(State(app): State<Arc<App>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    if !is_json(&parts.headers) {
-        return http_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "the request body must be application/json",
-        );
-    }
-    let too_large = || {
-        http_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            "the request body is larger than 64 KiB",
-        )
-    };
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    // A body a little over the limit is read and dropped before the 413, so the client
-    // (still sending) sees the answer instead of a reset (RFC 9112 §9.6); one declared
-    // far larger is refused at once.
-    const DRAIN: usize = 1024 * 1024;
-    if declared.is_some_and(|n| n > DRAIN as u64) {
-        return too_large();
-    }
-    let body: Bytes = match axum::body::to_bytes(body, DRAIN).await {
-        Ok(body) if body.len() <= MAX_BODY_BYTES => body,
-        _ => return too_large(),
-    };
-
-    let grant = bearer(&parts.headers).and_then(|t| app.tokens.grant(t));
-    let principal = grant
-        .as_ref()
-        .map_or("-", |g| g.principal.as_str())
-        .to_owned();
-    let request = match DownloadRequest::from_json_with_policy(&body, app.policy.password_policy())
-    {
-        Ok(request) => request,
-        Err(error) => {
-            tracing::info!(target: "audit", %principal, status = error.status(), error = error.code(), "download refused");
-            return library_error(&error);
-        }
-    };
-    let (id, format, with_key) = (request.id(), request.format(), request.includes_key());
-    let store = CallerStore {
-        store: Arc::clone(&app.store),
-        grant,
-    };
-    let result = match prepare_async(request, &store).await {
-        Err(error) => Err(error),
-        Ok(prepared) if !with_key => prepared.encode(&app.policy, &mut OsRandom),
-        Ok(prepared) => {
-            // Wait for a core before taking one: the runtime's own threads stay free.
-            match app.encoders.acquire().await {
-                Err(_) => Err(cert_download_internal()),
-                Ok(_permit) => {
-                    let policy = app.policy;
-                    tokio::task::spawn_blocking(move || prepared.encode(&policy, &mut OsRandom))
-                        .await
-                        .unwrap_or_else(|_| Err(cert_download_internal()))
-                }
-            }
-        }
-    };
-    let status = result.as_ref().map_or_else(Error::status, |_| 200);
-    tracing::info!(
-        target: "audit",
-        %principal,
-        id = id.get(),
-        format = format.as_str(),
-        key_included = with_key && status == 200,
-        status,
-        "download"
-    );
-    match result {
-        Ok(response) => json_response(StatusCode::OK, response.to_json()),
-        Err(error) => library_error(&error),
-    }
-}
-
-/// The error of an encoding task that did not finish.
-fn cert_download_internal() -> Error {
-    Error::from(ErrorKind::Internal)
-}
-
-async fn not_found() -> Response {
-    http_error(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        "the only endpoint is POST /api/certificate/download",
-    )
-}
-
-async fn method_not_allowed() -> Response {
-    http_error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "use POST",
-    )
-}
-
-/// One log line per request: method, path, status, time. Never a header or a body.
-async fn log_request(request: Request, next: axum::middleware::Next) -> Response {
-    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
-    let start = Instant::now();
-    let response = next.run(request).await;
-    tracing::info!(
-        %method,
-        %path,
-        status = response.status().as_u16(),
-        micros = start.elapsed().as_micros() as u64,
-        "request"
-    );
-    response
-}
-
-fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route(PATH, post(download).fallback(method_not_allowed))
-        .fallback(not_found)
-        .layer(axum::middleware::from_fn(log_request))
-        .with_state(app)
-}
+use crate::limits::{Args, Limits};
+use crate::service::{App, PATH, Tokens};
 
 fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
     let certs = rustls::pki_types::CertificateDer::pem_file_iter(cert)
@@ -451,57 +86,173 @@ async fn shutdown_signal() {
     }
 }
 
-async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, app: Router) {
+/// Whether an `accept` error is about one connection (the peer gave up before it was
+/// accepted) rather than the listener: those are skipped without a pause, as `axum::serve`
+/// and hyper did.
+fn is_connection_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
+}
+
+/// One line for a connection that hyper ended with an error, naming what hyper answered
+/// (it writes 400 and 431 itself, with an empty body) or that nothing was answered.
+fn log_connection_error(client: SocketAddr, error: &hyper::Error) {
+    let what = if error.is_parse_too_large() {
+        "431 sent by hyper: request line and headers over the limit"
+    } else if error.is_parse() {
+        "400 sent by hyper: malformed request line or headers"
+    } else if error.is_timeout() {
+        "closed: request line and headers not received within the header timeout"
+    } else if error.is_incomplete_message() {
+        "closed by the client in the middle of a request"
+    } else {
+        "closed on an error"
+    };
+    tracing::info!(client = %client, error = %error, "connection {what}");
+}
+
+/// Serves one accepted connection: the TLS handshake (within the header timeout), then
+/// HTTP/1.1 until either side closes it or shutdown begins.
+async fn connection(
+    tcp: TcpStream,
+    client: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    http: Arc<hyper::server::conn::http1::Builder>,
+    router: axum::Router,
+    limits: Arc<Limits>,
+    watcher: hyper_util::server::graceful::Watcher,
+) {
+    let service = TowerToHyperService::new(service::for_connection(router, client));
+    let result = match tls {
+        Some(acceptor) => {
+            let stream = match tokio::time::timeout(limits.header_timeout, acceptor.accept(tcp))
+                .await
+            {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => {
+                    tracing::info!(client = %client, error = %e, "connection closed: TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!(client = %client, "connection closed: TLS handshake not done within the header timeout");
+                    return;
+                }
+            };
+            watcher
+                .watch(http.serve_connection(TokioIo::new(stream), service))
+                .await
+        }
+        None => {
+            watcher
+                .watch(http.serve_connection(TokioIo::new(tcp), service))
+                .await
+        }
+    };
+    if let Err(e) = result {
+        log_connection_error(client, &e);
+    }
+}
+
+/// Accepts connections until SIGINT or SIGTERM, then stops: requests still sending their
+/// body are answered 503 at once (`stopping`), idle connections close, requests in flight
+/// get the grace period.
+async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    router: axum::Router,
+    limits: Limits,
+    stopping: tokio::sync::watch::Sender<bool>,
+) {
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(10));
+        .header_read_timeout(limits.header_timeout)
+        .max_header_size(limits.max_header_bytes)
+        .max_headers(limits.max_headers)
+        // The read buffer: headers up to their limit, body pieces of up to 64 KiB.
+        .max_buf_size(limits.max_header_bytes.max(64 * 1024));
     let http = Arc::new(http);
+    let limits = Arc::new(limits);
+    let open = Arc::new(Semaphore::new(limits.max_connections));
     let signal = shutdown_signal();
     tokio::pin!(signal);
+    // Failed accepts since the last one that worked: the first is logged, the rest only
+    // counted, so a listener out of file descriptors writes one line, not one per try.
+    let mut failing: u64 = 0;
     loop {
-        let (tcp, peer) = tokio::select! {
+        let permit = match Arc::clone(&open).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                tracing::warn!(
+                    max_connections = limits.max_connections,
+                    "connection cap reached: new connections wait in the listen backlog"
+                );
+                tokio::select! {
+                    permit = Arc::clone(&open).acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => break,
+                    },
+                    () = &mut signal => break,
+                }
+            }
+        };
+        let (tcp, client) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
+                Err(e) if is_connection_error(&e) => continue,
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
+                    if failing == 0 {
+                        tracing::warn!(
+                            error = %e,
+                            pause_ms = limits.accept_error_pause.as_millis() as u64,
+                            "accept failed: pausing before each new try until it works again"
+                        );
+                    }
+                    failing += 1;
+                    tokio::select! {
+                        () = tokio::time::sleep(limits.accept_error_pause) => continue,
+                        () = &mut signal => break,
+                    }
                 }
             },
             () = &mut signal => break,
         };
-        let service = TowerToHyperService::new(app.clone());
-        let http = Arc::clone(&http);
-        match &tls {
-            Some(acceptor) => {
-                let acceptor = acceptor.clone();
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    let handshake =
-                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp));
-                    let stream = match handshake.await {
-                        Ok(Ok(stream)) => stream,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => return,
-                    };
-                    let conn = http.serve_connection(TokioIo::new(stream), service);
-                    let _ = watcher.watch(conn).await;
-                });
-            }
-            None => {
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    let conn = http.serve_connection(TokioIo::new(tcp), service);
-                    let _ = watcher.watch(conn).await;
-                });
-            }
+        if failing > 0 {
+            tracing::warn!(failed_tries = failing, "accepting connections again");
+            failing = 0;
         }
+        let task = connection(
+            tcp,
+            client,
+            tls.clone(),
+            Arc::clone(&http),
+            router.clone(),
+            Arc::clone(&limits),
+            graceful.watcher(),
+        );
+        tokio::spawn(async move {
+            task.await;
+            drop(permit);
+        });
     }
-    tracing::info!("shutting down");
-    let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
+    drop(listener);
+    stopping.send_replace(true);
+    let open = graceful.count();
+    tracing::info!(
+        open_connections = open,
+        grace_ms = limits.shutdown_grace.as_millis() as u64,
+        "shutting down"
+    );
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown grace period over: closing the connections still open");
+    }
 }
 
 fn main() -> ExitCode {
@@ -514,20 +265,20 @@ fn main() -> ExitCode {
         .with_ansi(false)
         .init();
 
-    let args = match parse_args() {
+    let args = match limits::parse_args() {
         Ok(args) => args,
         Err(why) => {
             if !why.is_empty() {
-                eprintln!("server: {why}");
+                eprintln!("cert-download-server: {why}");
             }
-            eprintln!("{USAGE}");
+            eprintln!("{}", limits::usage());
             return ExitCode::FAILURE;
         }
     };
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(why) => {
-            eprintln!("server: {why}");
+            eprintln!("cert-download-server: {why}");
             ExitCode::FAILURE
         }
     }
@@ -540,18 +291,22 @@ fn run(args: Args) -> Result<(), String> {
         .as_ref()
         .map(|(cert, key)| tls_acceptor(cert, key))
         .transpose()?;
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let app = Arc::new(App {
-        store: Arc::new(DirectoryStore::new(&args.store)),
-        tokens,
-        policy: ExportPolicy::default(),
-        encoders: Semaphore::new(cores),
-    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(async move {
+    let limits = args.limits;
+    let result = runtime.block_on(async move {
+        let (stopping, shutdown) = tokio::sync::watch::channel(false);
+        let app = Arc::new(App::new(&args.store, tokens, &limits, shutdown));
+        let sweeper = Arc::clone(&app);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                sweeper.throttle.sweep();
+            }
+        });
         let listener = TcpListener::bind(args.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -565,8 +320,12 @@ fn run(args: Args) -> Result<(), String> {
             ip => ip.to_string(),
         };
         println!("listening on {scheme}://{host}:{}{PATH}", local.port());
-        tracing::info!(store = %args.store.display(), %local, scheme, "ready");
-        serve(listener, tls, router(app)).await;
+        tracing::info!(store = %args.store.display(), %local, scheme, ?limits, "ready");
+        let router = service::router(app, &limits);
+        serve(listener, tls, router, limits, stopping).await;
         Ok(())
-    })
+    });
+    // Encodings still running on the blocking pool are not waited for beyond this.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
 }

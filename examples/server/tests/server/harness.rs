@@ -56,9 +56,18 @@ pub(crate) fn copy_record(from: &Path, to: &Path) {
 // ---------------------------------------------------------------------------------------
 
 /// The path of the server executable, which cargo builds for this test (with the test's
-/// profile, `dev` by default).
+/// profile, `dev` by default); `CERT_DOWNLOAD_SERVER_BIN` runs the tests against another
+/// build (an older one, to see a test fail before its fix).
 pub(crate) fn server_binary() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_cert-download-server"))
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var_os("CERT_DOWNLOAD_SERVER_BIN")
+            .filter(|p| !p.is_empty())
+            .map_or_else(
+                || PathBuf::from(env!("CARGO_BIN_EXE_cert-download-server")),
+                PathBuf::from,
+            )
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -128,8 +137,18 @@ fn spawn_reader(
     })
 }
 
-fn command(args: &[&str], log_level: &str) -> Command {
-    let mut command = Command::new(server_binary());
+fn command(args: &[&str], log_level: &str, open_files: Option<u32>) -> Command {
+    let mut command = match open_files {
+        None => Command::new(server_binary()),
+        Some(n) => {
+            // The shell lowers the limit, then becomes the server (same pid).
+            let mut sh = Command::new("sh");
+            sh.arg("-c")
+                .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                .arg(server_binary());
+            sh
+        }
+    };
     command
         .args(args)
         .env("RUST_LOG", log_level)
@@ -166,11 +185,22 @@ impl Server {
         keep: Vec<tempfile::TempDir>,
         log_level: &str,
     ) -> Server {
+        Self::start_limited(args, keep, log_level, None)
+    }
+
+    /// Like [`Server::start_logging`], with at most `open_files` file descriptors
+    /// (`ulimit -n`) when given.
+    pub(crate) fn start_limited(
+        args: &[&str],
+        keep: Vec<tempfile::TempDir>,
+        log_level: &str,
+        open_files: Option<u32>,
+    ) -> Server {
         let mut all: Vec<&str> = args.to_vec();
         if !args.contains(&"--listen") {
             all.extend(["--listen", "127.0.0.1:0"]);
         }
-        let mut child = command(&all, log_level)
+        let mut child = command(&all, log_level, open_files)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", server_binary().display()));
         let stdout = Arc::new(Mutex::new(String::new()));
@@ -236,7 +266,7 @@ impl Server {
     /// Runs the server with `args` (as given, no `--listen` added) and expects it to exit
     /// by itself, without printing a ready line: returns its exit status and stderr.
     pub(crate) fn run_to_exit(args: &[&str]) -> (ExitStatus, String, String) {
-        let mut child = command(args, "info")
+        let mut child = command(args, "info", None)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", server_binary().display()));
         let start = Instant::now();
@@ -274,17 +304,50 @@ impl Server {
         format!("{}{path}", &self.url[..cut])
     }
 
-    /// Sends SIGINT (the `kill -INT <pid>` command, as Ctrl-C would) once.
-    fn interrupt(&mut self) {
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What the server has written on stderr (its log) so far.
+    pub(crate) fn log_so_far(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until the log has `count` lines containing `needle`, at most `limit`;
+    /// returns whether it got there.
+    pub(crate) async fn wait_for_log(&self, needle: &str, count: usize, limit: Duration) -> bool {
+        let start = Instant::now();
+        loop {
+            let seen = self
+                .stderr
+                .lock()
+                .unwrap()
+                .lines()
+                .filter(|l| l.contains(needle))
+                .count();
+            if seen >= count {
+                return true;
+            }
+            if start.elapsed() > limit {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Sends `kill -<name> <pid>` (`INT` as Ctrl-C would) once, unless the process is gone.
+    fn signal(&mut self, name: &str) {
         if self.exited.is_some() || matches!(self.child.try_wait(), Ok(Some(_))) {
             return;
         }
         let pid = self.child.id().to_string();
+        let flag = format!("-{name}");
         let status = Command::new("kill")
-            .args(["-INT", &pid])
+            .args([flag.as_str(), &pid])
             .status()
-            .unwrap_or_else(|e| panic!("cannot run `kill -INT {pid}`: {e}"));
-        assert!(status.success(), "`kill -INT {pid}` failed: {status}");
+            .unwrap_or_else(|e| panic!("cannot run `kill {flag} {pid}`: {e}"));
+        assert!(status.success(), "`kill {flag} {pid}` failed: {status}");
     }
 
     /// Waits for the process to exit, at most `limit`.
@@ -313,16 +376,26 @@ impl Server {
 
     /// Ctrl-C: SIGINT, then wait for the exit (killing it after [`EXIT_TIMEOUT`] and
     /// failing). Returns the status and everything the process wrote.
-    pub(crate) fn stop(mut self) -> Stopped {
+    pub(crate) fn stop(self) -> Stopped {
+        self.stop_with("INT")
+    }
+
+    /// Like [`Server::stop`] with another signal (`"TERM"`).
+    pub(crate) fn stop_with(self, signal: &str) -> Stopped {
+        self.stop_within(signal, EXIT_TIMEOUT)
+    }
+
+    /// Like [`Server::stop_with`], waiting at most `limit` for the exit.
+    pub(crate) fn stop_within(mut self, signal: &str, limit: Duration) -> Stopped {
         let start = Instant::now();
-        self.interrupt();
-        let Some(status) = self.wait_exit(EXIT_TIMEOUT) else {
+        self.signal(signal);
+        let Some(status) = self.wait_exit(limit) else {
             let _ = self.child.kill();
             let _ = self.child.wait();
             self.exited = self.child.try_wait().ok().flatten();
             self.join_readers();
             panic!(
-                "the server did not exit within {EXIT_TIMEOUT:?} of SIGINT; stderr:\n{}",
+                "the server did not exit within {limit:?} of SIG{signal}; stderr:\n{}",
                 self.stderr.lock().unwrap()
             );
         };

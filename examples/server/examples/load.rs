@@ -1,0 +1,265 @@
+//! A load benchmark of the HTTPS service: starts the server (the release build next to this
+//! example), then for pfx and crt of the demo store's RSA record at each concurrency keeps
+//! that many requests in flight over keep-alive HTTPS connections for a few seconds, and
+//! prints requests/s and the p50/p99 latency of the 200s, and how many were shed (503).
+//!
+//! ```sh
+//! cargo build --release -p cert-download-server --bins --examples
+//! target/release/examples/load                       # pfx and crt at 1, 8 and 64
+//! target/release/examples/load --seconds 10 --concurrency 1,8,64 --formats pfx,crt \
+//!     --server target/release/cert-download-server -- --encode-queue 64
+//! ```
+//!
+//! Arguments after `--` go to the server. The server is started with the per-principal
+//! download limit lifted (one token makes every request here), everything else at its
+//! defaults. Client and server share the machine's cores: on 2 cores, the client's own TLS
+//! and HTTP work is a visible part of the crt figures (it is negligible next to a PFX).
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "demo-admin-token";
+
+struct Options {
+    server: PathBuf,
+    seconds: f64,
+    warmup: f64,
+    concurrency: Vec<usize>,
+    formats: Vec<String>,
+    server_args: Vec<String>,
+}
+
+fn options() -> Result<Options, String> {
+    let here = std::env::current_exe().map_err(|e| e.to_string())?;
+    // target/<profile>/examples/load -> target/<profile>/cert-download-server
+    let default_server = here
+        .parent()
+        .and_then(|p| p.parent())
+        .map(|p| p.join("cert-download-server"))
+        .ok_or("cannot find the server next to this example")?;
+    let mut options = Options {
+        server: default_server,
+        seconds: 5.0,
+        warmup: 1.0,
+        concurrency: vec![1, 8, 64],
+        formats: vec!["pfx".into(), "crt".into()],
+        server_args: Vec::new(),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            options.server_args = args.by_ref().collect();
+            break;
+        }
+        let value = args.next().ok_or_else(|| format!("{arg} needs a value"))?;
+        match arg.as_str() {
+            "--server" => options.server = PathBuf::from(value),
+            "--seconds" => options.seconds = value.parse().map_err(|_| "--seconds: a number")?,
+            "--warmup" => options.warmup = value.parse().map_err(|_| "--warmup: a number")?,
+            "--concurrency" => {
+                options.concurrency = value
+                    .split(',')
+                    .map(|c| c.trim().parse::<usize>())
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| "--concurrency: numbers separated by commas")?;
+            }
+            "--formats" => options.formats = value.split(',').map(str::to_owned).collect(),
+            _ => return Err(format!("unknown argument {arg}")),
+        }
+    }
+    Ok(options)
+}
+
+fn body(format: &str) -> &'static str {
+    match format {
+        "pfx" => r#"{"id": "12345", "format": "pfx", "password": "securepassword123"}"#,
+        "crt" => r#"{"id": "12345", "format": "crt"}"#,
+        "crt+key" => {
+            r#"{"id": "12345", "format": "crt", "download_key": true, "password": "keyprotectionpassword"}"#
+        }
+        "pem" => r#"{"id": "12345", "format": "pem"}"#,
+        _ => panic!("unknown format {format}: pfx, crt, crt+key or pem"),
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    ok: Vec<Duration>,
+    shed: usize,
+    other: usize,
+}
+
+async fn run(
+    client: &reqwest::Client,
+    url: &str,
+    format: &str,
+    concurrency: usize,
+    warmup: Duration,
+    measure: Duration,
+) -> (Tally, Duration) {
+    let body = body(format);
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let client = client.clone();
+        let url = url.to_owned();
+        let (measuring, stop) = (Arc::clone(&measuring), Arc::clone(&stop));
+        tasks.push(tokio::spawn(async move {
+            let mut tally = Tally::default();
+            while !stop.load(Ordering::Relaxed) {
+                let start = Instant::now();
+                let sent = client
+                    .post(&url)
+                    .bearer_auth(TOKEN)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await;
+                let status = match sent {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        let _ = response.bytes().await;
+                        status
+                    }
+                    Err(_) => 0,
+                };
+                let took = start.elapsed();
+                if !measuring.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed) {
+                    continue;
+                }
+                match status {
+                    200 => tally.ok.push(took),
+                    503 => {
+                        tally.shed += 1;
+                        // As a client honouring Retry-After would, if less patiently.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    _ => tally.other += 1,
+                }
+            }
+            tally
+        }));
+    }
+    tokio::time::sleep(warmup).await;
+    measuring.store(true, Ordering::Relaxed);
+    let started = Instant::now();
+    tokio::time::sleep(measure).await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    let mut all = Tally::default();
+    for task in tasks {
+        let tally = task.await.expect("a load task");
+        all.ok.extend(tally.ok);
+        all.shed += tally.shed;
+        all.other += tally.other;
+    }
+    (all, elapsed)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1e3)
+}
+
+fn main() -> Result<(), String> {
+    let options = options()?;
+    let mut server = Command::new(&options.server)
+        .args(["--listen", "127.0.0.1:0"])
+        .args([
+            "--downloads-per-minute",
+            "1000000000",
+            "--download-burst",
+            "1000000",
+        ])
+        .args(&options.server_args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", options.server.display()))?;
+    let mut ready = String::new();
+    BufReader::new(server.stdout.take().ok_or("no stdout")?)
+        .read_line(&mut ready)
+        .map_err(|e| e.to_string())?;
+    let url = ready
+        .trim()
+        .strip_prefix("listening on ")
+        .ok_or_else(|| format!("not a ready line: {ready:?}"))?
+        .to_owned();
+    let port: u16 = url
+        .rsplit_once(':')
+        .and_then(|(_, rest)| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| format!("no port in {url}"))?;
+
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let result = runtime.block_on(async {
+        let ca = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../demo-store/tls/ca.pem"
+        ))
+        .map_err(|e| e.to_string())?;
+        let client = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).map_err(|e| e.to_string())?)
+            .resolve("localhost", SocketAddr::from(([127, 0, 0, 1], port)))
+            .no_proxy()
+            .pool_max_idle_per_host(1024)
+            .build()
+            .map_err(|e| e.to_string())?;
+        println!(
+            "server: {} {}",
+            options.server.display(),
+            options.server_args.join(" ")
+        );
+        println!();
+        println!(
+            "| format | concurrency | requests/s (200) | p50 ms | p99 ms | shed (503)/s | other |"
+        );
+        println!("|---|---:|---:|---:|---:|---:|---:|");
+        for format in &options.formats {
+            for &concurrency in &options.concurrency {
+                let (mut tally, elapsed) = run(
+                    &client,
+                    &url,
+                    format,
+                    concurrency,
+                    Duration::from_secs_f64(options.warmup),
+                    Duration::from_secs_f64(options.seconds),
+                )
+                .await;
+                tally.ok.sort();
+                let secs = elapsed.as_secs_f64();
+                println!(
+                    "| {format} | {concurrency} | {:.0} | {} | {} | {:.0} | {} |",
+                    tally.ok.len() as f64 / secs,
+                    ms(percentile(&tally.ok, 50.0)),
+                    ms(percentile(&tally.ok, 99.0)),
+                    tally.shed as f64 / secs,
+                    tally.other
+                );
+            }
+        }
+        Ok::<(), String>(())
+    });
+    let _ = Command::new("kill")
+        .args(["-INT", &server.id().to_string()])
+        .status();
+    let _ = server.wait();
+    result
+}
