@@ -6,6 +6,7 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
+mod certificate;
 mod credential;
 mod encode;
 mod error;
