@@ -34,9 +34,7 @@ use crate::error::{Error, ErrorKind as Kind};
 /// key are in it.
 pub(crate) struct ParsedCertificate {
     pub(crate) der: CertificateDer<'static>,
-    issuer: Range<usize>,
-    subject: Range<usize>,
-    spki: Range<usize>,
+    at: Ranges,
 }
 
 impl ParsedCertificate {
@@ -46,18 +44,13 @@ impl ParsedCertificate {
         kind: Kind,
         what: &str,
     ) -> Result<Self, Error> {
-        let Ok(located) = certificate(&der) else {
-            return Err(Error::new(
+        match certificate(&der) {
+            Ok(at) => Ok(Self { der, at }),
+            Err(_) => Err(Error::new(
                 kind,
                 format!("the stored {what} does not parse"),
-            ));
-        };
-        Ok(Self {
-            der,
-            issuer: located.issuer,
-            subject: located.subject,
-            spki: located.spki,
-        })
+            )),
+        }
     }
 
     fn bytes(&self, range: &Range<usize>) -> &[u8] {
@@ -66,16 +59,15 @@ impl ParsedCertificate {
 
     /// The DER `SubjectPublicKeyInfo`.
     pub(crate) fn spki_der(&self) -> &[u8] {
-        self.bytes(&self.spki)
+        self.bytes(&self.at.spki)
     }
 
     /// The subject's first common name, when it is text: a UTF8String, a BMPString or
     /// UniversalString, or a NumericString, PrintableString, TeletexString or IA5String of
     /// ASCII characters.
     pub(crate) fn common_name(&self) -> Option<String> {
-        /// id-at-commonName (2.5.4.3).
-        const CN: [u8; 3] = [0x55, 0x04, 0x03];
-        let value = first_attribute(self.bytes(&self.subject), &CN)?;
+        let value =
+            tlv(&mut SliceReader::new(self.bytes(self.at.common_name.as_ref()?)).ok()?).ok()?;
         if value.class != UNIVERSAL || value.constructed {
             return None;
         }
@@ -103,20 +95,22 @@ impl ParsedCertificate {
     /// Whether the certificate names itself as its issuer (a root, or a self-issued CA
     /// certificate): issuer and subject are the same DER.
     pub(crate) fn is_self_issued(&self) -> bool {
-        self.bytes(&self.issuer) == self.bytes(&self.subject)
+        self.bytes(&self.at.issuer) == self.bytes(&self.at.subject)
     }
 
     /// Whether `self` is the issuer of `child`: its subject is the child's issuer, DER for
     /// DER.
     pub(crate) fn issued(&self, child: &ParsedCertificate) -> bool {
-        self.bytes(&self.subject) == child.bytes(&child.issuer)
+        self.bytes(&self.at.subject) == child.bytes(&child.at.issuer)
     }
 }
 
-/// Where the names and the public key are.
-struct Located {
+/// Where the names, the subject's first common name (its value's TLV) and the public key
+/// are.
+struct Ranges {
     issuer: Range<usize>,
     subject: Range<usize>,
+    common_name: Option<Range<usize>>,
     spki: Range<usize>,
 }
 
@@ -145,16 +139,16 @@ fn invalid(r: &mut SliceReader<'_>, tag: Tag) -> der::Error {
 ///      signatureValue       BIT STRING }
 /// ```
 /// [RFC 5280 §4.1](https://www.rfc-editor.org/rfc/rfc5280#section-4.1), nothing after it.
-fn certificate(der: &[u8]) -> der::Result<Located> {
+fn certificate(der: &[u8]) -> der::Result<Ranges> {
     let mut reader = SliceReader::new(der)?;
-    let located = reader.sequence(|cert| {
-        let located = cert.sequence(tbs_certificate)?;
+    let ranges = reader.sequence(|cert| {
+        let ranges = cert.sequence(tbs_certificate)?;
         algorithm_identifier(cert)?;
         bit_string(cert)?;
-        der::Result::Ok(located)
+        der::Result::Ok(ranges)
     })?;
     reader.finish()?;
-    Ok(located)
+    Ok(ranges)
 }
 
 /// ```text
@@ -172,7 +166,7 @@ fn certificate(der: &[u8]) -> der::Result<Located> {
 /// ```
 /// Like OpenSSL, and unlike RFC 5280's prose, any version may carry unique identifiers and
 /// extensions; any serial number is read (zero, negative, longer than 20 octets).
-fn tbs_certificate(tbs: &mut SliceReader<'_>) -> der::Result<Located> {
+fn tbs_certificate(tbs: &mut SliceReader<'_>) -> der::Result<Ranges> {
     // v2 is 1 and v3 is 2; v1 is written by leaving the field out (DER omits a DEFAULT).
     if let Some(version) = ContextSpecific::<u8>::decode_explicit(tbs, TagNumber(0))?
         && !matches!(version.value, 1 | 2)
@@ -181,12 +175,12 @@ fn tbs_certificate(tbs: &mut SliceReader<'_>) -> der::Result<Located> {
     }
     tbs.decode::<IntRef<'_>>()?;
     algorithm_identifier(tbs)?;
-    let issuer = name(tbs)?;
+    let (issuer, _) = name(tbs)?;
     tbs.sequence(|validity| {
         time(validity)?;
         time(validity)
     })?;
-    let subject = name(tbs)?;
+    let (subject, common_name) = name(tbs)?;
     let start = pos(tbs);
     tbs.sequence(|spki| {
         algorithm_identifier(spki)?;
@@ -219,9 +213,10 @@ fn tbs_certificate(tbs: &mut SliceReader<'_>) -> der::Result<Located> {
             })
         })?;
     }
-    Ok(Located {
+    Ok(Ranges {
         issuer,
         subject,
+        common_name,
         spki,
     })
 }
@@ -350,9 +345,13 @@ fn time(r: &mut SliceReader<'_>) -> der::Result<()> {
 /// RelativeDistinguishedName ::= SET OF AttributeTypeAndValue
 /// AttributeTypeAndValue ::= SEQUENCE { type OBJECT IDENTIFIER, value ANY }
 /// ```
-/// The SET OF in DER order; an empty name or RDN is read, as by OpenSSL.
-fn name(r: &mut SliceReader<'_>) -> der::Result<Range<usize>> {
+/// The SET OF in DER order; an empty name or RDN is read, as by OpenSSL. Returns where the
+/// name is, and where the value of its first common name is.
+fn name(r: &mut SliceReader<'_>) -> der::Result<(Range<usize>, Option<Range<usize>>)> {
+    /// id-at-commonName (2.5.4.3).
+    const COMMON_NAME: [u8; 3] = [0x55, 0x04, 0x03];
     let start = pos(r);
+    let mut common_name = None;
     r.sequence(|rdns| {
         while !rdns.is_finished() {
             let header = Header::decode(rdns)?;
@@ -360,48 +359,30 @@ fn name(r: &mut SliceReader<'_>) -> der::Result<Range<usize>> {
             rdns.read_nested(header.length(), |set| {
                 let mut previous: &[u8] = &[];
                 while !set.is_finished() {
+                    let at = pos(set);
                     let element = set.tlv_bytes()?;
                     if element < previous {
                         return Err(set.error(Tag::Set.non_canonical_error()));
                     }
                     previous = element;
-                    SliceReader::new(element)?.sequence(|atv| {
-                        object_identifier(atv)?;
-                        let value = tlv(atv)?;
-                        if name_value(&value) {
-                            Ok(())
-                        } else {
-                            Err(atv.error(ErrorKind::Value {
+                    let cn = SliceReader::new(element)?.sequence(|atv| {
+                        let is_cn = object_identifier(atv)? == COMMON_NAME;
+                        let value_start = at + pos(atv);
+                        if !name_value(&tlv(atv)?) {
+                            return Err(atv.error(ErrorKind::Value {
                                 tag: Tag::Utf8String,
-                            }))
+                            }));
                         }
+                        Ok(is_cn.then(|| value_start..at + pos(atv)))
                     })?;
+                    common_name = common_name.take().or(cn);
                 }
                 Ok(())
             })?;
         }
         der::Result::Ok(())
     })?;
-    Ok(start..pos(r))
-}
-
-/// The value of the first attribute of type `oid` in a name that [`name`] has read.
-fn first_attribute<'a>(name: &'a [u8], oid: &[u8]) -> Option<Tlv<'a>> {
-    let mut reader = SliceReader::new(name).ok()?;
-    let header = Header::decode(&mut reader).ok()?;
-    let mut rdns = SliceReader::new(reader.read_slice(header.length()).ok()?).ok()?;
-    while !rdns.is_finished() {
-        let header = Header::decode(&mut rdns).ok()?;
-        let mut set = SliceReader::new(rdns.read_slice(header.length()).ok()?).ok()?;
-        while !set.is_finished() {
-            let header = Header::decode(&mut set).ok()?;
-            let mut atv = SliceReader::new(set.read_slice(header.length()).ok()?).ok()?;
-            if object_identifier(&mut atv).ok()? == oid {
-                return tlv(&mut atv).ok();
-            }
-        }
-    }
-    None
+    Ok((start..pos(r), common_name))
 }
 
 /// A TLV of any tag. `der`'s [`Tag`] knows only some universal tags, and name values and
@@ -657,9 +638,12 @@ mod tests {
                 parsed.spki_der(),
                 tbs.subject_public_key_info().to_der().unwrap()
             );
-            assert_eq!(parsed.bytes(&parsed.issuer), tbs.issuer().to_der().unwrap());
             assert_eq!(
-                parsed.bytes(&parsed.subject),
+                parsed.bytes(&parsed.at.issuer),
+                tbs.issuer().to_der().unwrap()
+            );
+            assert_eq!(
+                parsed.bytes(&parsed.at.subject),
                 tbs.subject().to_der().unwrap()
             );
             let cn = tbs
