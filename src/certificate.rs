@@ -557,12 +557,7 @@ fn ber_header(bytes: &[u8]) -> Option<(bool, Option<usize>, usize)> {
         0x80 => return constructed.then_some((true, None, at)),
         0..=0x7F => usize::from(first),
         _ => {
-            let n = usize::from(first & 0x7F);
-            // OpenSSL wants a byte beyond the length octets (`max < i + 1`).
-            if bytes.len() - at < n + 1 {
-                return None;
-            }
-            let octets = &bytes[at..at + n];
+            let octets = bytes.get(at..at + usize::from(first & 0x7F))?;
             at += octets.len();
             let significant = &octets[octets.iter().take_while(|b| **b == 0).count()..];
             if significant.len() > 8 {
@@ -725,6 +720,13 @@ mod tests {
         }
     }
 
+    /// An OCTET STRING in `depth` constructed ones.
+    fn nested(depth: usize) -> Vec<u8> {
+        (0..depth).fold(tlv_bytes(0x04, b"a"), |inner, _| tlv_bytes(0x24, &inner))
+    }
+
+    /// Verdicts of OpenSSL 3.0 found by experiment (`tests/certificate_mutants.rs` asks it
+    /// again for most of them).
     #[test]
     fn name_values_are_judged_as_openssl_judges_them() {
         for (cn, ok) in [
@@ -743,6 +745,13 @@ mod tests {
             (tlv_bytes(0x2C, &tlv_bytes(0x04, b"\xFF")), false),
             (tlv_bytes(0x2C, b"\x24\x80\x04\x81\x01a\x00\x00"), true),
             (tlv_bytes(0x2C, b"\x24\x80\x04\x01a"), false),
+            (tlv_bytes(0x2C, b"\x04\x01a\x00\x00"), false),
+            (tlv_bytes(0x2C, b"\x04\x80a\x00\x00"), false),
+            (tlv_bytes(0x2C, b"\x04\x81\x00"), true),
+            (tlv_bytes(0x2C, b"\x1F\x81\x00\x01a"), true),
+            (tlv_bytes(0x2C, &nested(5)), true),
+            (tlv_bytes(0x2C, &nested(6)), false),
+            (tlv_bytes(0x23, b"\x03\x02\x08\x00"), false),
             (tlv_bytes(0x3E, &tlv_bytes(0x04, b"a")), false),
             (tlv_bytes(0x30, b"\xFF\xFF"), true),
             (tlv_bytes(0x10, b""), false),

@@ -525,6 +525,16 @@ fn algorithm(oid: &[u8], parameters: Option<Node>) -> Node {
     )
 }
 
+/// A constructed UTF8String holding an OCTET STRING in `levels` constructed ones (OpenSSL
+/// collects 5 levels).
+fn nested(levels: usize) -> Node {
+    let mut node = leaf(0x04, b"a");
+    for _ in 0..levels {
+        node = constructed(0x24, vec![node]);
+    }
+    constructed(0x2C, vec![node])
+}
+
 /// A hand-made case for each finding.
 fn hand_made(template: &Template) -> Vec<(String, Vec<u8>)> {
     let mut cases: Vec<(String, Vec<u8>)> = Vec::new();
@@ -641,6 +651,16 @@ fn hand_made(template: &Template) -> Vec<(String, Vec<u8>)> {
             "constructed UTF8String, invalid inside",
             raw(&[0x2C, 0x03, 0x04, 0x01, 0xFF]),
         ),
+        (
+            "constructed UTF8String, BER inside",
+            raw(&[0x2C, 0x08, 0x24, 0x80, 0x04, 0x81, 0x01, b'a', 0x00, 0x00]),
+        ),
+        ("constructed UTF8String, 5 levels deep", nested(5)),
+        ("constructed UTF8String, 6 levels deep", nested(6)),
+        (
+            "constructed BMPString, a surrogate inside",
+            raw(&[0x3E, 0x04, 0x04, 0x02, 0xD8, 0x00]),
+        ),
         ("tag [UNIVERSAL 33]", raw(&[0x1F, 0x21, 0x01, b'a'])),
         ("context tag", raw(&[0x80, 0x01, b'a'])),
     ] {
@@ -693,6 +713,11 @@ fn hand_made(template: &Template) -> Vec<(String, Vec<u8>)> {
             Some(&[0x24, 0x03, 0x04, 0x01, b'x']),
         ),
         ("constructed NULL", Some(&[0x25, 0x00])),
+        ("constructed end of contents", Some(&[0x20, 0x00])),
+        (
+            "constructed BIT STRING, 8 unused bits",
+            Some(&[0x23, 0x04, 0x03, 0x02, 0x08, 0x00]),
+        ),
         ("NULL, non-minimal length", Some(&[0x05, 0x81, 0x00])),
     ] {
         for (alg, oid) in [
