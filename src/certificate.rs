@@ -402,7 +402,8 @@ fn tlv<'a>(r: &mut SliceReader<'a>) -> der::Result<Tlv<'a>> {
         number = 0;
         loop {
             let byte = r.read_byte()?;
-            if (number == 0 && byte == 0x80) || number > u32::MAX >> 7 {
+            // Shortest form; at most `INT_MAX`, as OpenSSL reads tag numbers.
+            if (number == 0 && byte == 0x80) || number > i32::MAX as u32 >> 7 {
                 return Err(r.error(ErrorKind::TagNumberInvalid));
             }
             number = (number << 7) | u32::from(byte & 0x7F);

@@ -715,6 +715,14 @@ fn hand_made(template: &Template) -> Vec<(String, Vec<u8>)> {
         ("constructed NULL", Some(&[0x25, 0x00])),
         ("constructed end of contents", Some(&[0x20, 0x00])),
         (
+            "tag number 2^31 - 1",
+            Some(&[0x9F, 0x87, 0xFF, 0xFF, 0xFF, 0x7F, 0x00]),
+        ),
+        (
+            "tag number 2^31",
+            Some(&[0x9F, 0x88, 0x80, 0x80, 0x80, 0x00, 0x00]),
+        ),
+        (
             "constructed BIT STRING, 8 unused bits",
             Some(&[0x23, 0x04, 0x03, 0x02, 0x08, 0x00]),
         ),
