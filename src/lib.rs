@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+mod certificate;
 mod credential;
 mod encode;
 mod error;

@@ -1,0 +1,849 @@
+//! Stored certificates, read once and judged as their consumers judge them.
+//!
+//! A certificate goes out byte for byte, so the question is whether the consumers can read
+//! it. The rule is OpenSSL's `d2i_X509` in DER: a certificate is refused when OpenSSL
+//! cannot parse it, and also when it is BER rather than DER (non-minimal or indefinite
+//! lengths, constructed strings where a string type is expected, a BOOLEAN other than
+//! `FF`, an encoded DEFAULT, an unsorted SET OF, non-zero padding bits), when a time is not
+//! a valid `YYMMDDHHMMSSZ` UTCTime or `YYYYMMDDHHMMSSZ` GeneralizedTime, or when the version
+//! is not v1, v2 or v3. Python `cryptography` refuses all of those too. Whatever else OpenSSL
+//! reads is accepted, including what `const-oid` and `der` cannot represent: OID arcs of any
+//! size, UTCTime years 1950-1969, GeneralizedTime from year 0, serial numbers of any length.
+//! `tests/certificate_mutants.rs` checks the rule against both libraries on thousands of
+//! mutated certificates.
+//!
+//! What OpenSSL checks was found by experiment (OpenSSL 3.0): every name value must be a
+//! universal string type of its `DirectoryString`-like set (see [`name_value`]), UTF8String
+//! valid UTF-8, BMPString and UniversalString whole characters outside the surrogates
+//! (PrintableString and IA5String contents are not checked); an AlgorithmIdentifier's
+//! parameters may be any TLV, but NULL must be empty, BOOLEAN one octet, an OID, INTEGER or
+//! BIT STRING well formed (see [`any_value`]); extension values are not looked into.
+//!
+//! Only the byte ranges the crate uses are kept: the issuer, the subject and the
+//! SubjectPublicKeyInfo. The common path allocates nothing.
+
+use std::ops::Range;
+
+use der::asn1::{BitStringRef, ContextSpecific, IntRef, OctetStringRef};
+use der::{Decode, ErrorKind, Header, Length, Reader, SliceReader, Tag, TagNumber};
+use rustls_pki_types::CertificateDer;
+
+use crate::error::{Error, ErrorKind as Kind};
+
+/// A stored certificate that consumers can read: its DER and where its names and public
+/// key are in it.
+pub(crate) struct ParsedCertificate {
+    pub(crate) der: CertificateDer<'static>,
+    at: Ranges,
+}
+
+impl ParsedCertificate {
+    /// Reads `der`; `kind` and `what` name the failure (the leaf or an issuer).
+    pub(crate) fn parse(
+        der: CertificateDer<'static>,
+        kind: Kind,
+        what: &str,
+    ) -> Result<Self, Error> {
+        match certificate(&der) {
+            Ok(at) => Ok(Self { der, at }),
+            Err(_) => Err(Error::new(
+                kind,
+                format!("the stored {what} does not parse"),
+            )),
+        }
+    }
+
+    fn bytes(&self, range: &Range<usize>) -> &[u8] {
+        self.der.get(range.clone()).unwrap_or_default()
+    }
+
+    /// The DER `SubjectPublicKeyInfo`.
+    pub(crate) fn spki_der(&self) -> &[u8] {
+        self.bytes(&self.at.spki)
+    }
+
+    /// The subject's first common name, when it is text: a UTF8String, a BMPString or
+    /// UniversalString, or a NumericString, PrintableString, TeletexString or IA5String of
+    /// ASCII characters.
+    pub(crate) fn common_name(&self) -> Option<String> {
+        let value =
+            tlv(&mut SliceReader::new(self.bytes(self.at.common_name.as_ref()?)).ok()?).ok()?;
+        if value.class != UNIVERSAL || value.constructed {
+            return None;
+        }
+        let bytes = value.value;
+        match value.number {
+            UTF8_STRING => std::str::from_utf8(bytes).ok().map(str::to_owned),
+            NUMERIC_STRING | PRINTABLE_STRING | TELETEX_STRING | IA5_STRING => bytes
+                .is_ascii()
+                .then(|| String::from_utf8_lossy(bytes).into_owned()),
+            BMP_STRING => char::decode_utf16(
+                bytes
+                    .chunks_exact(2)
+                    .map(|c| u16::from_be_bytes([c[0], c[1]])),
+            )
+            .collect::<Result<String, _>>()
+            .ok(),
+            UNIVERSAL_STRING => bytes
+                .chunks_exact(4)
+                .map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+                .collect(),
+            _ => None,
+        }
+    }
+
+    /// Whether the certificate names itself as its issuer (a root, or a self-issued CA
+    /// certificate): issuer and subject are the same DER.
+    pub(crate) fn is_self_issued(&self) -> bool {
+        self.bytes(&self.at.issuer) == self.bytes(&self.at.subject)
+    }
+
+    /// Whether `self` is the issuer of `child`: its subject is the child's issuer, DER for
+    /// DER.
+    pub(crate) fn issued(&self, child: &ParsedCertificate) -> bool {
+        self.bytes(&self.at.subject) == child.bytes(&child.at.issuer)
+    }
+}
+
+/// Where the names, the subject's first common name (its value's TLV) and the public key
+/// are.
+struct Ranges {
+    issuer: Range<usize>,
+    subject: Range<usize>,
+    common_name: Option<Range<usize>>,
+    spki: Range<usize>,
+}
+
+/// The universal class (the two high bits of the identifier octet).
+const UNIVERSAL: u8 = 0;
+const UTF8_STRING: u32 = 12;
+const NUMERIC_STRING: u32 = 18;
+const PRINTABLE_STRING: u32 = 19;
+const TELETEX_STRING: u32 = 20;
+const IA5_STRING: u32 = 22;
+const UNIVERSAL_STRING: u32 = 28;
+const BMP_STRING: u32 = 30;
+
+fn pos(r: &SliceReader<'_>) -> usize {
+    usize::try_from(r.position()).unwrap_or(usize::MAX)
+}
+
+fn invalid(r: &mut SliceReader<'_>, tag: Tag) -> der::Error {
+    r.error(tag.value_error())
+}
+
+/// ```text
+/// Certificate ::= SEQUENCE {
+///      tbsCertificate       TBSCertificate,
+///      signatureAlgorithm   AlgorithmIdentifier,
+///      signatureValue       BIT STRING }
+/// ```
+/// [RFC 5280 §4.1](https://www.rfc-editor.org/rfc/rfc5280#section-4.1), nothing after it.
+fn certificate(der: &[u8]) -> der::Result<Ranges> {
+    let mut reader = SliceReader::new(der)?;
+    let ranges = reader.sequence(|cert| {
+        let ranges = cert.sequence(tbs_certificate)?;
+        algorithm_identifier(cert)?;
+        bit_string(cert)?;
+        der::Result::Ok(ranges)
+    })?;
+    reader.finish()?;
+    Ok(ranges)
+}
+
+/// ```text
+/// TBSCertificate ::= SEQUENCE {
+///      version         [0]  EXPLICIT Version DEFAULT v1,
+///      serialNumber         CertificateSerialNumber,
+///      signature            AlgorithmIdentifier,
+///      issuer               Name,
+///      validity             Validity,
+///      subject              Name,
+///      subjectPublicKeyInfo SubjectPublicKeyInfo,
+///      issuerUniqueID  [1]  IMPLICIT UniqueIdentifier OPTIONAL,
+///      subjectUniqueID [2]  IMPLICIT UniqueIdentifier OPTIONAL,
+///      extensions      [3]  EXPLICIT Extensions OPTIONAL }
+/// ```
+/// Like OpenSSL, and unlike RFC 5280's prose, any version may carry unique identifiers and
+/// extensions; any serial number is read (zero, negative, longer than 20 octets).
+fn tbs_certificate(tbs: &mut SliceReader<'_>) -> der::Result<Ranges> {
+    // v2 is 1 and v3 is 2; v1 is written by leaving the field out (DER omits a DEFAULT).
+    if let Some(version) = ContextSpecific::<u8>::decode_explicit(tbs, TagNumber(0))?
+        && !matches!(version.value, 1 | 2)
+    {
+        return Err(invalid(tbs, Tag::Integer));
+    }
+    tbs.decode::<IntRef<'_>>()?;
+    algorithm_identifier(tbs)?;
+    let (issuer, _) = name(tbs)?;
+    tbs.sequence(|validity| {
+        time(validity)?;
+        time(validity)
+    })?;
+    let (subject, common_name) = name(tbs)?;
+    let start = pos(tbs);
+    tbs.sequence(|spki| {
+        algorithm_identifier(spki)?;
+        bit_string(spki)
+    })?;
+    let spki = start..pos(tbs);
+    for number in [1, 2] {
+        if let Some(id) =
+            ContextSpecific::<BitStringRef<'_>>::decode_implicit(tbs, TagNumber(number))?
+        {
+            padding_is_zero(tbs, id.value)?;
+        }
+    }
+    if !tbs.is_finished() {
+        let header = Header::decode(tbs)?;
+        if header.tag()
+            != (Tag::ContextSpecific {
+                constructed: true,
+                number: TagNumber(3),
+            })
+        {
+            return Err(tbs.error(header.tag().unexpected_error(None)));
+        }
+        tbs.read_nested(header.length(), |explicit| {
+            explicit.sequence(|extensions| {
+                while !extensions.is_finished() {
+                    extensions.sequence(extension)?;
+                }
+                der::Result::Ok(())
+            })
+        })?;
+    }
+    Ok(Ranges {
+        issuer,
+        subject,
+        common_name,
+        spki,
+    })
+}
+
+/// ```text
+/// Extension ::= SEQUENCE {
+///      extnID      OBJECT IDENTIFIER,
+///      critical    BOOLEAN DEFAULT FALSE,
+///      extnValue   OCTET STRING }
+/// ```
+/// The value is not looked into: neither OpenSSL nor `cryptography` does when parsing.
+fn extension(ext: &mut SliceReader<'_>) -> der::Result<()> {
+    object_identifier(ext)?;
+    if ext.peek_byte() == Some(0x01) && !ext.decode::<bool>()? {
+        // DER leaves out a DEFAULT value.
+        return Err(ext.error(Tag::Boolean.non_canonical_error()));
+    }
+    ext.decode::<&OctetStringRef>()?;
+    Ok(())
+}
+
+/// A BIT STRING in DER: at most 7 unused bits, and those zero.
+fn bit_string(r: &mut SliceReader<'_>) -> der::Result<()> {
+    let bits = r.decode::<BitStringRef<'_>>()?;
+    padding_is_zero(r, bits)
+}
+
+fn padding_is_zero(r: &mut SliceReader<'_>, bits: BitStringRef<'_>) -> der::Result<()> {
+    let mask = (1u8 << bits.unused_bits()) - 1;
+    match bits.raw_bytes().last() {
+        Some(last) if last & mask != 0 => Err(r.error(Tag::BitString.non_canonical_error())),
+        _ => Ok(()),
+    }
+}
+
+/// ```text
+/// AlgorithmIdentifier ::= SEQUENCE {
+///      algorithm    OBJECT IDENTIFIER,
+///      parameters   ANY DEFINED BY algorithm OPTIONAL }
+/// ```
+/// The parameters are judged as OpenSSL judges an ANY, whatever the algorithm.
+fn algorithm_identifier(r: &mut SliceReader<'_>) -> der::Result<()> {
+    r.sequence(|alg| {
+        object_identifier(alg)?;
+        if !alg.is_finished() {
+            let parameters = tlv(alg)?;
+            if !any_value(&parameters) {
+                return Err(alg.error(ErrorKind::Value { tag: Tag::Sequence }));
+            }
+        }
+        Ok(())
+    })
+}
+
+/// An OBJECT IDENTIFIER as OpenSSL reads one: not empty, every arc in minimal base 128
+/// (no leading `0x80`), the last octet ending an arc. Arcs of any size, any first arc.
+fn object_identifier<'a>(r: &mut SliceReader<'a>) -> der::Result<&'a [u8]> {
+    let header = Header::decode(r)?;
+    header.tag().assert_eq(Tag::ObjectIdentifier)?;
+    let bytes = r.read_slice(header.length())?;
+    if oid_is_well_formed(bytes) {
+        Ok(bytes)
+    } else {
+        Err(invalid(r, Tag::ObjectIdentifier))
+    }
+}
+
+fn oid_is_well_formed(bytes: &[u8]) -> bool {
+    let mut arc_starts = true;
+    for &b in bytes {
+        if arc_starts && b == 0x80 {
+            return false;
+        }
+        arc_starts = b < 0x80;
+    }
+    !bytes.is_empty() && arc_starts
+}
+
+/// ```text
+/// Time ::= CHOICE { utcTime UTCTime, generalTime GeneralizedTime }
+/// ```
+/// In DER (`YYMMDDHHMMSSZ`, `YYYYMMDDHHMMSSZ`), every field in range, the day within its
+/// month. UTCTime years are 1950-2049; GeneralizedTime may hold any year, 2049 or earlier
+/// included (RFC 5280 asks for UTCTime there, yet OpenSSL and `cryptography` both read it).
+fn time(r: &mut SliceReader<'_>) -> der::Result<()> {
+    let header = Header::decode(r)?;
+    let value = r.read_slice(header.length())?;
+    let digits = |s: &[u8]| -> Option<u16> {
+        s.iter().try_fold(0u16, |a, d| {
+            d.is_ascii_digit().then(|| a * 10 + u16::from(d - b'0'))
+        })
+    };
+    let fields = match (header.tag(), value.len()) {
+        (Tag::UtcTime, 13) => digits(&value[..2]).map(|yy| {
+            let year = if yy >= 50 { 1900 + yy } else { 2000 + yy };
+            (year, &value[2..])
+        }),
+        (Tag::GeneralizedTime, 15) => digits(&value[..4]).map(|year| (year, &value[4..])),
+        _ => None,
+    };
+    let valid = fields.is_some_and(|(year, rest)| {
+        let field = |i: usize| digits(&rest[i..i + 2]);
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+        let days = match field(0) {
+            Some(1 | 3 | 5 | 7 | 8 | 10 | 12) => 31,
+            Some(4 | 6 | 9 | 11) => 30,
+            Some(2) if leap => 29,
+            Some(2) => 28,
+            _ => 0,
+        };
+        rest[10] == b'Z'
+            && field(2).is_some_and(|day| (1..=days).contains(&day))
+            && field(4).is_some_and(|hour| hour <= 23)
+            && field(6).is_some_and(|minute| minute <= 59)
+            && field(8).is_some_and(|second| second <= 59)
+    });
+    if valid {
+        Ok(())
+    } else {
+        Err(invalid(r, header.tag()))
+    }
+}
+
+/// ```text
+/// Name ::= SEQUENCE OF RelativeDistinguishedName
+/// RelativeDistinguishedName ::= SET OF AttributeTypeAndValue
+/// AttributeTypeAndValue ::= SEQUENCE { type OBJECT IDENTIFIER, value ANY }
+/// ```
+/// The SET OF in DER order; an empty name or RDN is read, as by OpenSSL. Returns where the
+/// name is, and where the value of its first common name is.
+fn name(r: &mut SliceReader<'_>) -> der::Result<(Range<usize>, Option<Range<usize>>)> {
+    /// id-at-commonName (2.5.4.3).
+    const COMMON_NAME: [u8; 3] = [0x55, 0x04, 0x03];
+    let start = pos(r);
+    let mut common_name = None;
+    r.sequence(|rdns| {
+        while !rdns.is_finished() {
+            let header = Header::decode(rdns)?;
+            header.tag().assert_eq(Tag::Set)?;
+            rdns.read_nested(header.length(), |set| {
+                let mut previous: &[u8] = &[];
+                while !set.is_finished() {
+                    let at = pos(set);
+                    let element = set.tlv_bytes()?;
+                    if element < previous {
+                        return Err(set.error(Tag::Set.non_canonical_error()));
+                    }
+                    previous = element;
+                    let cn = SliceReader::new(element)?.sequence(|atv| {
+                        let is_cn = object_identifier(atv)? == COMMON_NAME;
+                        let value_start = at + pos(atv);
+                        if !name_value(&tlv(atv)?) {
+                            return Err(atv.error(ErrorKind::Value {
+                                tag: Tag::Utf8String,
+                            }));
+                        }
+                        Ok(is_cn.then(|| value_start..at + pos(atv)))
+                    })?;
+                    common_name = common_name.take().or(cn);
+                }
+                Ok(())
+            })?;
+        }
+        der::Result::Ok(())
+    })?;
+    Ok((start..pos(r), common_name))
+}
+
+/// A TLV of any tag. `der`'s [`Tag`] knows only some universal tags, and name values and
+/// parameters may carry others (UniversalString among them). The header is DER: identifier
+/// octets in their shortest form, a definite length in its shortest form.
+struct Tlv<'a> {
+    class: u8,
+    constructed: bool,
+    number: u32,
+    value: &'a [u8],
+}
+
+fn tlv<'a>(r: &mut SliceReader<'a>) -> der::Result<Tlv<'a>> {
+    let first = r.read_byte()?;
+    let mut number = u32::from(first & 0x1F);
+    if number == 0x1F {
+        number = 0;
+        loop {
+            let byte = r.read_byte()?;
+            // Shortest form; at most `INT_MAX`, as OpenSSL reads tag numbers.
+            if (number == 0 && byte == 0x80) || number > i32::MAX as u32 >> 7 {
+                return Err(r.error(ErrorKind::TagNumberInvalid));
+            }
+            number = (number << 7) | u32::from(byte & 0x7F);
+            if byte < 0x80 {
+                break;
+            }
+        }
+        if number < 0x1F {
+            return Err(r.error(ErrorKind::TagNumberInvalid));
+        }
+    }
+    let length = Length::decode(r)?;
+    Ok(Tlv {
+        class: first >> 6,
+        constructed: first & 0x20 != 0,
+        number,
+        value: r.read_slice(length)?,
+    })
+}
+
+/// An AttributeTypeAndValue's value as OpenSSL reads one (`ASN1_PRINTABLE`): a universal
+/// BIT STRING, UTF8String, NumericString, PrintableString, TeletexString, IA5String,
+/// UniversalString, BMPString, SEQUENCE, or one of the tags OpenSSL has no type for (7, 8,
+/// 9, 11, 13, 14, 15, 29); not an OCTET STRING, VisibleString or any other. Then its text
+/// converts: UTF8String valid, BMPString and UniversalString whole characters, none a
+/// surrogate.
+fn name_value(value: &Tlv<'_>) -> bool {
+    value.class == UNIVERSAL
+        && matches!(value.number, 3 | 7..=9 | 11..=16 | 18..=20 | 22 | 28..=30)
+        && universal_value(value, true)
+}
+
+/// A parameters field (ANY) as OpenSSL reads one: see [`universal_value`]; a value of
+/// another class is not looked into.
+fn any_value(value: &Tlv<'_>) -> bool {
+    value.class != UNIVERSAL || universal_value(value, false)
+}
+
+/// A universal value as OpenSSL's `asn1_d2i_ex_primitive` reads it: a SEQUENCE or SET
+/// constructed (and not looked into); NULL, BOOLEAN, OID, INTEGER and ENUMERATED primitive;
+/// other types primitive or, in BER, constructed, with the content as OpenSSL collects it.
+/// `text`: also check that a string's characters convert as a name's do.
+fn universal_value(value: &Tlv<'_>, text: bool) -> bool {
+    match (value.number, value.constructed) {
+        (16 | 17, constructed) => constructed,
+        (1 | 2 | 5 | 6 | 10, true) => false,
+        // An end-of-contents marker where a value should be.
+        (0, false) if value.value.is_empty() => false,
+        (number, false) => content_is_valid(number, value.value, text),
+        (number, true) => {
+            let mut content = Vec::new();
+            collect(value.value, false, 0, &mut content).is_some()
+                && content_is_valid(number, &content, text)
+        }
+    }
+}
+
+/// The content checks of OpenSSL's `asn1_ex_c2i`, and with `text` those of its name
+/// canonicalization (`ASN1_STRING_to_UTF8`).
+fn content_is_valid(number: u32, bytes: &[u8], text: bool) -> bool {
+    match number {
+        1 => bytes.len() == 1,
+        2 | 10 => match bytes {
+            [] => false,
+            [0x00, next, ..] => *next >= 0x80,
+            [0xFF, next, ..] => *next < 0x80,
+            _ => true,
+        },
+        3 => matches!(bytes, [unused, ..] if *unused <= 7),
+        5 => bytes.is_empty(),
+        6 => oid_is_well_formed(bytes),
+        UTF8_STRING => !text || std::str::from_utf8(bytes).is_ok(),
+        UNIVERSAL_STRING => {
+            bytes.len().is_multiple_of(4)
+                && (!text
+                    || bytes.chunks_exact(4).all(|c| {
+                        char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])).is_some()
+                    }))
+        }
+        BMP_STRING => {
+            bytes.len().is_multiple_of(2)
+                && (!text
+                    || bytes
+                        .chunks_exact(2)
+                        .all(|c| !(0xD8..=0xDF).contains(&c[0])))
+        }
+        _ => true,
+    }
+}
+
+/// The content of a BER constructed string as OpenSSL's `asn1_collect` gathers it into
+/// `out`: nested TLVs of any tag, with any length form, down to 5 levels; the primitive
+/// ones' contents concatenated. Returns what follows the end-of-contents marker when
+/// `indefinite`, else the empty rest; `None` when the TLVs do not parse.
+fn collect<'a>(
+    mut bytes: &'a [u8],
+    indefinite: bool,
+    depth: u8,
+    out: &mut Vec<u8>,
+) -> Option<&'a [u8]> {
+    /// OpenSSL's `ASN1_MAX_STRING_NEST`.
+    const MAX_DEPTH: u8 = 5;
+    loop {
+        if let [0, 0, rest @ ..] = bytes {
+            return indefinite.then_some(rest);
+        }
+        if bytes.is_empty() {
+            return (!indefinite).then_some(bytes);
+        }
+        let (constructed, length, header_len) = ber_header(bytes)?;
+        bytes = &bytes[header_len..];
+        if constructed && depth >= MAX_DEPTH {
+            return None;
+        }
+        match length {
+            None => bytes = collect(bytes, true, depth + 1, out)?,
+            Some(length) => {
+                let (content, rest) = bytes.split_at_checked(length)?;
+                if constructed {
+                    collect(content, false, depth + 1, out)?;
+                } else {
+                    out.extend_from_slice(content);
+                }
+                bytes = rest;
+            }
+        }
+    }
+}
+
+/// A BER header as OpenSSL's `ASN1_get_object` reads it: whether the value is constructed,
+/// its length (`None`: indefinite, for a constructed value only) and the header's size.
+fn ber_header(bytes: &[u8]) -> Option<(bool, Option<usize>, usize)> {
+    let constructed = bytes.first()? & 0x20 != 0;
+    let mut at = 1;
+    if bytes[0] & 0x1F == 0x1F {
+        let mut number = 0u32;
+        loop {
+            let byte = *bytes.get(at)?;
+            at += 1;
+            number = (number << 7) | u32::from(byte & 0x7F);
+            if byte < 0x80 {
+                break;
+            }
+            if number > i32::MAX as u32 >> 7 {
+                return None;
+            }
+        }
+    }
+    let first = *bytes.get(at)?;
+    at += 1;
+    let length = match first {
+        0x80 => return constructed.then_some((true, None, at)),
+        0..=0x7F => usize::from(first),
+        _ => {
+            let octets = bytes.get(at..at + usize::from(first & 0x7F))?;
+            at += octets.len();
+            let significant = &octets[octets.iter().take_while(|b| **b == 0).count()..];
+            if significant.len() > 8 {
+                return None;
+            }
+            let length = significant
+                .iter()
+                .fold(0u64, |a, b| (a << 8) | u64::from(*b));
+            usize::try_from(length)
+                .ok()
+                .filter(|l| *l <= i64::MAX as usize)?
+        }
+    };
+    (length <= bytes.len() - at).then_some((constructed, Some(length), at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rustls_pki_types::pem::PemObject;
+
+    fn fixture_certs() -> &'static [Vec<u8>] {
+        static CERTS: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+        CERTS.get_or_init(|| {
+            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+            let mut dirs = Vec::new();
+            for base in [
+                "tests/fixtures/store",
+                "tests/fixtures/ca",
+                "examples/demo-store",
+            ] {
+                dirs.push(root.join(base));
+                for entry in std::fs::read_dir(root.join(base)).unwrap() {
+                    dirs.push(entry.unwrap().path());
+                }
+            }
+            let mut out = Vec::new();
+            for dir in dirs.iter().filter(|d| d.is_dir()) {
+                for entry in std::fs::read_dir(dir).unwrap() {
+                    let path = entry.unwrap().path();
+                    if path.extension().is_some_and(|e| e == "pem")
+                        && let Ok(iter) = CertificateDer::pem_file_iter(&path)
+                    {
+                        out.extend(iter.filter_map(Result::ok).map(|c| c.to_vec()));
+                    }
+                }
+            }
+            out
+        })
+    }
+
+    fn read(der: &[u8]) -> Option<ParsedCertificate> {
+        ParsedCertificate::parse(der.to_vec().into(), Kind::InvalidCertificate, "c").ok()
+    }
+
+    /// Every fixture but record 13's 64 random bytes is read, with the names and key that
+    /// `x509-cert` finds.
+    #[test]
+    fn fixtures_are_read_with_their_names_and_key() {
+        use der::Encode;
+        let certs = fixture_certs();
+        assert!(certs.len() > 30, "{} fixture certificates", certs.len());
+        let mut read_count = 0;
+        for der in certs {
+            let Ok(cert) = x509_cert::Certificate::from_der(der) else {
+                assert!(read(der).is_none());
+                continue;
+            };
+            let parsed = read(der).expect("a fixture certificate is read");
+            let tbs = cert.tbs_certificate();
+            assert_eq!(
+                parsed.spki_der(),
+                tbs.subject_public_key_info().to_der().unwrap()
+            );
+            assert_eq!(
+                parsed.bytes(&parsed.at.issuer),
+                tbs.issuer().to_der().unwrap()
+            );
+            assert_eq!(
+                parsed.bytes(&parsed.at.subject),
+                tbs.subject().to_der().unwrap()
+            );
+            let cn = tbs
+                .subject()
+                .common_name()
+                .unwrap()
+                .map(|cn| cn.value().into_owned());
+            assert_eq!(parsed.common_name(), cn);
+            assert_eq!(parsed.is_self_issued(), tbs.issuer() == tbs.subject());
+            read_count += 1;
+        }
+        assert!(read_count + 1 >= certs.len());
+    }
+
+    fn tlv_bytes(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        match content.len() {
+            n @ 0..=0x7F => out.push(n as u8),
+            n @ 0x80..=0xFF => out.extend([0x81, n as u8]),
+            n => out.extend([0x82, (n >> 8) as u8, n as u8]),
+        }
+        out.extend_from_slice(content);
+        out
+    }
+
+    fn seq(parts: &[&[u8]]) -> Vec<u8> {
+        tlv_bytes(0x30, &parts.concat())
+    }
+
+    /// A certificate whose subject is a single CN of the given TLV, the fixture's key and a
+    /// made-up signature.
+    fn with_subject_cn(cn: &[u8]) -> Vec<u8> {
+        let alg = seq(&[
+            &[
+                0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0B,
+            ],
+            &[0x05, 0x00],
+        ]);
+        let cn_type = [0x06, 0x03, 0x55, 0x04, 0x03];
+        let issuer = seq(&[&tlv_bytes(0x31, &seq(&[&cn_type, &tlv_bytes(0x0C, b"CA")]))]);
+        let subject = seq(&[&tlv_bytes(0x31, &seq(&[&cn_type, cn]))]);
+        let validity = seq(&[
+            &tlv_bytes(0x17, b"250101000000Z"),
+            &tlv_bytes(0x17, b"350101000000Z"),
+        ]);
+        let fixture = read(&fixture_certs()[0]).unwrap();
+        let tbs = seq(&[
+            &[0xA0, 3, 2, 1, 2],
+            &[2, 1, 1],
+            &alg,
+            &issuer,
+            &validity,
+            &subject,
+            fixture.spki_der(),
+        ]);
+        seq(&[&tbs, &alg, &[3, 3, 0, 0xAB, 0xCD]])
+    }
+
+    #[test]
+    fn the_common_name_is_decoded_from_each_string_type() {
+        for (cn, expected) in [
+            (tlv_bytes(0x0C, "grüße".as_bytes()), Some("grüße")),
+            (tlv_bytes(0x13, b"leaf.test"), Some("leaf.test")),
+            (tlv_bytes(0x13, b"*.test"), Some("*.test")),
+            (tlv_bytes(0x14, b"t61"), Some("t61")),
+            (tlv_bytes(0x14, b"\xE9t\xE9"), None),
+            (tlv_bytes(0x16, b"ia5"), Some("ia5")),
+            (tlv_bytes(0x1E, &[0x00, 0x41, 0x00, 0xDF]), Some("Aß")),
+            (
+                tlv_bytes(0x1C, &[0, 0, 0, 0x41, 0, 1, 0xF6, 0x00]),
+                Some("A😀"),
+            ),
+            (tlv_bytes(0x12, b"123"), Some("123")),
+            (tlv_bytes(0x30, &[]), None),
+        ] {
+            let der = with_subject_cn(&cn);
+            let parsed = read(&der).unwrap_or_else(|| panic!("{cn:02x?} is read"));
+            assert_eq!(parsed.common_name().as_deref(), expected, "{cn:02x?}");
+        }
+    }
+
+    /// An OCTET STRING in `depth` constructed ones.
+    fn nested(depth: usize) -> Vec<u8> {
+        (0..depth).fold(tlv_bytes(0x04, b"a"), |inner, _| tlv_bytes(0x24, &inner))
+    }
+
+    /// Verdicts of OpenSSL 3.0 found by experiment (`tests/certificate_mutants.rs` asks it
+    /// again for most of them).
+    #[test]
+    fn name_values_are_judged_as_openssl_judges_them() {
+        for (cn, ok) in [
+            (tlv_bytes(0x0C, b"\xFF"), false),
+            (tlv_bytes(0x0C, b"\xED\xA0\x80"), false),
+            (tlv_bytes(0x1E, b"\x00A\x00"), false),
+            (tlv_bytes(0x1E, b"\xD8\x3D\xDE\x00"), false),
+            (tlv_bytes(0x1C, b"\x00\x11\x00\x00"), false),
+            (tlv_bytes(0x04, b"x"), false),
+            (tlv_bytes(0x1A, b"x"), false),
+            (tlv_bytes(0x03, b"\x08x"), false),
+            (tlv_bytes(0x03, b"\x07\xFF"), true),
+            (tlv_bytes(0x13, b"a@&_*"), true),
+            (tlv_bytes(0x16, b"\xE9"), true),
+            (tlv_bytes(0x2C, &tlv_bytes(0x04, b"ab")), true),
+            (tlv_bytes(0x2C, &tlv_bytes(0x04, b"\xFF")), false),
+            (tlv_bytes(0x2C, b"\x24\x80\x04\x81\x01a\x00\x00"), true),
+            (tlv_bytes(0x2C, b"\x24\x80\x04\x01a"), false),
+            (tlv_bytes(0x2C, b"\x04\x01a\x00\x00"), false),
+            (tlv_bytes(0x2C, b"\x04\x80a\x00\x00"), false),
+            (tlv_bytes(0x2C, b"\x04\x81\x00"), true),
+            (tlv_bytes(0x2C, b"\x1F\x81\x00\x01a"), true),
+            (tlv_bytes(0x2C, &nested(5)), true),
+            (tlv_bytes(0x2C, &nested(6)), false),
+            (tlv_bytes(0x23, b"\x03\x02\x08\x00"), false),
+            (tlv_bytes(0x3E, &tlv_bytes(0x04, b"a")), false),
+            (tlv_bytes(0x30, b"\xFF\xFF"), true),
+            (tlv_bytes(0x10, b""), false),
+            (vec![0x1F, 0x21, 0x00], false),
+            (vec![0x0C, 0x81, 0x01, b'a'], false),
+        ] {
+            let der = with_subject_cn(&cn);
+            assert_eq!(read(&der).is_some(), ok, "{cn:02x?}");
+        }
+    }
+
+    #[test]
+    fn object_identifiers_are_read_as_openssl_reads_them() {
+        for (oid, ok) in [
+            (&[0x88, 0x37, 0x01][..], true), // 2.999.1
+            (
+                &[
+                    0x69, 0x83, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F,
+                ],
+                true,
+            ),
+            (&[0x00], true),
+            (&[0x2A, 0x86], false),
+            (&[0x2A, 0x80, 0x01], false),
+            (&[0x80, 0x01], false),
+            (&[], false),
+        ] {
+            assert_eq!(oid_is_well_formed(oid), ok, "{oid:02x?}");
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Mutation {
+        Set(usize, u8),
+        Xor(usize, u8),
+        Insert(usize, u8),
+        Remove(usize),
+        Truncate(usize),
+    }
+
+    fn mutation() -> impl Strategy<Value = Mutation> {
+        prop_oneof![
+            (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::Set(i, b)),
+            (any::<usize>(), 0u8..8).prop_map(|(i, b)| Mutation::Xor(i, 1 << b)),
+            (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Mutation::Insert(i, b)),
+            any::<usize>().prop_map(Mutation::Remove),
+            any::<usize>().prop_map(Mutation::Truncate),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5_000))]
+
+        /// The reader never panics, and what it accepts it can answer every question on.
+        #[test]
+        fn the_reader_never_panics(
+            which in any::<usize>(),
+            mutations in proptest::collection::vec(mutation(), 1..4),
+        ) {
+            let certs = fixture_certs();
+            let mut der = certs[which % certs.len()].clone();
+            for m in &mutations {
+                let n = der.len().max(1);
+                match *m {
+                    Mutation::Set(i, b) if !der.is_empty() => der[i % n] = b,
+                    Mutation::Xor(i, b) if !der.is_empty() => der[i % n] ^= b,
+                    Mutation::Insert(i, b) => der.insert(i % n.min(der.len() + 1), b),
+                    Mutation::Remove(i) if !der.is_empty() => {
+                        der.remove(i % n);
+                    }
+                    Mutation::Truncate(i) => der.truncate(i % n),
+                    _ => {}
+                }
+            }
+            if let Some(parsed) = read(&der) {
+                let _ = parsed.common_name();
+                let _ = parsed.is_self_issued();
+                prop_assert!(parsed.issued(&parsed) == parsed.is_self_issued());
+                prop_assert!(!parsed.spki_der().is_empty());
+            }
+        }
+
+        /// Nor on arbitrary bytes after a certificate's first header.
+        #[test]
+        fn the_reader_never_panics_on_noise(
+            bytes in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            let der = tlv_bytes(0x30, &bytes);
+            let _ = read(&der).map(|p| p.common_name());
+            let mut content = Vec::new();
+            let _ = collect(&bytes, false, 0, &mut content);
+        }
+    }
+}
