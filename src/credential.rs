@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind};
 use crate::key::CheckedKey;
-use crate::request::{CertificateId, ChainOrder};
+use crate::request::ChainOrder;
 use crate::store::CertificateRecord;
 
 /// A certificate's DER and where its names and public key are in it.
@@ -472,7 +472,6 @@ fn fast_common_name(name: &[u8]) -> Option<Option<String>> {
 
 /// What a download sends out, checked before anything is encoded.
 pub(crate) struct Credential {
-    pub(crate) id: CertificateId,
     pub(crate) leaf: ParsedCertificate,
     /// The issuers in leaf-first order: linked ones by issuer links, then the rest in
     /// stored order, each once. Empty when the chain does not go out.
@@ -484,7 +483,6 @@ impl Credential {
     /// Parses the leaf, orders the issuers (when `with_chain`), checks the key against the
     /// leaf (when one is given).
     pub(crate) fn check(
-        id: CertificateId,
         record: CertificateRecord,
         with_chain: bool,
         key: Option<Zeroizing<PrivateKeyDer<'static>>>,
@@ -507,12 +505,7 @@ impl Credential {
             Some(key) => Some(CheckedKey::check(key, leaf.spki_der())?),
             None => None,
         };
-        Ok(Self {
-            id,
-            leaf,
-            issuers,
-            key,
-        })
+        Ok(Self { leaf, issuers, key })
     }
 
     /// The leaf and its issuers in the order asked for.

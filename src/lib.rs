@@ -160,7 +160,7 @@ impl Prepared {
             ));
         }
         let with_chain = request.include_chain() && request.format() != Format::Crt;
-        let credential = credential::Credential::check(id, record, with_chain, key)?;
+        let credential = credential::Credential::check(record, with_chain, key)?;
         Ok(Self {
             request,
             credential,
