@@ -244,11 +244,6 @@ impl<'a> Der<'a> {
         self.offset + self.pos
     }
 
-    /// The value bytes this reader reads.
-    pub(crate) fn bytes(&self) -> &'a [u8] {
-        self.bytes
-    }
-
     fn is_empty(&self) -> bool {
         self.pos >= self.bytes.len()
     }
