@@ -25,18 +25,22 @@ pub(super) fn encode(
     let encrypted_key = key
         .map(|(password, pkcs8)| encrypt_private_key(pkcs8, password, policy, rng))
         .transpose()?;
-    let blocks = chain
+    let blocks: Vec<(&str, &[u8])> = chain
         .iter()
         .map(|c| (x509_cert::Certificate::PEM_LABEL, c.der.as_ref()))
-        .chain(encrypted_key.as_deref().map(|k| (ENCRYPTED_PRIVATE_KEY, k)));
-    let mut out = Vec::new();
-    for (label, der) in blocks {
-        let len = pem::encoded_len(label, LineEnding::LF, der)
+        .chain(encrypted_key.as_deref().map(|k| (ENCRYPTED_PRIVATE_KEY, k)))
+        .collect();
+    let lens = blocks
+        .iter()
+        .map(|(label, der)| pem::encoded_len(label, LineEnding::LF, der))
+        .collect::<Result<Vec<usize>, _>>()
+        .map_err(|_| internal("the PEM block cannot be encoded"))?;
+    let mut out = vec![0u8; lens.iter().sum()];
+    let mut at = 0;
+    for ((label, der), len) in blocks.iter().zip(lens) {
+        pem::encode(label, LineEnding::LF, der, &mut out[at..at + len])
             .map_err(|_| internal("the PEM block cannot be encoded"))?;
-        let at = out.len();
-        out.resize(at + len, 0);
-        pem::encode(label, LineEnding::LF, der, &mut out[at..])
-            .map_err(|_| internal("the PEM block cannot be encoded"))?;
+        at += len;
     }
     Ok(DownloadResponse::new(
         Format::Pem,

@@ -292,6 +292,71 @@ fn data(der: Vec<u8>) -> Result<ContentInfo, Error> {
     })
 }
 
+/// The certificates' ContentInfo: an `encryptedData` holding their SafeContents.
+fn certificates(
+    request: &DownloadRequest,
+    credential: &Credential,
+    attributes: &Attributes,
+    encryption: &Encryption,
+    derived: &Derived,
+) -> Result<ContentInfo, Error> {
+    let chain = if request.include_chain() {
+        credential.chain(request.chain_order())
+    } else {
+        vec![&credential.leaf]
+    };
+    let bags = chain
+        .iter()
+        .map(|cert| {
+            let cert_bag = CertBag {
+                cert_id: pkcs12::PKCS_12_X509_CERT_OID,
+                cert_value: OctetString::new(cert.der.as_ref()).map_err(der_error)?,
+            };
+            Ok(SafeBag {
+                bag_id: pkcs12::PKCS_12_CERT_BAG_OID,
+                // The inner value's DER: SafeBag adds the [0] EXPLICIT wrapper itself.
+                bag_value: cert_bag.to_der().map_err(der_error)?,
+                bag_attributes: std::ptr::eq(*cert, &credential.leaf).then(|| attributes.clone()),
+            })
+        })
+        .collect::<Result<SafeContents, Error>>()?;
+    let plaintext = bags.to_der().map_err(der_error)?;
+    drop(bags);
+    let ciphertext = encryption.encrypt(derived, &plaintext)?;
+    drop(plaintext);
+    let encrypted = EncryptedData {
+        version: CmsVersion::V0,
+        enc_content_info: EncryptedContentInfo {
+            content_type: rfc5911::ID_DATA,
+            content_enc_alg: encryption.algorithm()?,
+            encrypted_content: Some(OctetString::new(ciphertext).map_err(der_error)?),
+        },
+        unprotected_attrs: None,
+    };
+    Ok(ContentInfo {
+        content_type: rfc5911::ID_ENCRYPTED_DATA,
+        content: Any::encode_from(&encrypted).map_err(der_error)?,
+    })
+}
+
+/// The key's ContentInfo: a `data` SafeContents holding one pkcs8ShroudedKeyBag.
+fn key(
+    pkcs8: &[u8],
+    attributes: Attributes,
+    encryption: &Encryption,
+    derived: &Derived,
+) -> Result<ContentInfo, Error> {
+    let bags: SafeContents = vec![SafeBag {
+        bag_id: pkcs12::PKCS_12_PKCS8_KEY_BAG_OID,
+        bag_value: encrypted_private_key_info(
+            encryption.algorithm()?,
+            encryption.encrypt(derived, pkcs8)?,
+        )?,
+        bag_attributes: Some(attributes),
+    }];
+    data(bags.to_der().map_err(der_error)?)
+}
+
 pub(super) fn encode(
     request: &DownloadRequest,
     credential: &Credential,
@@ -321,59 +386,19 @@ pub(super) fn encode(
     drop(jobs);
 
     let attributes = leaf_attributes(&friendly_name(request, credential), &credential.leaf.der)?;
-
-    // 1. The certificates, encrypted.
-    let chain = if request.include_chain() {
-        credential.chain(request.chain_order())
-    } else {
-        vec![&credential.leaf]
+    // The AuthenticatedSafe's values go as soon as its DER is written.
+    let auth_safe = {
+        let certs = certificates(
+            request,
+            credential,
+            &attributes,
+            &certs_encryption,
+            &certs_secret,
+        )?;
+        let contents: AuthenticatedSafe<'_> =
+            vec![certs, key(pkcs8, attributes, &key_encryption, &key_secret)?];
+        contents.to_der().map_err(der_error)?
     };
-    let cert_bags = chain
-        .iter()
-        .map(|cert| {
-            let cert_bag = CertBag {
-                cert_id: pkcs12::PKCS_12_X509_CERT_OID,
-                cert_value: OctetString::new(cert.der.as_ref()).map_err(der_error)?,
-            };
-            Ok(SafeBag {
-                bag_id: pkcs12::PKCS_12_CERT_BAG_OID,
-                // The inner value's DER: SafeBag adds the [0] EXPLICIT wrapper itself.
-                bag_value: cert_bag.to_der().map_err(der_error)?,
-                bag_attributes: std::ptr::eq(*cert, &credential.leaf).then(|| attributes.clone()),
-            })
-        })
-        .collect::<Result<SafeContents, Error>>()?;
-    let certs_plaintext = cert_bags.to_der().map_err(der_error)?;
-    let encrypted_certs = EncryptedData {
-        version: CmsVersion::V0,
-        enc_content_info: EncryptedContentInfo {
-            content_type: rfc5911::ID_DATA,
-            content_enc_alg: certs_encryption.algorithm()?,
-            encrypted_content: Some(
-                OctetString::new(certs_encryption.encrypt(&certs_secret, &certs_plaintext)?)
-                    .map_err(der_error)?,
-            ),
-        },
-        unprotected_attrs: None,
-    };
-    let certs_info = ContentInfo {
-        content_type: rfc5911::ID_ENCRYPTED_DATA,
-        content: Any::encode_from(&encrypted_certs).map_err(der_error)?,
-    };
-
-    // 2. The key, shrouded.
-    let key_bags: SafeContents = vec![SafeBag {
-        bag_id: pkcs12::PKCS_12_PKCS8_KEY_BAG_OID,
-        bag_value: encrypted_private_key_info(
-            key_encryption.algorithm()?,
-            key_encryption.encrypt(&key_secret, pkcs8)?,
-        )?,
-        bag_attributes: Some(attributes),
-    }];
-    let key_info = data(key_bags.to_der().map_err(der_error)?)?;
-
-    let auth_safe: AuthenticatedSafe<'_> = vec![certs_info, key_info];
-    let auth_safe = auth_safe.to_der().map_err(der_error)?;
     let mac_data = authentication.mac_data(&mac_secret, &auth_safe)?;
     let pfx = Pfx {
         version: pkcs12::pfx::Version::V3,
