@@ -20,11 +20,12 @@ mod store;
 pub mod conformance;
 
 pub use error::{Error, ErrorKind};
-pub use policy::{ExportPolicy, ExportPolicyBuilder, MAX_ITERATIONS, PasswordPolicy, PolicyError};
+pub use policy::{
+    ExportPolicy, ExportPolicyBuilder, MAX_ITERATIONS, PasswordPolicy, PfxEncryption, PolicyError,
+};
 pub use random::{OsRandom, RandomError, RandomSource};
 pub use request::{
     CertificateId, ChainOrder, DownloadRequest, Format, FriendlyName, MAX_BODY_BYTES, Password,
-    PfxEncryption,
 };
 pub use response::DownloadResponse;
 pub use rustls_pki_types::{CertificateDer, PrivateKeyDer};

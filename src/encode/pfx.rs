@@ -16,8 +16,8 @@
 
 use const_oid::ObjectIdentifier;
 use const_oid::db::{rfc2985, rfc5911, rfc5912};
-use der::Encode;
 use der::asn1::{Any, BmpString, OctetString, SetOfVec};
+use der::{Encode, Sequence};
 use hmac::{KeyInit, Mac};
 use pkcs5::pbes2;
 use pkcs12::cms::content_info::{CmsVersion, ContentInfo};
@@ -40,8 +40,9 @@ use crate::credential::Credential;
 use crate::error::Error;
 use crate::kdf::Kdf;
 use crate::policy::ExportPolicy;
+use crate::policy::PfxEncryption;
 use crate::random::RandomSource;
-use crate::request::{DownloadRequest, Format, FriendlyName, Password, PfxEncryption};
+use crate::request::{DownloadRequest, Format, FriendlyName, Password};
 use crate::response::DownloadResponse;
 
 /// The password in the two forms the derivations take.
@@ -141,6 +142,27 @@ impl Encryption {
     }
 }
 
+/// `id-PBMAC1` (RFC 8018, appendix A.5).
+const ID_PBMAC1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.5.14");
+
+/// The `macSalt` of a MacData whose MAC is PBMAC1: RFC 9579 (section 4) has readers ignore
+/// `macSalt` and `iterations` and writers put this string and 1 there (1 is the DEFAULT,
+/// so DER leaves it out).
+const PBMAC1_MAC_SALT: &[u8] = b"NOT USED";
+
+/// The PBMAC1 parameters (RFC 8018, appendix A.5), which no crate defines:
+///
+/// ```text
+/// PBMAC1-params ::= SEQUENCE {
+///     keyDerivationFunc AlgorithmIdentifier {{PBMAC1-KDFs}},
+///     messageAuthScheme AlgorithmIdentifier {{PBMAC1-MACs}} }
+/// ```
+#[derive(Sequence)]
+struct Pbmac1Params {
+    key_derivation_func: pbes2::Kdf,
+    message_auth_scheme: AlgorithmIdentifierOwned,
+}
+
 /// How the AuthenticatedSafe is authenticated, with the parameters drawn for it.
 enum Authentication {
     /// HMAC keyed by the PKCS#12 KDF (ID 3) over the HMAC's hash (RFC 7292, appendix B).
@@ -150,6 +172,9 @@ enum Authentication {
         salt: OctetString,
         iterations: i32,
     },
+    /// PBMAC1 (RFC 9579): HMAC-SHA256 keyed by PBKDF2-HMAC-SHA256 over the password's
+    /// UTF-8 bytes, with an explicit key length of 32.
+    Pbmac1(pbes2::Pbkdf2Params),
 }
 
 impl Authentication {
@@ -164,6 +189,15 @@ impl Authentication {
                 policy.legacy_salt_len(),
                 policy.legacy_iterations(),
             ),
+            PfxEncryption::Aes256Sha256Pbmac1 => {
+                let salt = draw(rng, policy.pbkdf2_salt_len())?;
+                return Ok(Authentication::Pbmac1(pbes2::Pbkdf2Params {
+                    salt: pbes2::Salt::new(salt).map_err(|_| internal("the salt is too long"))?,
+                    iteration_count: policy.mac_iterations(),
+                    key_length: Some(32),
+                    prf: pbes2::Pbkdf2Prf::HmacWithSha256,
+                }));
+            }
             _ => (
                 rfc5912::ID_SHA_256,
                 policy.mac_salt_len(),
@@ -183,12 +217,22 @@ impl Authentication {
         password: &Passwords<'a>,
         out: &'a mut Derived,
     ) -> Result<(Kdf<'a>, &'a mut [u8]), Error> {
-        let Authentication::Pkcs12 {
-            digest,
-            salt,
-            iterations,
-        } = self;
-        let (password, salt, iterations) = (password.bmp, salt.as_bytes(), to_u32(*iterations)?);
+        let (digest, salt, iterations) = match self {
+            Authentication::Pkcs12 {
+                digest,
+                salt,
+                iterations,
+            } => (digest, salt.as_bytes(), to_u32(*iterations)?),
+            Authentication::Pbmac1(params) => {
+                let kdf = Kdf::Pbkdf2Sha256 {
+                    password: password.utf8,
+                    salt: params.salt.as_bytes(),
+                    iterations: params.iteration_count,
+                };
+                return Ok((kdf, &mut out.key[..]));
+            }
+        };
+        let password = password.bmp;
         Ok(if *digest == rfc5912::ID_SHA_1 {
             let kdf = Kdf::Pkcs12Sha1 {
                 password,
@@ -210,26 +254,47 @@ impl Authentication {
 
     /// The MacData of `auth_safe` (the AuthenticatedSafe's DER), keyed by `derived`.
     fn mac_data(&self, derived: &Derived, auth_safe: &[u8]) -> Result<MacData, Error> {
-        let Authentication::Pkcs12 {
-            digest,
-            salt,
-            iterations,
-        } = self;
-        let mac = if *digest == rfc5912::ID_SHA_1 {
-            hmac::<Sha1>(&derived.key[..20], auth_safe)?
-        } else {
-            hmac::<Sha256>(&derived.key[..], auth_safe)?
+        let (algorithm, mac, mac_salt, iterations) = match self {
+            Authentication::Pkcs12 {
+                digest,
+                salt,
+                iterations,
+            } => {
+                let mac = if *digest == rfc5912::ID_SHA_1 {
+                    hmac::<Sha1>(&derived.key[..20], auth_safe)?
+                } else {
+                    hmac::<Sha256>(&derived.key[..], auth_safe)?
+                };
+                let algorithm = AlgorithmIdentifierOwned {
+                    oid: *digest,
+                    parameters: Some(Any::null()),
+                };
+                (algorithm, mac, salt.clone(), *iterations)
+            }
+            Authentication::Pbmac1(params) => {
+                let params = Pbmac1Params {
+                    key_derivation_func: pbes2::Kdf::Pbkdf2(*params),
+                    message_auth_scheme: AlgorithmIdentifierOwned {
+                        oid: pbes2::HMAC_WITH_SHA256_OID,
+                        parameters: Some(Any::null()),
+                    },
+                };
+                let algorithm = AlgorithmIdentifierOwned {
+                    oid: ID_PBMAC1,
+                    parameters: Some(Any::encode_from(&params).map_err(der_error)?),
+                };
+                let mac = hmac::<Sha256>(&derived.key[..], auth_safe)?;
+                let salt = OctetString::new(PBMAC1_MAC_SALT).map_err(der_error)?;
+                (algorithm, mac, salt, 1)
+            }
         };
         Ok(MacData {
             mac: DigestInfo {
-                algorithm: AlgorithmIdentifierOwned {
-                    oid: *digest,
-                    parameters: Some(Any::null()),
-                },
+                algorithm,
                 digest: OctetString::new(mac).map_err(der_error)?,
             },
-            mac_salt: salt.clone(),
-            iterations: *iterations,
+            mac_salt,
+            iterations,
         })
     }
 }
@@ -365,7 +430,9 @@ pub(super) fn encode(
     policy: &ExportPolicy,
     rng: &mut dyn RandomSource,
 ) -> Result<DownloadResponse, Error> {
-    let profile = request.pfx_encryption();
+    let profile = request
+        .pfx_encryption()
+        .unwrap_or_else(|| policy.pfx_encryption());
 
     // Every parameter first, salts and IVs in the documented order.
     let key_encryption = Encryption::draw(profile, policy, rng)?;
