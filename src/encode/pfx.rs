@@ -89,7 +89,9 @@ impl Encryption {
                 salt: OctetString::new(draw(rng, policy.legacy_salt_len())?).map_err(der_error)?,
                 iterations: to_i32(policy.legacy_iterations())?,
             }),
-            _ => Encryption::Pbes2(draw_pbes2(rng, policy)?),
+            PfxEncryption::Aes256Sha256 | PfxEncryption::Aes256Sha256Pbmac1 => {
+                Encryption::Pbes2(draw_pbes2(rng, policy)?)
+            }
         })
     }
 
@@ -198,7 +200,7 @@ impl Authentication {
                     prf: pbes2::Pbkdf2Prf::HmacWithSha256,
                 }));
             }
-            _ => (
+            PfxEncryption::Aes256Sha256 => (
                 rfc5912::ID_SHA_256,
                 policy.mac_salt_len(),
                 policy.mac_iterations(),
