@@ -7,12 +7,11 @@ use zeroize::Zeroizing;
 pub(crate) use crate::certificate::ParsedCertificate;
 use crate::error::{Error, ErrorKind};
 use crate::key::CheckedKey;
-use crate::request::{CertificateId, ChainOrder, DownloadRequest};
+use crate::request::{ChainOrder, DownloadRequest};
 use crate::store::CertificateRecord;
 
 /// What a download sends out, checked before anything is encoded.
 pub(crate) struct Credential {
-    pub(crate) id: CertificateId,
     pub(crate) leaf: ParsedCertificate,
     /// The issuers in leaf-first order: linked ones by issuer links, then the rest in
     /// stored order, each once. Empty when the chain does not go out.
@@ -24,7 +23,6 @@ impl Credential {
     /// Parses the leaf, orders the issuers (when `with_chain`), checks the key against the
     /// leaf (when one is given).
     pub(crate) fn check(
-        id: CertificateId,
         record: CertificateRecord,
         with_chain: bool,
         key: Option<Zeroizing<PrivateKeyDer<'static>>>,
@@ -47,12 +45,7 @@ impl Credential {
             Some(key) => Some(CheckedKey::check(key, leaf.spki_der())?),
             None => None,
         };
-        Ok(Self {
-            id,
-            leaf,
-            issuers,
-            key,
-        })
+        Ok(Self { leaf, issuers, key })
     }
 
     /// The leaf and its issuers in the order asked for.
@@ -147,90 +140,5 @@ impl Credential {
             current = cert;
         }
         None
-    }
-}
-
-/// A DER reader over a slice: TLVs with one-byte tags and DER lengths. Used by `key.rs`
-/// only (no longer by the certificate reader); it goes when `key.rs` stops using it.
-pub(crate) struct Der<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-    /// Where `bytes` starts in the outermost input.
-    offset: usize,
-}
-
-impl<'a> Der<'a> {
-    pub(crate) fn new(bytes: &'a [u8]) -> Self {
-        Self {
-            bytes,
-            pos: 0,
-            offset: 0,
-        }
-    }
-
-    /// The absolute position in the outermost input.
-    pub(crate) fn at(&self) -> usize {
-        self.offset + self.pos
-    }
-
-    /// The value bytes this reader reads.
-    pub(crate) fn bytes(&self) -> &'a [u8] {
-        self.bytes
-    }
-
-    fn is_empty(&self) -> bool {
-        self.pos >= self.bytes.len()
-    }
-
-    pub(crate) fn end(&self) -> Option<()> {
-        self.is_empty().then_some(())
-    }
-
-    pub(crate) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let out = self.bytes.get(self.pos..self.pos.checked_add(n)?)?;
-        self.pos += n;
-        Some(out)
-    }
-
-    /// The next TLV: its tag and a reader over its value. Lengths as `der` decodes them:
-    /// definite, minimal, at most 4 length octets.
-    fn tlv(&mut self) -> Option<(u8, Der<'a>)> {
-        let tag = *self.bytes.get(self.pos)?;
-        let first = *self.bytes.get(self.pos + 1)?;
-        let (len, n) = match first {
-            0..=0x7F => (usize::from(first), 0),
-            0x81..=0x84 => {
-                let n = usize::from(first - 0x80);
-                let octets = self.bytes.get(self.pos + 2..self.pos + 2 + n)?;
-                let len = octets
-                    .iter()
-                    .fold(0usize, |a, b| (a << 8) | usize::from(*b));
-                // Minimal: a long form only from 0x80, and no leading zero octet.
-                if len < 0x80 || octets[0] == 0 {
-                    return None;
-                }
-                (len, n)
-            }
-            _ => return None,
-        };
-        let start = self.pos + 2 + n;
-        let value = self.bytes.get(start..start.checked_add(len)?)?;
-        self.pos = start + len;
-        Some((
-            tag,
-            Der {
-                bytes: value,
-                pos: 0,
-                offset: self.offset + start,
-            },
-        ))
-    }
-
-    /// The next TLV, which must have tag `tag`.
-    pub(crate) fn expect(&mut self, tag: u8) -> Option<Der<'a>> {
-        match self.tlv()? {
-            (t, value) if t == tag => Some(value),
-            _ => None,
-        }
     }
 }

@@ -51,7 +51,7 @@ pub enum ErrorKind {
     /// `friendly_name` is not a string of 1 to 64 characters without control characters
     /// and within the Basic Multilingual Plane.
     InvalidFriendlyName,
-    /// `pfx_encryption` is not `aes256_sha256` or `tripledes_sha1`.
+    /// `pfx_encryption` is not `aes256_sha256`, `aes256_sha256_pbmac1` or `tripledes_sha1`.
     InvalidPfxEncryption,
     /// The store says the caller is not authenticated.
     Unauthenticated,

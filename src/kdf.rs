@@ -111,51 +111,6 @@ pub(crate) fn derive_parallel(jobs: &mut [(Kdf<'_>, &mut [u8])]) {
     });
 }
 
-/// HMAC-SHA256 fed one 64-byte block at a time, so that its compressions can be
-/// interleaved with other work (the PFX MAC runs beside the AES-CBC of the content it
-/// covers). The key pads' states and the running state are zeroized when dropped.
-pub(crate) struct HmacSha256 {
-    pads: [[u32; 8]; 2],
-    state: [u32; 8],
-    absorbed: usize,
-}
-
-impl HmacSha256 {
-    pub(crate) fn new(key: &[u8]) -> Self {
-        let pads = hmac_pads::<Sha256Core>(key);
-        Self {
-            pads,
-            state: pads[0],
-            absorbed: 0,
-        }
-    }
-
-    /// Absorbs one whole block of the message.
-    pub(crate) fn block(&mut self, block: &[u8; 64]) {
-        Sha256Core::compress(&mut self.state, block);
-        self.absorbed += 64;
-    }
-
-    /// Absorbs the rest of the message and returns the MAC.
-    pub(crate) fn finish(mut self, rest: &[u8]) -> [u8; 32] {
-        let inner = hash_from::<Sha256Core>(self.state, 64 + self.absorbed, rest);
-        let mut inner_bytes = Zeroizing::new([0u8; 32]);
-        Sha256Core::put(&mut inner_bytes[..], &inner);
-        let outer = hash_from::<Sha256Core>(self.pads[1], 64, &inner_bytes[..]);
-        let mut out = [0u8; 32];
-        Sha256Core::put(&mut out, &outer);
-        self.state.zeroize();
-        out
-    }
-}
-
-impl Drop for HmacSha256 {
-    fn drop(&mut self) {
-        self.pads.zeroize();
-        self.state.zeroize();
-    }
-}
-
 /// A compression function and the byte order of its state (both big-endian here).
 trait Core {
     type State: Copy + Zeroize;
@@ -766,28 +721,6 @@ mod tests {
         assert_eq!(a.to_vec(), pbkdf2_crate(b"pw", b"s1", 3000, 32));
         assert_eq!(b.to_vec(), pbkdf2_crate(b"pw", b"s2", 3000, 32));
         assert_eq!(c.to_vec(), pkcs12_crate(false, &bmp, b"s3", 3, 3000, 32));
-    }
-
-    #[test]
-    fn streaming_hmac_equals_the_hmac_crate() {
-        use hmac::{KeyInit, Mac};
-        let msg: Vec<u8> = (0..1000u32).map(|i| (i * 7) as u8).collect();
-        for key_len in [0usize, 20, 32, 64, 65, 100] {
-            let key = vec![0x0bu8; key_len];
-            for len in [0usize, 1, 55, 56, 63, 64, 65, 127, 128, 129, 1000] {
-                for split in [0usize, 1, 3] {
-                    let blocks = (len / 64).min(split);
-                    let mut ours = HmacSha256::new(&key);
-                    for b in msg[..blocks * 64].as_chunks::<64>().0 {
-                        ours.block(b);
-                    }
-                    let ours = ours.finish(&msg[blocks * 64..len]);
-                    let mut theirs = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
-                    theirs.update(&msg[..len]);
-                    assert_eq!(ours[..], theirs.finalize().into_bytes()[..]);
-                }
-            }
-        }
     }
 
     proptest! {

@@ -9,7 +9,6 @@ use rustls_pki_types::PrivateKeyDer;
 use spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 use zeroize::Zeroizing;
 
-use crate::credential::Der;
 use crate::error::{Error, ErrorKind};
 
 /// A stored key that belongs to the leaf, as PKCS#8 DER in a zeroizing buffer: the
@@ -44,9 +43,6 @@ impl CheckedKey {
             _ => return Err(unsupported("a key of an unknown container")),
         };
         let this = Self { pkcs8 };
-        if rsa_matches_fast(this.secret_pkcs8_der(), leaf_spki) {
-            return Ok(this);
-        }
         let spki = SubjectPublicKeyInfoRef::from_der(leaf_spki).map_err(|_| {
             Error::new(
                 ErrorKind::InvalidCertificate,
@@ -56,80 +52,6 @@ impl CheckedKey {
         check_pair(this.secret_pkcs8_der(), &spki)?;
         Ok(this)
     }
-}
-
-/// The AlgorithmIdentifier `rsaEncryption` with NULL parameters, as keys and certificates
-/// write it.
-const RSA_ALGORITHM: [u8; 15] = [
-    0x30, 0x0D, 0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01, 0x05, 0x00,
-];
-
-/// A canonical positive INTEGER as `der`'s `UintRef` takes it.
-fn uint(r: &mut Der<'_>) -> Option<()> {
-    match r.expect(0x02)?.bytes() {
-        [] => None,
-        [0] => Some(()),
-        [0, b, ..] if *b < 0x80 => None,
-        [b, ..] if *b >= 0x80 => None,
-        _ => Some(()),
-    }
-}
-
-/// The common case of an RSA key, without allocating: a two-prime PKCS#8 v1 RSA key
-/// (`rsaEncryption`, NULL parameters, no attributes, every INTEGER canonical) whose modulus
-/// and exponent are the leaf's (`rsaEncryption` SPKI). `true` only when [`check_pair`]
-/// would accept the pair; anything else (including a mismatch) is left to `check_pair`,
-/// whose verdict and error then stand.
-fn rsa_matches_fast(pkcs8: &[u8], leaf_spki: &[u8]) -> bool {
-    fn pair(pkcs8: &[u8], leaf_spki: &[u8]) -> Option<bool> {
-        let mut outer = Der::new(pkcs8);
-        let mut info = outer.expect(0x30)?;
-        outer.end()?;
-        if info.take(3)? != [0x02, 0x01, 0x00] || info.take(RSA_ALGORITHM.len())? != RSA_ALGORITHM {
-            return None;
-        }
-        let mut octets = info.expect(0x04)?;
-        info.end()?;
-        let mut key = octets.expect(0x30)?;
-        octets.end()?;
-        if key.take(3)? != [0x02, 0x01, 0x00] {
-            return None;
-        }
-        let n_start = key.at();
-        uint(&mut key)?;
-        let n = &pkcs8[n_start..key.at()];
-        let e_start = key.at();
-        uint(&mut key)?;
-        let e = &pkcs8[e_start..key.at()];
-        for _ in 0..6 {
-            uint(&mut key)?;
-        }
-        key.end()?;
-
-        let mut outer = Der::new(leaf_spki);
-        let mut spki = outer.expect(0x30)?;
-        outer.end()?;
-        if spki.take(RSA_ALGORITHM.len())? != RSA_ALGORITHM {
-            return None;
-        }
-        let bits = spki.expect(0x03)?;
-        spki.end()?;
-        let [0, point @ ..] = bits.bytes() else {
-            return None;
-        };
-        let mut outer = Der::new(point);
-        let mut public = outer.expect(0x30)?;
-        outer.end()?;
-        let pn = public.at();
-        uint(&mut public)?;
-        let leaf_n = &point[pn..public.at()];
-        let pe = public.at();
-        uint(&mut public)?;
-        let leaf_e = &point[pe..public.at()];
-        public.end()?;
-        Some(n == leaf_n && e == leaf_e)
-    }
-    pair(pkcs8, leaf_spki) == Some(true)
 }
 
 fn invalid() -> Error {
@@ -157,7 +79,7 @@ fn mismatch() -> Error {
 }
 
 /// Encodes `value` into a zeroizing buffer of its exact size, so no copy is left behind.
-pub(crate) fn to_der_zeroizing(value: &impl Encode) -> Result<Zeroizing<Vec<u8>>, Error> {
+fn to_der_zeroizing(value: &impl Encode) -> Result<Zeroizing<Vec<u8>>, Error> {
     let len = value
         .encoded_len()
         .and_then(usize::try_from)
@@ -192,11 +114,10 @@ fn sec1_to_pkcs8(sec1_der: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
         public_key: ec.public_key,
     };
     let inner = to_der_zeroizing(&inner)?;
-    let curve_der = curve.to_der().map_err(|_| invalid())?;
     let info = PrivateKeyInfoRef::new(
         AlgorithmIdentifierRef {
             oid: rfc5912::ID_EC_PUBLIC_KEY,
-            parameters: Some(AnyRef::from_der(&curve_der).map_err(|_| invalid())?),
+            parameters: Some(AnyRef::from(&curve)),
         },
         OctetStringRef::new(&inner).map_err(|_| invalid())?,
     );
@@ -314,81 +235,4 @@ where
         return Err(mismatch());
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer};
-
-    fn rsa_records() -> &'static [(Vec<u8>, Vec<u8>)] {
-        static R: std::sync::OnceLock<Vec<(Vec<u8>, Vec<u8>)>> = std::sync::OnceLock::new();
-        R.get_or_init(|| {
-            let root =
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store");
-            [1u64, 3, 11, 15, 20]
-                .iter()
-                .map(|n| {
-                    let dir = root.join(n.to_string());
-                    let leaf = CertificateDer::pem_file_iter(dir.join("cert.pem"))
-                        .unwrap()
-                        .next()
-                        .unwrap()
-                        .unwrap();
-                    let cert = x509_cert::Certificate::from_der(&leaf).unwrap();
-                    let spki = cert
-                        .tbs_certificate()
-                        .subject_public_key_info()
-                        .to_der()
-                        .unwrap();
-                    let key = PrivateKeyDer::from_pem_file(dir.join("key.pem")).unwrap();
-                    (key.secret_der().to_vec(), spki)
-                })
-                .collect()
-        })
-    }
-
-    #[test]
-    fn rsa_fixtures_take_the_fast_path() {
-        for (i, (key, spki)) in rsa_records().iter().enumerate() {
-            let spki_ok = SubjectPublicKeyInfoRef::from_der(spki).unwrap();
-            let full = check_pair(key, &spki_ok).is_ok();
-            // Record 11 holds a different key: a mismatch goes to the full check.
-            assert_eq!(rsa_matches_fast(key, spki), full, "record #{i}");
-            assert_eq!(full, i != 2);
-        }
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(20_000))]
-
-        /// Whenever the fast path accepts a (mutated) pair, the full check accepts it.
-        #[test]
-        fn the_fast_path_accepts_only_what_the_full_check_accepts(
-            which in any::<usize>(),
-            in_key in any::<bool>(),
-            at in any::<usize>(),
-            byte in any::<u8>(),
-            cut in any::<bool>(),
-        ) {
-            let records = rsa_records();
-            let (mut key, mut spki) = records[which % records.len()].clone();
-            let target = if in_key { &mut key } else { &mut spki };
-            let n = target.len();
-            if cut {
-                target.truncate(at % n);
-            } else {
-                target[at % n] = byte;
-            }
-            if rsa_matches_fast(&key, &spki) {
-                let parsed = SubjectPublicKeyInfoRef::from_der(&spki);
-                prop_assert!(parsed.is_ok());
-                prop_assert!(check_pair(&key, &parsed.unwrap()).is_ok());
-                let stored = Zeroizing::new(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)));
-                prop_assert!(CheckedKey::check(stored, &spki).is_ok());
-            }
-        }
-    }
 }

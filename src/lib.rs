@@ -20,11 +20,12 @@ mod store;
 pub mod conformance;
 
 pub use error::{Error, ErrorKind};
-pub use policy::{ExportPolicy, ExportPolicyBuilder, MAX_ITERATIONS, PasswordPolicy, PolicyError};
+pub use policy::{
+    ExportPolicy, ExportPolicyBuilder, MAX_ITERATIONS, PasswordPolicy, PfxEncryption, PolicyError,
+};
 pub use random::{OsRandom, RandomError, RandomSource};
 pub use request::{
     CertificateId, ChainOrder, DownloadRequest, Format, FriendlyName, MAX_BODY_BYTES, Password,
-    PfxEncryption,
 };
 pub use response::DownloadResponse;
 /// The certificate and key types of the API ([`CertificateDer`], [`PrivateKeyDer`], their
@@ -195,7 +196,7 @@ impl Prepared {
             ));
         }
         let with_chain = request.include_chain() && request.format() != Format::Crt;
-        let credential = credential::Credential::check(id, record, with_chain, key)?;
+        let credential = credential::Credential::check(record, with_chain, key)?;
         Ok(Self {
             request,
             credential,

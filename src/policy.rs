@@ -5,6 +5,61 @@ use std::fmt;
 /// The highest iteration count this crate encodes: .NET refuses PKCS#12 files above it.
 pub const MAX_ITERATIONS: u32 = 300_000;
 
+/// How a PFX is protected: its encryption and its MAC.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PfxEncryption {
+    /// PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC) for the key and the certificates, and an
+    /// HMAC-SHA256 MAC keyed by the PKCS#12 KDF: what OpenSSL 3 and Java 17 write. The
+    /// default.
+    #[default]
+    Aes256Sha256,
+    /// The encryption of [`Aes256Sha256`](Self::Aes256Sha256) with the MAC of RFC 9579:
+    /// PBMAC1, its key from PBKDF2-HMAC-SHA256 instead of the PKCS#12 KDF, so that every
+    /// algorithm in the file is one FIPS 140-3 approves. OpenSSL reads it from 3.4 on (and
+    /// Python `cryptography` built on it); OpenSSL 3.0 and Java 17 cannot verify its MAC.
+    Aes256Sha256Pbmac1,
+    /// **Insecure legacy choice**: `pbeWithSHAAnd3-KeyTripleDES-CBC` and a SHA-1 MAC, for
+    /// consumers that cannot read the modern profile (Windows Server 2016 and older, the
+    /// macOS Keychain, Java before 8u301). Choose it only for them.
+    TripleDesSha1,
+}
+
+impl PfxEncryption {
+    const ALL: [Self; 3] = [
+        PfxEncryption::Aes256Sha256,
+        PfxEncryption::Aes256Sha256Pbmac1,
+        PfxEncryption::TripleDesSha1,
+    ];
+
+    /// Whether this is the insecure legacy choice (3DES and a SHA-1 MAC), for hosts that
+    /// want to refuse it, warn about it, or audit it.
+    ///
+    /// ```
+    /// use cert_download::PfxEncryption;
+    /// assert!(PfxEncryption::TripleDesSha1.is_insecure_legacy());
+    /// assert!(!PfxEncryption::default().is_insecure_legacy());
+    /// assert!(!PfxEncryption::Aes256Sha256Pbmac1.is_insecure_legacy());
+    /// ```
+    pub fn is_insecure_legacy(self) -> bool {
+        matches!(self, PfxEncryption::TripleDesSha1)
+    }
+
+    /// The name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PfxEncryption::Aes256Sha256 => "aes256_sha256",
+            PfxEncryption::Aes256Sha256Pbmac1 => "aes256_sha256_pbmac1",
+            PfxEncryption::TripleDesSha1 => "tripledes_sha1",
+        }
+    }
+
+    /// The profile of a wire name, matched exactly.
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+}
+
 /// An [`ExportPolicy`] or [`PasswordPolicy`] that cannot be built.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("invalid export policy: {0}")]
@@ -92,10 +147,24 @@ impl fmt::Debug for PasswordPolicy {
     }
 }
 
-/// How keys and files are protected: iteration counts, salt sizes, password policy.
+/// How keys and files are protected: iteration counts, salt sizes, password policy, and the
+/// PFX profile used when a request names none.
 ///
 /// Built with [`ExportPolicy::builder`] and checked when built: every iteration count is
 /// from 1 to [`MAX_ITERATIONS`], every salt from 8 to 32 bytes.
+///
+/// A deployment that wants every algorithm in its files FIPS 140-3 approved makes PBMAC1
+/// its default:
+///
+/// ```
+/// use cert_download::{ExportPolicy, PfxEncryption};
+///
+/// let policy = ExportPolicy::builder()
+///     .pfx_encryption(PfxEncryption::Aes256Sha256Pbmac1)
+///     .build()?;
+/// assert_eq!(policy.pfx_encryption(), PfxEncryption::Aes256Sha256Pbmac1);
+/// # Ok::<(), cert_download::PolicyError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ExportPolicy {
@@ -106,12 +175,14 @@ pub struct ExportPolicy {
     mac_salt_len: usize,
     legacy_salt_len: usize,
     password: PasswordPolicy,
+    pfx_encryption: PfxEncryption,
 }
 
 impl ExportPolicy {
     /// The contract's defaults: 10,000 iterations for PBKDF2 and the MAC (as Java 17
     /// writes), 2,048 for the legacy `tripledes_sha1` profile, 16-byte PBKDF2 salts,
-    /// 8-byte MAC and legacy salts, and the default [`PasswordPolicy`].
+    /// 8-byte MAC and legacy salts, the default [`PasswordPolicy`], and
+    /// [`PfxEncryption::Aes256Sha256`] for requests that name no PFX profile.
     pub const DEFAULT: Self = Self {
         pbkdf2_iterations: 10_000,
         mac_iterations: 10_000,
@@ -120,6 +191,7 @@ impl ExportPolicy {
         mac_salt_len: 8,
         legacy_salt_len: 8,
         password: PasswordPolicy::DEFAULT,
+        pfx_encryption: PfxEncryption::Aes256Sha256,
     };
 
     /// A builder starting from the defaults.
@@ -139,7 +211,8 @@ impl ExportPolicy {
         self.pbkdf2_iterations
     }
 
-    /// Iterations of the PKCS#12 KDF that keys the MAC of the modern PFX.
+    /// Iterations of the derivation that keys the MAC of the modern PFX: the PKCS#12 KDF,
+    /// or PBKDF2 with [`PfxEncryption::Aes256Sha256Pbmac1`].
     pub fn mac_iterations(&self) -> u32 {
         self.mac_iterations
     }
@@ -149,12 +222,12 @@ impl ExportPolicy {
         self.legacy_iterations
     }
 
-    /// Salt length of each PBKDF2 derivation.
+    /// Salt length of each PBKDF2 derivation (PBMAC1's included).
     pub fn pbkdf2_salt_len(&self) -> usize {
         self.pbkdf2_salt_len
     }
 
-    /// Salt length of the modern PFX's MAC.
+    /// Salt length of the modern PFX's MAC keyed by the PKCS#12 KDF.
     pub fn mac_salt_len(&self) -> usize {
         self.mac_salt_len
     }
@@ -167,6 +240,11 @@ impl ExportPolicy {
     /// The password policy.
     pub fn password_policy(&self) -> &PasswordPolicy {
         &self.password
+    }
+
+    /// The PFX profile of a request that names none.
+    pub fn pfx_encryption(&self) -> PfxEncryption {
+        self.pfx_encryption
     }
 }
 
@@ -232,6 +310,13 @@ impl ExportPolicyBuilder {
         self
     }
 
+    /// Sets the PFX profile of requests that name none (a request's own `pfx_encryption`
+    /// still wins).
+    pub fn pfx_encryption(mut self, profile: PfxEncryption) -> Self {
+        self.policy.pfx_encryption = profile;
+        self
+    }
+
     /// Checks and returns the policy.
     pub fn build(self) -> Result<ExportPolicy, PolicyError> {
         let p = self.policy;
@@ -270,6 +355,7 @@ mod tests {
         assert_eq!(p.password_policy().min_chars(), 8);
         assert_eq!(p.password_policy().max_bytes(), 1024);
         assert!(!p.password_policy().is_ascii_only());
+        assert_eq!(p.pfx_encryption(), PfxEncryption::Aes256Sha256);
         assert_eq!(ExportPolicy::builder().build(), Ok(p));
     }
 
@@ -285,6 +371,35 @@ mod tests {
                 .build()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn the_default_pfx_profile_is_set_by_the_builder() {
+        for profile in PfxEncryption::ALL {
+            let p = ExportPolicy::builder().pfx_encryption(profile).build();
+            assert_eq!(p.map(|p| p.pfx_encryption()), Ok(profile));
+        }
+        // Other settings leave it alone.
+        let p = ExportPolicy::builder()
+            .pfx_encryption(PfxEncryption::Aes256Sha256Pbmac1)
+            .all_iterations(5)
+            .build();
+        assert_eq!(
+            p.map(|p| p.pfx_encryption()),
+            Ok(PfxEncryption::Aes256Sha256Pbmac1)
+        );
+    }
+
+    #[test]
+    fn wire_names_round_trip_exactly() {
+        for profile in PfxEncryption::ALL {
+            assert_eq!(PfxEncryption::from_name(profile.as_str()), Some(profile));
+            assert_eq!(
+                PfxEncryption::from_name(&profile.as_str().to_uppercase()),
+                None
+            );
+        }
+        assert_eq!(PfxEncryption::from_name("aes256_sha256_pbmac"), None);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind};
-use crate::policy::PasswordPolicy;
+use crate::policy::{PasswordPolicy, PfxEncryption};
 
 /// The largest request body accepted, in bytes (64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -95,42 +95,6 @@ pub enum ChainOrder {
     LeafFirst,
     /// The exact reverse of [`LeafFirst`](Self::LeafFirst).
     RootFirst,
-}
-
-/// How a PFX is encrypted.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum PfxEncryption {
-    /// PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC) for the key and the certificates, and an
-    /// HMAC-SHA256 MAC: what OpenSSL 3 and Java 17 write. The default.
-    #[default]
-    Aes256Sha256,
-    /// **Insecure legacy choice**: `pbeWithSHAAnd3-KeyTripleDES-CBC` and a SHA-1 MAC, for
-    /// consumers that cannot read the modern profile (Windows Server 2016 and older, the
-    /// macOS Keychain, Java before 8u301). Choose it only for them.
-    TripleDesSha1,
-}
-
-impl PfxEncryption {
-    /// Whether this is the insecure legacy choice (3DES and a SHA-1 MAC), for hosts that
-    /// want to refuse it, warn about it, or audit it.
-    ///
-    /// ```
-    /// use cert_download::PfxEncryption;
-    /// assert!(PfxEncryption::TripleDesSha1.is_insecure_legacy());
-    /// assert!(!PfxEncryption::default().is_insecure_legacy());
-    /// ```
-    pub fn is_insecure_legacy(self) -> bool {
-        matches!(self, PfxEncryption::TripleDesSha1)
-    }
-
-    /// The name used on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PfxEncryption::Aes256Sha256 => "aes256_sha256",
-            PfxEncryption::TripleDesSha1 => "tripledes_sha1",
-        }
-    }
 }
 
 /// The friendlyName of a PFX: 1 to 64 characters, no control characters, none beyond
@@ -268,7 +232,7 @@ pub struct DownloadRequest {
     include_root: bool,
     chain_order: ChainOrder,
     friendly_name: Option<FriendlyName>,
-    pfx_encryption: PfxEncryption,
+    pfx_encryption: Option<PfxEncryption>,
 }
 
 impl DownloadRequest {
@@ -303,7 +267,7 @@ impl DownloadRequest {
             include_root: true,
             chain_order: ChainOrder::LeafFirst,
             friendly_name: None,
-            pfx_encryption: PfxEncryption::Aes256Sha256,
+            pfx_encryption: None,
         }
     }
 
@@ -341,9 +305,10 @@ impl DownloadRequest {
         self
     }
 
-    /// How a PFX is encrypted.
+    /// How a PFX is encrypted (without it, the export policy's
+    /// [`pfx_encryption`](crate::ExportPolicy::pfx_encryption)).
     pub fn with_pfx_encryption(mut self, encryption: PfxEncryption) -> Self {
-        self.pfx_encryption = encryption;
+        self.pfx_encryption = Some(encryption);
         self
     }
 
@@ -387,8 +352,9 @@ impl DownloadRequest {
         self.friendly_name.as_ref()
     }
 
-    /// How a PFX is encrypted.
-    pub fn pfx_encryption(&self) -> PfxEncryption {
+    /// How a PFX is encrypted, when the request names it; `None`: the export policy's
+    /// [`pfx_encryption`](crate::ExportPolicy::pfx_encryption) applies.
+    pub fn pfx_encryption(&self) -> Option<PfxEncryption> {
         self.pfx_encryption
     }
 
@@ -679,13 +645,15 @@ impl RawFields {
             }
         };
         let pfx_encryption = match present(self.pfx_encryption) {
-            None => PfxEncryption::Aes256Sha256,
-            Some(Value::String(s)) if s == "aes256_sha256" => PfxEncryption::Aes256Sha256,
-            Some(Value::String(s)) if s == "tripledes_sha1" => PfxEncryption::TripleDesSha1,
+            None => None,
+            Some(Value::String(s)) if PfxEncryption::from_name(&s).is_some() => {
+                PfxEncryption::from_name(&s)
+            }
             Some(_) => {
                 return Err(bad(
                     ErrorKind::InvalidPfxEncryption,
-                    "pfx_encryption must be \"aes256_sha256\" or \"tripledes_sha1\"",
+                    "pfx_encryption must be \"aes256_sha256\", \"aes256_sha256_pbmac1\" or \
+                     \"tripledes_sha1\"",
                 ));
             }
         };

@@ -631,9 +631,14 @@ fn chain_order_values() {
 #[test]
 fn pfx_encryption_values() {
     for (raw, expected) in [
-        ("\"aes256_sha256\"", PfxEncryption::Aes256Sha256),
-        ("\"tripledes_sha1\"", PfxEncryption::TripleDesSha1),
-        ("null", PfxEncryption::Aes256Sha256),
+        ("\"aes256_sha256\"", Some(PfxEncryption::Aes256Sha256)),
+        (
+            "\"aes256_sha256_pbmac1\"",
+            Some(PfxEncryption::Aes256Sha256Pbmac1),
+        ),
+        ("\"tripledes_sha1\"", Some(PfxEncryption::TripleDesSha1)),
+        // Absent: the export policy's profile (see the test below).
+        ("null", None),
     ] {
         for (kind, body) in keyed_with(&[("password", &q(PASSWORD)), ("pfx_encryption", raw)]) {
             assert_eq!(
@@ -648,6 +653,9 @@ fn pfx_encryption_values() {
     let raws = [
         "\"AES256_SHA256\"", "\"aes256\"", "\"aes128_sha256\"", "\"3des\"", "\"tripledes\"",
         "\"rc2_40\"", "\"\"", "1", "false", "{}",
+        "\"AES256_SHA256_PBMAC1\"", "\"Aes256_Sha256_Pbmac1\"", "\"aes256_sha256_pbmac\"",
+        "\"aes256-sha256-pbmac1\"", "\"pbmac1\"", "\" aes256_sha256_pbmac1\"",
+        "[\"aes256_sha256_pbmac1\"]",
     ];
     let mut cases = Vec::new();
     for raw in raws {
@@ -665,6 +673,99 @@ fn pfx_encryption_values() {
         ));
     }
     check_rejections(&cases);
+}
+
+/// The MAC algorithm and the number of MacData fields of a PFX.
+fn mac_of(pfx: &[u8]) -> (String, usize) {
+    use der::Encode;
+    use der::asn1::Any;
+    let parsed = pkcs12::pfx::Pfx::from_der(pfx).expect("a PFX");
+    let mac = parsed.mac_data.expect("a MAC");
+    let fields = Vec::<Any>::from_der(&mac.to_der().expect("re-encodes"))
+        .expect("MacData")
+        .len();
+    (mac.mac.algorithm.oid.to_string(), fields)
+}
+
+const SHA256: &str = "2.16.840.1.101.3.4.2.1";
+const SHA1: &str = "1.3.14.3.2.26";
+const PBMAC1: &str = "1.2.840.113549.1.5.14";
+
+#[test]
+fn the_export_policy_names_the_pfx_profile_of_requests_that_name_none() {
+    let fast = |profile: Option<PfxEncryption>| {
+        let builder = ExportPolicy::builder().all_iterations(3);
+        match profile {
+            Some(p) => builder.pfx_encryption(p),
+            None => builder,
+        }
+        .build()
+        .expect("a policy")
+    };
+    for (policy_profile, raw, expected) in [
+        // The default policy: aes256_sha256.
+        (None, None, SHA256),
+        (None, Some("aes256_sha256_pbmac1"), PBMAC1),
+        (Some(PfxEncryption::Aes256Sha256Pbmac1), None, PBMAC1),
+        (
+            Some(PfxEncryption::Aes256Sha256Pbmac1),
+            Some("null"),
+            PBMAC1,
+        ),
+        // A request's own value wins over the policy's.
+        (
+            Some(PfxEncryption::Aes256Sha256Pbmac1),
+            Some("aes256_sha256"),
+            SHA256,
+        ),
+        (
+            Some(PfxEncryption::Aes256Sha256Pbmac1),
+            Some("tripledes_sha1"),
+            SHA1,
+        ),
+        (Some(PfxEncryption::TripleDesSha1), None, SHA1),
+        (
+            Some(PfxEncryption::TripleDesSha1),
+            Some("aes256_sha256_pbmac1"),
+            PBMAC1,
+        ),
+    ] {
+        let mut v = Kind::Pfx.json(4);
+        match raw {
+            Some("null") => v["pfx_encryption"] = Value::Null,
+            Some(name) => v["pfx_encryption"] = Value::from(name),
+            None => {}
+        }
+        let what = format!("policy {policy_profile:?}, request {raw:?}");
+        let response = expect_ok(
+            download_json(
+                &body(v),
+                &fixture_store(),
+                &fast(policy_profile),
+                &mut OsRandom,
+            ),
+            &what,
+        );
+        let (algorithm, fields) = mac_of(response.certificate());
+        assert_eq!(algorithm, expected, "{what}");
+        // PBMAC1 leaves MacData.iterations at its DEFAULT 1 (RFC 9579), and DER leaves a
+        // DEFAULT value out; the PKCS#12 MAC writes its count (3 here).
+        assert_eq!(fields, if expected == PBMAC1 { 2 } else { 3 }, "{what}");
+    }
+    assert_eq!(
+        ExportPolicy::default().pfx_encryption(),
+        PfxEncryption::Aes256Sha256
+    );
+}
+
+#[test]
+fn pbmac1_is_a_pfx_value_only() {
+    // pem and crt ignore a valid pfx_encryption, as for the other values.
+    for format in ["pem", "crt"] {
+        let v = json!({"id": 1, "format": format, "pfx_encryption": "aes256_sha256_pbmac1"});
+        let response = expect_ok(run(&body(v), &fixture_store()), format);
+        assert_eq!(response.format().as_str(), format);
+    }
 }
 
 #[test]

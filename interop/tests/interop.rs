@@ -35,6 +35,8 @@
 mod checks;
 #[path = "interop/fixtures.rs"]
 mod fixtures;
+#[path = "interop/pbmac1.rs"]
+mod pbmac1;
 #[path = "interop/tools.rs"]
 mod tools;
 
