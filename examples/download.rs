@@ -22,7 +22,8 @@ const USAGE: &str = "usage: download [--store DIR] [--iterations N] < request.js
 request.json: {\"id\": N, \"format\": \"pfx\" | \"pem\" | \"crt\" | \"p7b\", \"password\": \"...\",
   \"download_key\": bool, \"include_chain\": bool, \"include_root\": bool,
   \"chain_order\": \"leaf_first\" | \"root_first\", \"friendly_name\": \"...\",
-  \"pfx_encryption\": \"...\"}: the fields and their values are in the README";
+  \"pfx_encryption\": \"aes256_sha256\" | \"aes256_sha256_pbmac1\" | \"tripledes_sha1\"}:
+  the fields and their values are in the README";
 
 struct Args {
     store: PathBuf,

@@ -39,6 +39,7 @@ bodies = [
     '{"id": 5, "format": "pfx", "password": "12345678", "include_root": false, '
     '"chain_order": "root_first"}',
     '{"id": 1, "format": "pem", "include_root": "false"}',
+    '{"id": 4, "format": "pfx", "password": "12345678", "pfx_encryption": "AES256_SHA256_PBMAC1"}',
 ]
 for i, body in enumerate(bodies):
     (here / "seeds" / "request_body" / f"seed-{i}.json").write_bytes(body.encode())

@@ -54,8 +54,18 @@ impl PfxEncryption {
         }
     }
 
-    /// The profile of a wire name, matched exactly.
-    pub(crate) fn from_name(name: &str) -> Option<Self> {
+    /// The profile of a wire name ([`as_str`](Self::as_str)), matched exactly; e.g. for a
+    /// host's configuration of [`ExportPolicyBuilder::pfx_encryption`].
+    ///
+    /// ```
+    /// use cert_download::PfxEncryption;
+    /// assert_eq!(
+    ///     PfxEncryption::from_name("aes256_sha256_pbmac1"),
+    ///     Some(PfxEncryption::Aes256Sha256Pbmac1)
+    /// );
+    /// assert_eq!(PfxEncryption::from_name("rc2_40"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|p| p.as_str() == name)
     }
 }

@@ -313,6 +313,33 @@ fn openssl_reads_the_iteration_count_of_the_pfx() {
 }
 
 #[test]
+fn pbmac1_goes_through_the_command_line_with_the_policy_iterations() {
+    use der::Decode;
+    use der::asn1::ObjectIdentifier;
+    // id-PBMAC1 (RFC 9579) and id-PBKDF2 (RFC 8018).
+    const PBMAC1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.5.14");
+    const PBKDF2: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.5.12");
+    let mut request = Kind::Pfx.json(1);
+    request["pfx_encryption"] = Value::from("aes256_sha256_pbmac1");
+    let run = run_fixtures(body(request));
+    run.ok("pbmac1");
+    run.no_password("pbmac1");
+    assert_eq!(run.field("format"), Value::from("pfx"));
+    let pfx = pkcs12::pfx::Pfx::from_der(&run.bytes("certificate")).expect("a PFX");
+    let mac = pfx.mac_data.expect("MacData").mac;
+    assert_eq!(mac.algorithm.oid, PBMAC1);
+    // PBMAC1-params ::= SEQUENCE { keyDerivationFunc AlgorithmIdentifier, messageAuthScheme
+    // AlgorithmIdentifier }; the KDF is PBKDF2 with the policy's MAC count (1000 here).
+    let params = mac.algorithm.parameters.expect("PBMAC1-params");
+    let params: Vec<spki::AlgorithmIdentifierOwned> = params.decode_as().expect("a SEQUENCE");
+    assert_eq!(params[0].oid, PBKDF2);
+    let kdf = params[0].parameters.as_ref().expect("PBKDF2-params");
+    let kdf: pkcs5::pbes2::Pbkdf2Params = kdf.decode_as().expect("PBKDF2-params");
+    assert_eq!(kdf.iteration_count, 1000);
+    assert_eq!(kdf.key_length, Some(32));
+}
+
+#[test]
 fn the_default_store_is_the_demo_store() {
     let fast = ["--iterations", "1000"];
     let ok_cases = [

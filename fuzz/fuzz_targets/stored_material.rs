@@ -57,6 +57,8 @@ fuzz_target!(|data: &[u8]| {
         DownloadRequest::pem(id).with_key(password()),
         DownloadRequest::pfx(id, password()),
         DownloadRequest::pfx(id, password()).with_pfx_encryption(PfxEncryption::TripleDesSha1),
+        DownloadRequest::pfx(id, password())
+            .with_pfx_encryption(PfxEncryption::Aes256Sha256Pbmac1),
         DownloadRequest::pem(id)
             .with_root(false)
             .with_chain_order(ChainOrder::RootFirst),

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use cert_download::PfxEncryption;
+
 /// The limits that keep one client, or many, from taking the service down. Each is a flag;
 /// [`FLAGS`] gives its default, and the README's server section lists them all.
 #[derive(Clone, Debug)]
@@ -163,6 +165,8 @@ pub(crate) fn usage() -> String {
   --tls-cert FILE    PEM certificate (chain) of the server (default: DIR/tls/server.pem)
   --tls-key FILE     PEM private key of the server (default: DIR/tls/server.key)
   --insecure-http    plain HTTP instead of HTTPS: allowed on a loopback address only
+  --pfx-encryption P the PFX profile of requests that name none: aes256_sha256 (default),
+                     aes256_sha256_pbmac1 (every algorithm FIPS-approved), tripledes_sha1
 limits:\n",
     );
     for (flag, value, what) in FLAGS {
@@ -179,6 +183,7 @@ pub(crate) struct Args {
     pub(crate) tokens: PathBuf,
     pub(crate) listen: SocketAddr,
     pub(crate) tls: Option<(PathBuf, PathBuf)>,
+    pub(crate) pfx_encryption: PfxEncryption,
     pub(crate) limits: Limits,
 }
 
@@ -237,6 +242,7 @@ pub(crate) fn parse_args() -> Result<Args, String> {
     let mut tls_cert = None;
     let mut tls_key = None;
     let mut insecure_http = false;
+    let mut pfx_encryption = PfxEncryption::default();
     let mut limits = Limits::default();
     let mut args = std::env::args_os().skip(1);
     while let Some(arg) = args.next() {
@@ -256,6 +262,17 @@ pub(crate) fn parse_args() -> Result<Args, String> {
             "--tokens" => tokens = Some(PathBuf::from(value)),
             "--tls-cert" => tls_cert = Some(PathBuf::from(value)),
             "--tls-key" => tls_key = Some(PathBuf::from(value)),
+            "--pfx-encryption" => {
+                pfx_encryption = value
+                    .to_str()
+                    .and_then(PfxEncryption::from_name)
+                    .ok_or_else(|| {
+                        format!(
+                            "--pfx-encryption: {value:?} is not aes256_sha256, \
+                             aes256_sha256_pbmac1 or tripledes_sha1"
+                        )
+                    })?;
+            }
             "--listen" => {
                 let addr = value
                     .to_str()
@@ -301,6 +318,7 @@ pub(crate) fn parse_args() -> Result<Args, String> {
         tokens,
         listen,
         tls,
+        pfx_encryption,
         limits,
     })
 }

@@ -32,6 +32,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cert_download::ExportPolicy;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -296,9 +297,13 @@ fn run(args: Args) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     let limits = args.limits;
+    let policy = ExportPolicy::builder()
+        .pfx_encryption(args.pfx_encryption)
+        .build()
+        .map_err(|e| format!("the export policy: {e}"))?;
     let result = runtime.block_on(async move {
         let (stopping, shutdown) = tokio::sync::watch::channel(false);
-        let app = Arc::new(App::new(&args.store, tokens, &limits, shutdown));
+        let app = Arc::new(App::new(&args.store, tokens, &limits, policy, shutdown));
         let sweeper = Arc::clone(&app);
         tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(60));

@@ -170,12 +170,13 @@ impl App {
         store: &Path,
         tokens: Tokens,
         limits: &Limits,
+        policy: ExportPolicy,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         Self {
             store: Arc::new(DirectoryStore::new(store)),
             tokens,
-            policy: ExportPolicy::default(),
+            policy,
             encoder: encoder(limits),
             throttle: Throttle::new(limits),
             drain_bytes: limits.drain_bytes,

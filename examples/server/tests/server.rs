@@ -1730,6 +1730,10 @@ fn bad_start_up_arguments_exit_non_zero() {
 /// p7b goes through the service as the library makes it: to a reader too (it never holds a
 /// key), without the root on request, and with `download_key: true` refused as a 400.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(judge_openssl),
+    ignore = "needs the openssl CLI: scripts/test-all installs it"
+)]
 async fn p7b_reaches_readers_with_or_without_the_root() {
     openssl_bin();
     let server = Server::start(&[]);
@@ -1776,4 +1780,33 @@ async fn p7b_reaches_readers_with_or_without_the_root() {
     )
     .await
     .expect_error(400, &["key_not_supported"]);
+}
+
+/// `--pfx-encryption` sets the profile of requests that name none (a FIPS-minded
+/// deployment's PBMAC1 default); a request's own `pfx_encryption` still wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pfx_encryption_flag_sets_the_default_profile() {
+    // id-PBMAC1 (1.2.840.113549.1.5.14), DER.
+    const PBMAC1: &[u8] = &[
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0e,
+    ];
+    let server = Server::start(&["--pfx-encryption", "aes256_sha256_pbmac1"]);
+    let client = client(&server);
+    let has_pbmac1 = |der: &[u8]| der.windows(PBMAC1.len()).any(|w| w == PBMAC1);
+    let default = post_json(&client, &server, Some(ADMIN), PFX_12345)
+        .await
+        .expect_ok("pfx");
+    assert!(has_pbmac1(&default.certificate), "the MAC is PBMAC1");
+    let named = PFX_12345.replace('}', r#", "pfx_encryption": "aes256_sha256"}"#);
+    let named = post_json(&client, &server, Some(ADMIN), &named)
+        .await
+        .expect_ok("pfx");
+    assert!(
+        !has_pbmac1(&named.certificate),
+        "the request's profile wins"
+    );
+
+    let (status, _, stderr) = Server::run_to_exit(&["--pfx-encryption", "rc2_40"]);
+    assert!(!status.success(), "an unknown profile is refused");
+    assert!(stderr.contains("--pfx-encryption"), "{stderr}");
 }
