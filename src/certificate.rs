@@ -672,13 +672,12 @@ mod tests {
     /// A certificate whose subject is a single CN of the given TLV, the fixture's key and a
     /// made-up signature.
     fn with_subject_cn(cn: &[u8]) -> Vec<u8> {
+        let oid = |oid: der::asn1::ObjectIdentifier| der::Encode::to_der(&oid).unwrap();
         let alg = seq(&[
-            &[
-                0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0B,
-            ],
+            &oid(const_oid::db::rfc5912::SHA_256_WITH_RSA_ENCRYPTION),
             &[0x05, 0x00],
         ]);
-        let cn_type = [0x06, 0x03, 0x55, 0x04, 0x03];
+        let cn_type = oid(const_oid::db::rfc4519::CN);
         let issuer = seq(&[&tlv_bytes(0x31, &seq(&[&cn_type, &tlv_bytes(0x0C, b"CA")]))]);
         let subject = seq(&[&tlv_bytes(0x31, &seq(&[&cn_type, cn]))]);
         let validity = seq(&[
