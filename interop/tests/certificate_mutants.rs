@@ -946,7 +946,8 @@ fn judge(candidates: &[Vec<u8>]) -> Vec<Verdict> {
 }
 
 /// Whether the crate reads `der` as a leaf, and as an issuer: `Some(true)` when it does,
-/// `Some(false)` when it refuses it with the right error, `None` on any other answer.
+/// `Some(false)` when it refuses it with the right error, `None` on any other answer. As a
+/// leaf it goes out as a crt and as a p7b, which must agree (a p7b carries the stored bytes).
 fn crate_reads(der: &[u8], issued_by_it: &[u8]) -> (Option<bool>, Option<bool>) {
     let id = CertificateId::new(1).unwrap();
     let policy = ExportPolicy::with_iterations(1).unwrap();
@@ -959,12 +960,19 @@ fn crate_reads(der: &[u8], issued_by_it: &[u8]) -> (Option<bool>, Option<bool>) 
             Err(_) => None,
         }
     };
-    let as_leaf = answer(
+    let as_crt = answer(
         der,
         vec![],
         DownloadRequest::crt(id),
         ErrorKind::InvalidCertificate,
     );
+    let as_p7b = answer(
+        der,
+        vec![],
+        DownloadRequest::p7b(id),
+        ErrorKind::InvalidCertificate,
+    );
+    let as_leaf = if as_crt == as_p7b { as_crt } else { None };
     let as_issuer = answer(
         issued_by_it,
         vec![CertificateDer::from(der.to_vec())],

@@ -8,37 +8,61 @@
 //! `chain_order` does not apply; readers order the chain themselves.
 
 use const_oid::db::rfc5911::{ID_DATA, ID_SIGNED_DATA};
-use der::asn1::SetOfVec;
-use der::{Any, Decode, Encode};
-use pkcs12::cms::cert::CertificateChoices;
+use der::asn1::{AnyRef, SetOfVec};
+use der::{Any, Encode, Sequence};
 use pkcs12::cms::content_info::{CmsVersion, ContentInfo};
-use pkcs12::cms::signed_data::{CertificateSet, EncapsulatedContentInfo, SignedData, SignerInfos};
-use x509_cert::Certificate;
+use pkcs12::cms::signed_data::{DigestAlgorithmIdentifiers, EncapsulatedContentInfo, SignerInfos};
 
 use super::internal;
 use crate::credential::ParsedCertificate;
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 use crate::request::Format;
 use crate::response::DownloadResponse;
 
-/// The DER of the certs-only `ContentInfo` holding `certs` (leaf first; they are sorted).
+/// RFC 5652 section 5.1 `SignedData`, as a certs-only file has it:
+///
+/// ```text
+/// SignedData ::= SEQUENCE {
+///   version CMSVersion,
+///   digestAlgorithms DigestAlgorithmIdentifiers,
+///   encapContentInfo EncapsulatedContentInfo,
+///   certificates [0] IMPLICIT CertificateSet OPTIONAL,
+///   crls [1] IMPLICIT RevocationInfoChoices OPTIONAL,
+///   signerInfos SignerInfos }
+/// ```
+///
+/// `cms`'s own `SignedData` holds each certificate as a decoded `x509_cert::Certificate`,
+/// which cannot represent every certificate the crate's reader accepts (UTCTime before
+/// 1970, serials over 20 octets, OID arcs beyond `const-oid`'s limits). Here each element
+/// of the set is the stored DER as it is (the reader has checked it is DER), so a p7b holds
+/// exactly the bytes the other formats hold and the signatures still verify.
+#[derive(Sequence)]
+struct CertsOnlySignedData<'a> {
+    version: CmsVersion,
+    digest_algorithms: DigestAlgorithmIdentifiers,
+    encap_content_info: EncapsulatedContentInfo,
+    #[asn1(context_specific = "0", tag_mode = "IMPLICIT", constructed = "true")]
+    certificates: SetOfVec<AnyRef<'a>>,
+    signer_infos: SignerInfos,
+}
+
+/// The DER of the certs-only `ContentInfo` holding `certs` (sorted into DER order).
 pub(super) fn encode(certs: &[&ParsedCertificate]) -> Result<DownloadResponse, Error> {
-    let choices = certs
+    let elements = certs
         .iter()
-        .enumerate()
-        .map(|(i, cert)| certificate(cert, i == 0))
-        .collect::<Result<Vec<_>, _>>()?;
-    let certificates = SetOfVec::try_from(choices)
+        .map(|cert| AnyRef::try_from(cert.der.as_ref()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| internal("a checked certificate is not one DER value"))?;
+    let certificates = SetOfVec::try_from(elements)
         .map_err(|_| internal("the certificates cannot be put in DER order"))?;
-    let signed_data = SignedData {
+    let signed_data = CertsOnlySignedData {
         version: CmsVersion::V1,
         digest_algorithms: SetOfVec::new(),
         encap_content_info: EncapsulatedContentInfo {
             econtent_type: ID_DATA,
             econtent: None,
         },
-        certificates: Some(CertificateSet(certificates)),
-        crls: None,
+        certificates,
         signer_infos: SignerInfos(SetOfVec::new()),
     };
     let content_info = ContentInfo {
@@ -50,27 +74,6 @@ pub(super) fn encode(certs: &[&ParsedCertificate]) -> Result<DownloadResponse, E
         .to_der()
         .map_err(|_| internal("the p7b cannot be encoded"))?;
     Ok(DownloadResponse::new(Format::P7b, der, None, false))
-}
-
-/// A stored certificate as a `CertificateChoices`, which must encode to the stored bytes:
-/// a certificate is signed over its encoding, so a re-encoding that changed one byte would
-/// hand out a certificate that no longer verifies.
-fn certificate(cert: &ParsedCertificate, leaf: bool) -> Result<CertificateChoices, Error> {
-    let (kind, what) = if leaf {
-        (ErrorKind::InvalidCertificate, "certificate")
-    } else {
-        (ErrorKind::InvalidChain, "issuer certificate")
-    };
-    let der: &[u8] = cert.der.as_ref();
-    let decoded = Certificate::from_der(der)
-        .map_err(|_| Error::new(kind, format!("the stored {what} does not parse")))?;
-    if decoded.to_der().ok().as_deref() != Some(der) {
-        return Err(Error::new(
-            kind,
-            format!("the stored {what} is not in DER form and cannot go into a p7b"),
-        ));
-    }
-    Ok(CertificateChoices::Certificate(decoded))
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use rustls_pki_types::PrivateKeyDer;
+use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use zeroize::Zeroizing;
 
 use super::{AsyncCertificateStore, CertificateRecord, CertificateStore, StoreError};
 use crate::request::CertificateId;
@@ -98,6 +99,15 @@ impl<S: CertificateStore + ?Sized + 'static> AsyncCertificateStore for BlockingS
     }
 
     async fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
-        self.blocking(move |store| store.private_key(id)).await
+        // Wrapped on the blocking thread: if the caller's future is dropped while it waits
+        // (a client gone, a timeout), the key is wiped when the task's output is dropped.
+        let mut key = self
+            .blocking(move |store| store.private_key(id).map(Zeroizing::new))
+            .await?;
+        // Moved out (no copy of the bytes); the empty placeholder is what gets wiped.
+        Ok(std::mem::replace(
+            &mut *key,
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(Vec::new())),
+        ))
     }
 }
