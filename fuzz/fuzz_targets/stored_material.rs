@@ -7,8 +7,8 @@ use cert_download::{
     CertificateDer, CertificateId, ChainOrder, DownloadRequest, ExportPolicy, Format, MemoryStore,
     OsRandom, Password, PasswordPolicy, PfxEncryption, PrivateKeyDer, download_with,
 };
-use libfuzzer_sys::fuzz_target;
 use der::Decode;
+use libfuzzer_sys::fuzz_target;
 use rustls_pki_types::{PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer};
 
 /// Splits the input into a leaf, issuers and a key at 0xFF 0x00 0xFF markers.
@@ -43,7 +43,10 @@ fuzz_target!(|data: &[u8]| {
         1 => (Vec::new(), &parts[1..]),
         n => (parts[n - 1].to_vec(), &parts[1..n - 1]),
     };
-    let issuers: Vec<_> = issuers.iter().map(|c| CertificateDer::from(c.to_vec())).collect();
+    let issuers: Vec<_> = issuers
+        .iter()
+        .map(|c| CertificateDer::from(c.to_vec()))
+        .collect();
     let id = CertificateId::new(7).unwrap();
     let mut store = MemoryStore::new();
     store.insert(id, leaf, issuers, key(selector, key_der));
@@ -57,8 +60,7 @@ fuzz_target!(|data: &[u8]| {
         DownloadRequest::pem(id).with_key(password()),
         DownloadRequest::pfx(id, password()),
         DownloadRequest::pfx(id, password()).with_pfx_encryption(PfxEncryption::TripleDesSha1),
-        DownloadRequest::pfx(id, password())
-            .with_pfx_encryption(PfxEncryption::Aes256Sha256Pbmac1),
+        DownloadRequest::pfx(id, password()).with_pfx_encryption(PfxEncryption::Aes256Sha256Pbmac1),
         DownloadRequest::pem(id)
             .with_root(false)
             .with_chain_order(ChainOrder::RootFirst),
@@ -85,7 +87,10 @@ fuzz_target!(|data: &[u8]| {
                     let info = ContentInfo::from_der(p7b).unwrap();
                     assert_eq!(info.to_der().unwrap(), p7b);
                     assert_eq!(info.content_type, const_oid::db::rfc5911::ID_SIGNED_DATA);
-                    assert!(p7b.windows(leaf_der.len()).any(|w| w == leaf_der.as_slice()));
+                    assert!(
+                        p7b.windows(leaf_der.len())
+                            .any(|w| w == leaf_der.as_slice())
+                    );
                 }
                 _ => {
                     pkcs12::pfx::Pfx::from_der(response.certificate()).unwrap();
