@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use axum::routing::post;
 use cert_download::{
-    AsyncCertificateStore, CertificateId, CertificateRecord, CertificateStore, DirectoryStore,
+    BlockingStore, CertificateId, CertificateRecord, CertificateStore, DirectoryStore,
     DownloadRequest, DownloadResponse, Error, ErrorKind, ExportPolicy, OsRandom, Prepared,
     PrivateKeyDer, StoreError, prepare_async,
 };
@@ -92,35 +92,25 @@ impl std::fmt::Debug for Tokens {
     }
 }
 
-/// The directory store seen by one caller, reached without blocking the runtime.
+/// The directory store seen by one caller: it may read every record, and export keys only
+/// with the grant. Served to the async handler by the crate's `BlockingStore`, which runs
+/// each call on tokio's blocking pool (and wipes a key whose request was cancelled).
 #[derive(Debug)]
 struct CallerStore {
     store: Arc<DirectoryStore>,
     grant: Grant,
 }
 
-impl CallerStore {
-    async fn blocking<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&DirectoryStore) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(StoreError::backend)?
-    }
-}
-
-impl AsyncCertificateStore for CallerStore {
-    async fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError> {
-        self.blocking(move |s| s.certificate(id)).await
+impl CertificateStore for CallerStore {
+    fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError> {
+        self.store.certificate(id)
     }
 
-    async fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
+    fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
         if !self.grant.export_keys {
             return Err(StoreError::KeyExportForbidden);
         }
-        self.blocking(move |s| s.private_key(id)).await
+        self.store.private_key(id)
     }
 }
 
@@ -405,10 +395,10 @@ async fn judge(
     }
 
     let (id, format, with_key) = (request.id(), request.format(), request.includes_key());
-    let store = CallerStore {
+    let store = BlockingStore::new(CallerStore {
         store: Arc::clone(&app.store),
         grant,
-    };
+    });
     let result = match prepare_async(request, &store).await {
         Err(error) => Err(error),
         Ok(prepared) if !with_key => prepared.encode(&app.policy, &mut OsRandom),
