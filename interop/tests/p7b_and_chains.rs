@@ -34,7 +34,7 @@ use beyond::{DEFAULTS, NO_ROOT, Options, der_order, expected, json_lines, linked
 use checks::{check_pfx_cases, openssl_key, pem_certs};
 use fixtures::{
     ASCII, Cert, EMOJI, Fixture, PyBatch, RECORDS, ROOT, download, fast_policy, fixtures_dir, hex,
-    hex_decode, openssl_entries, pem_blocks, tempdir,
+    openssl_entries, pem_blocks, py_certs, tempdir,
 };
 use tools::{CERTTOOL, KEYTOOL, OPENSSL, PYTHON};
 
@@ -86,16 +86,7 @@ fn python_certs(result: &Value) -> Result<Vec<Cert>, String> {
     if result["ok"] != Value::Bool(true) {
         return Err(result["error"].to_string());
     }
-    Ok(result["certs"]
-        .as_array()
-        .expect("certs")
-        .iter()
-        .map(|c| Cert {
-            subject: c["subject"].as_str().expect("subject").to_owned(),
-            issuer: c["issuer"].as_str().expect("issuer").to_owned(),
-            der: hex_decode(c["der"].as_str().expect("der")),
-        })
-        .collect())
+    Ok(py_certs(result))
 }
 
 /// `openssl pkcs7 -inform DER -print_certs`: the certificates in file order.

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::fixtures::{
     Cert, Fixture, KeyKind, PyBatch, fixtures_dir, hex, hex_decode, openssl_certs, openssl_entries,
-    pem_blocks, py_job, py_ok,
+    pem_blocks, py_certs, py_job, py_ok,
 };
 use super::tools::{CERTTOOL, CERTUTIL, JAVA, JAVAC, KEYTOOL, OPENSSL, Output, PK12UTIL};
 
@@ -969,16 +969,7 @@ pub(crate) fn pem_certs(
 
     let (expected, what) = (expected.to_vec(), what.to_owned());
     py.add(py_job("pem_certs", pem, None), move |result| {
-        let certs: Vec<Cert> = py_ok(result, &what)["certs"]
-            .as_array()
-            .expect("certs")
-            .iter()
-            .map(|c| Cert {
-                subject: c["subject"].as_str().expect("subject").to_owned(),
-                issuer: c["issuer"].as_str().expect("issuer").to_owned(),
-                der: hex_decode(c["der"].as_str().expect("der")),
-            })
-            .collect();
+        let certs = py_certs(py_ok(result, &what));
         assert!(
             ders(&certs) == ders(&expected),
             "{what}: Python's certificates differ"

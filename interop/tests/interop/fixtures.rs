@@ -160,6 +160,20 @@ pub(crate) struct Cert {
     pub(crate) der: Vec<u8>,
 }
 
+/// The `certs` list of an inspect.py/p7b.py result: subject, issuer and hex DER each.
+pub(crate) fn py_certs(result: &Value) -> Vec<Cert> {
+    result["certs"]
+        .as_array()
+        .expect("certs")
+        .iter()
+        .map(|c| Cert {
+            subject: c["subject"].as_str().expect("subject").to_owned(),
+            issuer: c["issuer"].as_str().expect("issuer").to_owned(),
+            der: hex_decode(c["der"].as_str().expect("der")),
+        })
+        .collect()
+}
+
 /// One item of an openssl listing (`pkcs12 -info`, `pkcs7 -print_certs`): the attribute
 /// lines before a PEM block, and the block.
 #[derive(Debug)]
