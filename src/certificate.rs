@@ -24,11 +24,16 @@
 
 use std::ops::Range;
 
+use const_oid::AssociatedOid;
 use der::asn1::{BitStringRef, ContextSpecific, IntRef, OctetStringRef};
 use der::{Decode, ErrorKind, Header, Length, Reader, SliceReader, Tag, TagNumber};
 use rustls_pki_types::CertificateDer;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::{AuthorityKeyIdentifier, SubjectKeyIdentifier};
 
 use crate::error::{Error, ErrorKind as Kind};
+
+mod name;
 
 /// A stored certificate that consumers can read: its DER and where its names and public
 /// key are in it.
@@ -92,26 +97,92 @@ impl ParsedCertificate {
         }
     }
 
-    /// Whether the certificate names itself as its issuer (a root, or a self-issued CA
-    /// certificate): issuer and subject are the same DER.
-    pub(crate) fn is_self_issued(&self) -> bool {
-        self.bytes(&self.at.issuer) == self.bytes(&self.at.subject)
+    /// Whether the certificate is self-signed as OpenSSL judges it: it issues itself (see
+    /// [`issued`](Self::issued)). A self-issued certificate (subject = issuer) whose
+    /// authority key identifier names another key, such as a link certificate of a CA key
+    /// rollover, is not.
+    pub(crate) fn is_self_signed(&self) -> bool {
+        self.issued(self)
     }
 
-    /// Whether `self` is the issuer of `child`: its subject is the child's issuer, DER for
-    /// DER.
+    /// Whether `self` issued `child`, as OpenSSL's `X509_check_issued` judges a link by names
+    /// and key identifiers: `self`'s subject is `child`'s issuer (compared as RFC 5280
+    /// section 7.1 and OpenSSL do, see [`name`]), and where `child` has an
+    /// authorityKeyIdentifier, its keyIdentifier is `self`'s subjectKeyIdentifier (when
+    /// `self` has one), its serial number `self`'s and its first directory name `self`'s
+    /// issuer. A certificate whose key identifier extensions cannot be read, or appear
+    /// twice, links to nothing (OpenSSL's `EXFLAG_INVALID`). The signature is not checked.
     pub(crate) fn issued(&self, child: &ParsedCertificate) -> bool {
-        self.bytes(&self.at.subject) == child.bytes(&child.at.issuer)
+        name::same(self.bytes(&self.at.subject), child.bytes(&child.at.issuer))
+            && match (self.key_ids(), child.key_ids()) {
+                (Some((ski, _)), Some((_, Some(aki)))) => self.is_named_by(ski.as_ref(), &aki),
+                (Some(_), Some((_, None))) => true,
+                _ => false,
+            }
+    }
+
+    /// Whether the authority key identifier `aki` (of a certificate `self` may have
+    /// issued) names `self`, whose subject key identifier is `ski`: what OpenSSL's
+    /// `X509_check_akid` compares.
+    fn is_named_by(
+        &self,
+        ski: Option<&SubjectKeyIdentifier>,
+        aki: &AuthorityKeyIdentifier,
+    ) -> bool {
+        let key = match (&aki.key_identifier, ski) {
+            (Some(key_id), Some(ski)) => *key_id == ski.0,
+            _ => true,
+        };
+        let serial = aki
+            .authority_cert_serial_number
+            .as_ref()
+            .is_none_or(|serial| serial.as_bytes() == self.bytes(&self.at.serial));
+        let issuer = aki
+            .authority_cert_issuer
+            .iter()
+            .flatten()
+            .find_map(|general_name| match general_name {
+                GeneralName::DirectoryName(name) => Some(name),
+                _ => None,
+            })
+            .is_none_or(|name| {
+                der::Encode::to_der(name)
+                    .is_ok_and(|der| name::same(&der, self.bytes(&self.at.issuer)))
+            });
+        key && serial && issuer
+    }
+
+    /// The subject and authority key identifiers, each when present; `None` when one of
+    /// them appears twice or does not decode.
+    #[allow(clippy::type_complexity)]
+    fn key_ids(&self) -> Option<(Option<SubjectKeyIdentifier>, Option<AuthorityKeyIdentifier>)> {
+        if self.at.key_ids_repeated {
+            return None;
+        }
+        let ski = match &self.at.ski {
+            Some(at) => Some(SubjectKeyIdentifier::from_der(self.bytes(at)).ok()?),
+            None => None,
+        };
+        let aki = match &self.at.aki {
+            Some(at) => Some(AuthorityKeyIdentifier::from_der(self.bytes(at)).ok()?),
+            None => None,
+        };
+        Some((ski, aki))
     }
 }
 
-/// Where the names, the subject's first common name (its value's TLV) and the public key
-/// are.
+/// Where the serial number's content, the names, the subject's first common name (its
+/// value's TLV), the public key and the key identifier extensions' values are.
 struct Ranges {
+    serial: Range<usize>,
     issuer: Range<usize>,
     subject: Range<usize>,
     common_name: Option<Range<usize>>,
     spki: Range<usize>,
+    ski: Option<Range<usize>>,
+    aki: Option<Range<usize>>,
+    /// A subject or authority key identifier extension appears more than once.
+    key_ids_repeated: bool,
 }
 
 /// The universal class (the two high bits of the identifier octet).
@@ -173,7 +244,8 @@ fn tbs_certificate(tbs: &mut SliceReader<'_>) -> der::Result<Ranges> {
     {
         return Err(invalid(tbs, Tag::Integer));
     }
-    tbs.decode::<IntRef<'_>>()?;
+    let serial_len = tbs.decode::<IntRef<'_>>()?.as_bytes().len();
+    let serial = pos(tbs) - serial_len..pos(tbs);
     algorithm_identifier(tbs)?;
     let (issuer, _) = name(tbs)?;
     tbs.sequence(|validity| {
@@ -194,6 +266,16 @@ fn tbs_certificate(tbs: &mut SliceReader<'_>) -> der::Result<Ranges> {
             padding_is_zero(tbs, id.value)?;
         }
     }
+    let mut ranges = Ranges {
+        serial,
+        issuer,
+        subject,
+        common_name,
+        spki,
+        ski: None,
+        aki: None,
+        key_ids_repeated: false,
+    };
     if !tbs.is_finished() {
         let header = Header::decode(tbs)?;
         if header.tag()
@@ -207,18 +289,29 @@ fn tbs_certificate(tbs: &mut SliceReader<'_>) -> der::Result<Ranges> {
         tbs.read_nested(header.length(), |explicit| {
             explicit.sequence(|extensions| {
                 while !extensions.is_finished() {
-                    extensions.sequence(extension)?;
+                    let (oid, value) = extensions.sequence(extension)?;
+                    ranges.found(oid, value);
                 }
                 der::Result::Ok(())
             })
         })?;
     }
-    Ok(Ranges {
-        issuer,
-        subject,
-        common_name,
-        spki,
-    })
+    Ok(ranges)
+}
+
+impl Ranges {
+    /// Keeps where the value of the extension `oid` is, at `value`, when it is a key
+    /// identifier.
+    fn found(&mut self, oid: &[u8], value: Range<usize>) {
+        let slot = if oid == SubjectKeyIdentifier::OID.as_bytes() {
+            &mut self.ski
+        } else if oid == AuthorityKeyIdentifier::OID.as_bytes() {
+            &mut self.aki
+        } else {
+            return;
+        };
+        self.key_ids_repeated |= slot.replace(value).is_some();
+    }
 }
 
 /// ```text
@@ -228,14 +321,15 @@ fn tbs_certificate(tbs: &mut SliceReader<'_>) -> der::Result<Ranges> {
 ///      extnValue   OCTET STRING }
 /// ```
 /// The value is not looked into: neither OpenSSL nor `cryptography` does when parsing.
-fn extension(ext: &mut SliceReader<'_>) -> der::Result<()> {
-    object_identifier(ext)?;
+/// Returns the OID's content and where the value's content is.
+fn extension<'a>(ext: &mut SliceReader<'a>) -> der::Result<(&'a [u8], Range<usize>)> {
+    let oid = object_identifier(ext)?;
     if ext.peek_byte() == Some(0x01) && !ext.decode::<bool>()? {
         // DER leaves out a DEFAULT value.
         return Err(ext.error(Tag::Boolean.non_canonical_error()));
     }
-    ext.decode::<&OctetStringRef>()?;
-    Ok(())
+    let len = ext.decode::<&OctetStringRef>()?.as_bytes().len();
+    Ok((oid, pos(ext) - len..pos(ext)))
 }
 
 /// A BIT STRING in DER: at most 7 unused bits, and those zero.
@@ -648,7 +742,23 @@ mod tests {
                 .unwrap()
                 .map(|cn| cn.value().into_owned());
             assert_eq!(parsed.common_name(), cn);
-            assert_eq!(parsed.is_self_issued(), tbs.issuer() == tbs.subject());
+            // The fixture PKI has no link certificates: self-issued is self-signed there.
+            assert_eq!(parsed.is_self_signed(), tbs.issuer() == tbs.subject());
+            let extension = |oid| {
+                tbs.extensions()
+                    .into_iter()
+                    .flatten()
+                    .find(|e| e.extn_id == oid)
+                    .map(|e| e.extn_value.as_bytes().to_vec())
+            };
+            let at =
+                |range: &Option<Range<usize>>| range.as_ref().map(|r| parsed.bytes(r).to_vec());
+            assert_eq!(at(&parsed.at.ski), extension(SubjectKeyIdentifier::OID));
+            assert_eq!(at(&parsed.at.aki), extension(AuthorityKeyIdentifier::OID));
+            assert_eq!(
+                parsed.bytes(&parsed.at.serial),
+                tbs.serial_number().as_bytes()
+            );
             read_count += 1;
         }
         assert!(read_count + 1 >= certs.len());
@@ -828,8 +938,11 @@ mod tests {
             }
             if let Some(parsed) = read(&der) {
                 let _ = parsed.common_name();
-                let _ = parsed.is_self_issued();
-                prop_assert!(parsed.issued(&parsed) == parsed.is_self_issued());
+                let _ = parsed.is_self_signed();
+                for other in certs.iter().take(8).filter_map(|c| read(c)) {
+                    let _ = parsed.issued(&other);
+                    let _ = other.issued(&parsed);
+                }
                 prop_assert!(!parsed.spki_der().is_empty());
             }
         }

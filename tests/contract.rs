@@ -2265,9 +2265,11 @@ fn expected_chain(n: u64, include_chain: bool, include_root: bool) -> Vec<Vec<u8
     if !include_chain {
         chain.truncate(1);
     }
-    if !include_root {
-        let root = ca_cert("root");
-        chain.retain(|c| *c != root);
+    // Without the root: the path a TLS server sends ends before the root, and what follows
+    // it (record 20's unrelated CA) certifies nothing on that path.
+    let root = ca_cert("root");
+    if !include_root && let Some(at) = chain.iter().position(|c| *c == root) {
+        chain.truncate(at);
     }
     chain
 }
@@ -2528,8 +2530,9 @@ fn include_root_false_leaves_out_the_root_that_ends_the_chain() {
     let store = fixture_store();
     let root = ca_cert("root");
     // 1 and 5: stored root first; 9: Ed25519; 15: no chain; 17: a leaf issued by the root
-    // itself; 20: an unrelated self-signed CA after the chain (it is not the root of this
-    // chain, and stays); 21: a duplicate intermediate.
+    // itself; 20: an unrelated self-signed CA stored first (it is not on the path: with the
+    // root it stays after the chain, without the root it goes too); 21: a duplicate
+    // intermediate.
     for n in [1u64, 5, 9, 15, 17, 20, 21] {
         for format in ["pem", "pfx", "p7b"] {
             if format == "pfx" && n == 17 {
@@ -2572,7 +2575,7 @@ fn include_root_false_leaves_out_the_root_that_ends_the_chain() {
 }
 
 #[test]
-fn include_root_keeps_a_self_signed_leaf_and_what_does_not_end_the_chain() {
+fn include_root_keeps_a_self_signed_leaf_and_drops_what_is_not_on_the_path() {
     let root = CertificateDer::from(ca_cert("root"));
     let int_rsa = CertificateDer::from(ca_cert("intermediate-rsa"));
     let (leaf, _) = fixture_record(1);
@@ -2588,13 +2591,14 @@ fn include_root_keeps_a_self_signed_leaf_and_what_does_not_end_the_chain() {
         Vec<CertificateDer<'static>>,
         Vec<_>,
     )> = vec![
-        // The root as the leaf: it is the leaf, and stays.
+        // The root as the leaf: it is the leaf, and stays; a CA that certifies nothing on
+        // its (empty) path goes.
         ("self-signed leaf", root.clone(), vec![], vec![root.clone()]),
         (
             "self-signed leaf with an unlinked CA",
             root.clone(),
             vec![unrelated.clone()],
-            vec![root.clone(), unrelated.clone()],
+            vec![root.clone()],
         ),
         // No root stored: nothing to leave out.
         (
@@ -2603,14 +2607,16 @@ fn include_root_keeps_a_self_signed_leaf_and_what_does_not_end_the_chain() {
             vec![int_rsa.clone()],
             vec![leaf.clone(), int_rsa.clone()],
         ),
-        // A self-signed certificate that does not link is not the chain's root.
+        // A self-signed certificate that does not link is not on the path: the leaf goes
+        // out alone.
         (
             "an unlinked self-signed CA only",
             leaf.clone(),
             vec![unrelated.clone()],
-            vec![leaf.clone(), unrelated.clone()],
+            vec![leaf.clone()],
         ),
-        // The root, stored before an unlinked CA and duplicated, goes; the rest stays.
+        // The root, stored before an unlinked CA and duplicated, goes; so does the unlinked
+        // CA; the intermediate stays.
         (
             "root, unrelated, duplicates",
             leaf.clone(),
@@ -2620,7 +2626,7 @@ fn include_root_keeps_a_self_signed_leaf_and_what_does_not_end_the_chain() {
                 int_rsa.clone(),
                 root.clone(),
             ],
-            vec![leaf.clone(), int_rsa.clone(), unrelated.clone()],
+            vec![leaf.clone(), int_rsa.clone()],
         ),
     ];
     for (what, leaf, issuers, expected) in cases {
