@@ -807,6 +807,154 @@ mod tests {
         seq(&[&tbs, &alg, &[3, 3, 0, 0xAB, 0xCD]])
     }
 
+    /// A certificate issued by `issuer` to `subject` (RFC 4514 names), with `serial` and the
+    /// given extensions (OID, DER value), the fixture's key and a made-up signature.
+    fn issued_cert(
+        issuer: &str,
+        subject: &str,
+        serial: u8,
+        extensions: &[(der::asn1::ObjectIdentifier, Vec<u8>)],
+    ) -> ParsedCertificate {
+        use der::Encode;
+        use std::str::FromStr;
+        let oid = |oid: der::asn1::ObjectIdentifier| oid.to_der().unwrap();
+        let name = |rfc4514: &str| {
+            x509_cert::name::Name::from_str(rfc4514)
+                .unwrap()
+                .to_der()
+                .unwrap()
+        };
+        let alg = seq(&[
+            &oid(const_oid::db::rfc5912::SHA_256_WITH_RSA_ENCRYPTION),
+            &[0x05, 0x00],
+        ]);
+        let validity = seq(&[
+            &tlv_bytes(0x17, b"250101000000Z"),
+            &tlv_bytes(0x17, b"350101000000Z"),
+        ]);
+        let extensions: Vec<Vec<u8>> = extensions
+            .iter()
+            .map(|(id, value)| seq(&[&oid(*id), &tlv_bytes(0x04, value)]))
+            .collect();
+        let extensions: Vec<&[u8]> = extensions.iter().map(Vec::as_slice).collect();
+        let fixture = read(&fixture_certs()[0]).unwrap();
+        let tbs = seq(&[
+            &[0xA0, 3, 2, 1, 2],
+            &[2, 1, serial],
+            &alg,
+            &name(issuer),
+            &validity,
+            &name(subject),
+            fixture.spki_der(),
+            &tlv_bytes(0xA3, &seq(&extensions)),
+        ]);
+        read(&seq(&[&tbs, &alg, &[3, 3, 0, 0xAB, 0xCD]])).expect("a certificate")
+    }
+
+    fn ski(id: &[u8]) -> (der::asn1::ObjectIdentifier, Vec<u8>) {
+        let value = SubjectKeyIdentifier(der::asn1::OctetString::new(id).unwrap());
+        (
+            SubjectKeyIdentifier::OID,
+            der::Encode::to_der(&value).unwrap(),
+        )
+    }
+
+    fn aki(
+        id: Option<&[u8]>,
+        issuer: Option<&str>,
+        serial: Option<u8>,
+    ) -> (der::asn1::ObjectIdentifier, Vec<u8>) {
+        use std::str::FromStr;
+        let value = AuthorityKeyIdentifier {
+            key_identifier: id.map(|id| der::asn1::OctetString::new(id).unwrap()),
+            authority_cert_issuer: issuer.map(|n| {
+                vec![GeneralName::DirectoryName(
+                    x509_cert::name::Name::from_str(n).unwrap(),
+                )]
+            }),
+            authority_cert_serial_number: serial
+                .map(|s| x509_cert::serial_number::SerialNumber::new(&[s]).unwrap()),
+        };
+        (
+            AuthorityKeyIdentifier::OID,
+            der::Encode::to_der(&value).unwrap(),
+        )
+    }
+
+    /// What OpenSSL's `X509_check_issued` compares, case by case: names as canonical
+    /// forms, then the authority key identifier's key id, serial and directory name.
+    #[test]
+    fn issuer_links_are_judged_by_names_and_key_identifiers() {
+        let ca = |exts: &[_]| issued_cert("CN=Root", "CN=CA,O=Org", 7, exts);
+        let child = |issuer: &str, exts: &[_]| issued_cert(issuer, "CN=leaf", 9, exts);
+        let yes = |parent: &ParsedCertificate, kid: &ParsedCertificate, what: &str| {
+            assert!(parent.issued(kid), "{what}: issued");
+        };
+        let no = |parent: &ParsedCertificate, kid: &ParsedCertificate, what: &str| {
+            assert!(!parent.issued(kid), "{what}: not issued");
+        };
+        let keyed = ca(&[ski(b"key-1")]);
+        yes(&keyed, &child("CN=CA,O=Org", &[]), "no AKI: names decide");
+        yes(
+            &ca(&[]),
+            &child("CN=CA,O=Org", &[]),
+            "no identifiers at all",
+        );
+        yes(
+            &keyed,
+            &child("CN=ca,O=ORG", &[]),
+            "names that differ in case only",
+        );
+        no(&keyed, &child("CN=CA,O=Other", &[]), "another name");
+        no(&keyed, &child("O=Org,CN=CA", &[]), "RDNs in another order");
+        let by_key = |id: &[u8]| child("CN=CA,O=Org", &[aki(Some(id), None, None)]);
+        yes(&keyed, &by_key(b"key-1"), "AKI = SKI");
+        no(
+            &keyed,
+            &by_key(b"key-2"),
+            "AKI names another key (a renewed CA)",
+        );
+        yes(&ca(&[]), &by_key(b"key-2"), "the issuer has no SKI");
+        let by_serial = |s| child("CN=CA,O=Org", &[aki(None, Some("CN=root"), Some(s))]);
+        yes(&keyed, &by_serial(7), "AKI serial and issuer name the CA");
+        no(&keyed, &by_serial(8), "AKI names another serial");
+        let by_name = child("CN=CA,O=Org", &[aki(None, Some("CN=Other Root"), None)]);
+        no(&keyed, &by_name, "AKI names another issuer of the CA");
+        // OpenSSL's EXFLAG_INVALID: a key identifier twice, or one that does not decode,
+        // links to nothing, in either role.
+        let twice = ca(&[ski(b"key-1"), ski(b"key-1")]);
+        no(
+            &twice,
+            &child("CN=CA,O=Org", &[]),
+            "SKI twice in the issuer",
+        );
+        let broken = (AuthorityKeyIdentifier::OID, vec![0x30, 0x03, 0x80, 0x05]);
+        no(
+            &keyed,
+            &child("CN=CA,O=Org", &[broken]),
+            "an AKI that does not decode",
+        );
+    }
+
+    #[test]
+    fn self_signed_is_issuing_itself_and_a_link_certificate_is_not() {
+        let root = |exts: &[_]| issued_cert("CN=Root", "CN=Root", 1, exts);
+        assert!(root(&[]).is_self_signed(), "no identifiers");
+        assert!(root(&[ski(b"new")]).is_self_signed(), "SKI only");
+        assert!(
+            root(&[ski(b"new"), aki(Some(b"new"), None, None)]).is_self_signed(),
+            "AKI = SKI"
+        );
+        // A rollover's link certificate: the new key under the old one.
+        let link = root(&[ski(b"new"), aki(Some(b"old"), None, None)]);
+        assert!(!link.is_self_signed(), "self-issued, signed by another key");
+        assert!(root(&[ski(b"old")]).issued(&link), "the old root issued it");
+        assert!(!root(&[ski(b"new")]).issued(&link), "the new root did not");
+        // Names equal only canonically are still the same name.
+        assert!(issued_cert("CN=ROOT", "cn=root", 1, &[]).is_self_signed());
+        assert!(!issued_cert("CN=Root", "CN=Other", 1, &[]).is_self_signed());
+    }
+
     #[test]
     fn the_common_name_is_decoded_from_each_string_type() {
         for (cn, expected) in [
