@@ -24,16 +24,16 @@
 
 use std::ops::Range;
 
-use const_oid::AssociatedOid;
 use der::asn1::{BitStringRef, ContextSpecific, IntRef, OctetStringRef};
 use der::{Decode, ErrorKind, Header, Length, Reader, SliceReader, Tag, TagNumber};
 use rustls_pki_types::CertificateDer;
-use x509_cert::ext::pkix::name::GeneralName;
-use x509_cert::ext::pkix::{AuthorityKeyIdentifier, SubjectKeyIdentifier};
 
 use crate::error::{Error, ErrorKind as Kind};
 
+mod key_id;
 mod name;
+
+use key_id::{AuthorityKeyId, KeyIds};
 
 /// A stored certificate that consumers can read: its DER and where its names and public
 /// key are in it.
@@ -114,60 +114,23 @@ impl ParsedCertificate {
     /// twice, links to nothing (OpenSSL's `EXFLAG_INVALID`). The signature is not checked.
     pub(crate) fn issued(&self, child: &ParsedCertificate) -> bool {
         name::same(self.bytes(&self.at.subject), child.bytes(&child.at.issuer))
-            && match (self.key_ids(), child.key_ids()) {
-                (Some((ski, _)), Some((_, Some(aki)))) => self.is_named_by(ski.as_ref(), &aki),
-                (Some(_), Some((_, None))) => true,
-                _ => false,
-            }
+            && !self.at.key_ids.invalid
+            && !child.at.key_ids.invalid
+            && (child.at.key_ids.authority.as_ref()).is_none_or(|aki| self.is_named_by(child, aki))
     }
 
-    /// Whether the authority key identifier `aki` (of a certificate `self` may have
-    /// issued) names `self`, whose subject key identifier is `ski`: what OpenSSL's
+    /// Whether `child`'s authority key identifier `aki` names `self`: what OpenSSL's
     /// `X509_check_akid` compares.
-    fn is_named_by(
-        &self,
-        ski: Option<&SubjectKeyIdentifier>,
-        aki: &AuthorityKeyIdentifier,
-    ) -> bool {
-        let key = match (&aki.key_identifier, ski) {
-            (Some(key_id), Some(ski)) => *key_id == ski.0,
+    fn is_named_by(&self, child: &ParsedCertificate, aki: &AuthorityKeyId) -> bool {
+        let key = match (&aki.key_id, &self.at.key_ids.subject) {
+            (Some(key_id), Some(ski)) => child.bytes(key_id) == self.bytes(ski),
             _ => true,
         };
-        let serial = aki
-            .authority_cert_serial_number
-            .as_ref()
-            .is_none_or(|serial| serial.as_bytes() == self.bytes(&self.at.serial));
-        let issuer = aki
-            .authority_cert_issuer
-            .iter()
-            .flatten()
-            .find_map(|general_name| match general_name {
-                GeneralName::DirectoryName(name) => Some(name),
-                _ => None,
-            })
-            .is_none_or(|name| {
-                der::Encode::to_der(name)
-                    .is_ok_and(|der| name::same(&der, self.bytes(&self.at.issuer)))
-            });
+        let serial = (aki.serial.as_ref())
+            .is_none_or(|serial| child.bytes(serial) == self.bytes(&self.at.serial));
+        let issuer = (aki.issuer.as_ref())
+            .is_none_or(|name| name::same(child.bytes(name), self.bytes(&self.at.issuer)));
         key && serial && issuer
-    }
-
-    /// The subject and authority key identifiers, each when present; `None` when one of
-    /// them appears twice or does not decode.
-    #[allow(clippy::type_complexity)]
-    fn key_ids(&self) -> Option<(Option<SubjectKeyIdentifier>, Option<AuthorityKeyIdentifier>)> {
-        if self.at.key_ids_repeated {
-            return None;
-        }
-        let ski = match &self.at.ski {
-            Some(at) => Some(SubjectKeyIdentifier::from_der(self.bytes(at)).ok()?),
-            None => None,
-        };
-        let aki = match &self.at.aki {
-            Some(at) => Some(AuthorityKeyIdentifier::from_der(self.bytes(at)).ok()?),
-            None => None,
-        };
-        Some((ski, aki))
     }
 }
 
@@ -179,10 +142,7 @@ struct Ranges {
     subject: Range<usize>,
     common_name: Option<Range<usize>>,
     spki: Range<usize>,
-    ski: Option<Range<usize>>,
-    aki: Option<Range<usize>>,
-    /// A subject or authority key identifier extension appears more than once.
-    key_ids_repeated: bool,
+    key_ids: KeyIds,
 }
 
 /// The universal class (the two high bits of the identifier octet).
@@ -272,9 +232,7 @@ fn tbs_certificate(tbs: &mut SliceReader<'_>) -> der::Result<Ranges> {
         subject,
         common_name,
         spki,
-        ski: None,
-        aki: None,
-        key_ids_repeated: false,
+        key_ids: KeyIds::default(),
     };
     if !tbs.is_finished() {
         let header = Header::decode(tbs)?;
@@ -289,29 +247,14 @@ fn tbs_certificate(tbs: &mut SliceReader<'_>) -> der::Result<Ranges> {
         tbs.read_nested(header.length(), |explicit| {
             explicit.sequence(|extensions| {
                 while !extensions.is_finished() {
-                    let (oid, value) = extensions.sequence(extension)?;
-                    ranges.found(oid, value);
+                    let (oid, at, value) = extensions.sequence(extension)?;
+                    ranges.key_ids.found(oid, at, value);
                 }
                 der::Result::Ok(())
             })
         })?;
     }
     Ok(ranges)
-}
-
-impl Ranges {
-    /// Keeps where the value of the extension `oid` is, at `value`, when it is a key
-    /// identifier.
-    fn found(&mut self, oid: &[u8], value: Range<usize>) {
-        let slot = if oid == SubjectKeyIdentifier::OID.as_bytes() {
-            &mut self.ski
-        } else if oid == AuthorityKeyIdentifier::OID.as_bytes() {
-            &mut self.aki
-        } else {
-            return;
-        };
-        self.key_ids_repeated |= slot.replace(value).is_some();
-    }
 }
 
 /// ```text
@@ -321,15 +264,15 @@ impl Ranges {
 ///      extnValue   OCTET STRING }
 /// ```
 /// The value is not looked into: neither OpenSSL nor `cryptography` does when parsing.
-/// Returns the OID's content and where the value's content is.
-fn extension<'a>(ext: &mut SliceReader<'a>) -> der::Result<(&'a [u8], Range<usize>)> {
+/// Returns the OID's content, and the value's octets and where they start.
+fn extension<'a>(ext: &mut SliceReader<'a>) -> der::Result<(&'a [u8], usize, &'a [u8])> {
     let oid = object_identifier(ext)?;
     if ext.peek_byte() == Some(0x01) && !ext.decode::<bool>()? {
         // DER leaves out a DEFAULT value.
         return Err(ext.error(Tag::Boolean.non_canonical_error()));
     }
-    let len = ext.decode::<&OctetStringRef>()?.as_bytes().len();
-    Ok((oid, pos(ext) - len..pos(ext)))
+    let value = ext.decode::<&OctetStringRef>()?.as_bytes();
+    Ok((oid, pos(ext) - value.len(), value))
 }
 
 /// A BIT STRING in DER: at most 7 unused bits, and those zero.
@@ -672,8 +615,11 @@ fn ber_header(bytes: &[u8]) -> Option<(bool, Option<usize>, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use const_oid::AssociatedOid;
     use proptest::prelude::*;
     use rustls_pki_types::pem::PemObject;
+    use x509_cert::ext::pkix::name::GeneralName;
+    use x509_cert::ext::pkix::{AuthorityKeyIdentifier, SubjectKeyIdentifier};
 
     fn fixture_certs() -> &'static [Vec<u8>] {
         static CERTS: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
@@ -744,6 +690,7 @@ mod tests {
             assert_eq!(parsed.common_name(), cn);
             // The fixture PKI has no link certificates: self-issued is self-signed there.
             assert_eq!(parsed.is_self_signed(), tbs.issuer() == tbs.subject());
+            // The key identifiers where x509-cert finds them.
             let extension = |oid| {
                 tbs.extensions()
                     .into_iter()
@@ -751,10 +698,26 @@ mod tests {
                     .find(|e| e.extn_id == oid)
                     .map(|e| e.extn_value.as_bytes().to_vec())
             };
+            let ski = extension(SubjectKeyIdentifier::OID).map(|v| {
+                SubjectKeyIdentifier::from_der(&v)
+                    .unwrap()
+                    .0
+                    .as_bytes()
+                    .to_vec()
+            });
             let at =
                 |range: &Option<Range<usize>>| range.as_ref().map(|r| parsed.bytes(r).to_vec());
-            assert_eq!(at(&parsed.at.ski), extension(SubjectKeyIdentifier::OID));
-            assert_eq!(at(&parsed.at.aki), extension(AuthorityKeyIdentifier::OID));
+            assert_eq!(at(&parsed.at.key_ids.subject), ski);
+            let aki = extension(AuthorityKeyIdentifier::OID)
+                .map(|v| AuthorityKeyIdentifier::from_der(&v).unwrap());
+            let ours = parsed.at.key_ids.authority.as_ref();
+            assert_eq!(aki.is_some(), ours.is_some());
+            if let (Some(aki), Some(ours)) = (aki, ours) {
+                let key_id = aki.key_identifier.map(|k| k.as_bytes().to_vec());
+                assert_eq!(at(&ours.key_id), key_id);
+                assert!(ours.issuer.is_none() && ours.serial.is_none());
+            }
+            assert!(!parsed.at.key_ids.invalid);
             assert_eq!(
                 parsed.bytes(&parsed.at.serial),
                 tbs.serial_number().as_bytes()
@@ -933,6 +896,36 @@ mod tests {
             &keyed,
             &child("CN=CA,O=Org", &[broken]),
             "an AKI that does not decode",
+        );
+    }
+
+    /// The parts of an authority key identifier are where x509-cert's encoder put them.
+    #[test]
+    fn authority_key_identifiers_are_read_where_they_are() {
+        use std::str::FromStr;
+        let cert = issued_cert(
+            "CN=Root",
+            "CN=leaf",
+            9,
+            &[aki(Some(b"k-1"), Some("CN=root,O=x"), Some(7))],
+        );
+        let ids = &cert.at.key_ids;
+        let read = ids.authority.as_ref().expect("an AKI");
+        let bytes = |r: &Option<Range<usize>>| r.as_ref().map(|r| cert.bytes(r).to_vec());
+        assert_eq!(bytes(&read.key_id), Some(b"k-1".to_vec()));
+        let name = x509_cert::name::Name::from_str("CN=root,O=x").unwrap();
+        assert_eq!(
+            bytes(&read.issuer),
+            Some(der::Encode::to_der(&name).unwrap())
+        );
+        assert_eq!(bytes(&read.serial), Some(vec![7]));
+        assert!(ids.subject.is_none() && !ids.invalid);
+        let only_serial = issued_cert("CN=Root", "CN=leaf", 9, &[aki(None, None, Some(200))]);
+        let read = only_serial.at.key_ids.authority.as_ref().unwrap();
+        assert!(read.key_id.is_none() && read.issuer.is_none());
+        assert_eq!(
+            only_serial.bytes(read.serial.as_ref().unwrap()),
+            [0x00, 200]
         );
     }
 
