@@ -30,6 +30,11 @@ use rustls_pki_types::CertificateDer;
 
 use crate::error::{Error, ErrorKind as Kind};
 
+mod key_id;
+mod name;
+
+use key_id::{AuthorityKeyId, KeyIds};
+
 /// A stored certificate that consumers can read: its DER and where its names and public
 /// key are in it.
 pub(crate) struct ParsedCertificate {
@@ -92,26 +97,52 @@ impl ParsedCertificate {
         }
     }
 
-    /// Whether the certificate names itself as its issuer (a root, or a self-issued CA
-    /// certificate): issuer and subject are the same DER.
-    pub(crate) fn is_self_issued(&self) -> bool {
-        self.bytes(&self.at.issuer) == self.bytes(&self.at.subject)
+    /// Whether the certificate is self-signed as OpenSSL judges it: it issues itself (see
+    /// [`issued`](Self::issued)). A self-issued certificate (subject = issuer) whose
+    /// authority key identifier names another key, such as a link certificate of a CA key
+    /// rollover, is not.
+    pub(crate) fn is_self_signed(&self) -> bool {
+        self.issued(self)
     }
 
-    /// Whether `self` is the issuer of `child`: its subject is the child's issuer, DER for
-    /// DER.
+    /// Whether `self` issued `child`, as OpenSSL's `X509_check_issued` judges a link by names
+    /// and key identifiers: `self`'s subject is `child`'s issuer (compared as RFC 5280
+    /// section 7.1 and OpenSSL do, see [`name`]), and where `child` has an
+    /// authorityKeyIdentifier, its keyIdentifier is `self`'s subjectKeyIdentifier (when
+    /// `self` has one), its serial number `self`'s and its first directory name `self`'s
+    /// issuer. A certificate whose key identifier extensions cannot be read, or appear
+    /// twice, links to nothing (OpenSSL's `EXFLAG_INVALID`). The signature is not checked.
     pub(crate) fn issued(&self, child: &ParsedCertificate) -> bool {
-        self.bytes(&self.at.subject) == child.bytes(&child.at.issuer)
+        name::same(self.bytes(&self.at.subject), child.bytes(&child.at.issuer))
+            && !self.at.key_ids.invalid
+            && !child.at.key_ids.invalid
+            && (child.at.key_ids.authority.as_ref()).is_none_or(|aki| self.is_named_by(child, aki))
+    }
+
+    /// Whether `child`'s authority key identifier `aki` names `self`: what OpenSSL's
+    /// `X509_check_akid` compares.
+    fn is_named_by(&self, child: &ParsedCertificate, aki: &AuthorityKeyId) -> bool {
+        let key = match (&aki.key_id, &self.at.key_ids.subject) {
+            (Some(key_id), Some(ski)) => child.bytes(key_id) == self.bytes(ski),
+            _ => true,
+        };
+        let serial = (aki.serial.as_ref())
+            .is_none_or(|serial| child.bytes(serial) == self.bytes(&self.at.serial));
+        let issuer = (aki.issuer.as_ref())
+            .is_none_or(|name| name::same(child.bytes(name), self.bytes(&self.at.issuer)));
+        key && serial && issuer
     }
 }
 
-/// Where the names, the subject's first common name (its value's TLV) and the public key
-/// are.
+/// Where the serial number's content, the names, the subject's first common name (its
+/// value's TLV), the public key and the key identifier extensions' values are.
 struct Ranges {
+    serial: Range<usize>,
     issuer: Range<usize>,
     subject: Range<usize>,
     common_name: Option<Range<usize>>,
     spki: Range<usize>,
+    key_ids: KeyIds,
 }
 
 /// The universal class (the two high bits of the identifier octet).
@@ -173,7 +204,8 @@ fn tbs_certificate(tbs: &mut SliceReader<'_>) -> der::Result<Ranges> {
     {
         return Err(invalid(tbs, Tag::Integer));
     }
-    tbs.decode::<IntRef<'_>>()?;
+    let serial_len = tbs.decode::<IntRef<'_>>()?.as_bytes().len();
+    let serial = pos(tbs) - serial_len..pos(tbs);
     algorithm_identifier(tbs)?;
     let (issuer, _) = name(tbs)?;
     tbs.sequence(|validity| {
@@ -194,6 +226,14 @@ fn tbs_certificate(tbs: &mut SliceReader<'_>) -> der::Result<Ranges> {
             padding_is_zero(tbs, id.value)?;
         }
     }
+    let mut ranges = Ranges {
+        serial,
+        issuer,
+        subject,
+        common_name,
+        spki,
+        key_ids: KeyIds::default(),
+    };
     if !tbs.is_finished() {
         let header = Header::decode(tbs)?;
         if header.tag()
@@ -207,18 +247,14 @@ fn tbs_certificate(tbs: &mut SliceReader<'_>) -> der::Result<Ranges> {
         tbs.read_nested(header.length(), |explicit| {
             explicit.sequence(|extensions| {
                 while !extensions.is_finished() {
-                    extensions.sequence(extension)?;
+                    let (oid, at, value) = extensions.sequence(extension)?;
+                    ranges.key_ids.found(oid, at, value);
                 }
                 der::Result::Ok(())
             })
         })?;
     }
-    Ok(Ranges {
-        issuer,
-        subject,
-        common_name,
-        spki,
-    })
+    Ok(ranges)
 }
 
 /// ```text
@@ -228,14 +264,15 @@ fn tbs_certificate(tbs: &mut SliceReader<'_>) -> der::Result<Ranges> {
 ///      extnValue   OCTET STRING }
 /// ```
 /// The value is not looked into: neither OpenSSL nor `cryptography` does when parsing.
-fn extension(ext: &mut SliceReader<'_>) -> der::Result<()> {
-    object_identifier(ext)?;
+/// Returns the OID's content, and the value's octets and where they start.
+fn extension<'a>(ext: &mut SliceReader<'a>) -> der::Result<(&'a [u8], usize, &'a [u8])> {
+    let oid = object_identifier(ext)?;
     if ext.peek_byte() == Some(0x01) && !ext.decode::<bool>()? {
         // DER leaves out a DEFAULT value.
         return Err(ext.error(Tag::Boolean.non_canonical_error()));
     }
-    ext.decode::<&OctetStringRef>()?;
-    Ok(())
+    let value = ext.decode::<&OctetStringRef>()?.as_bytes();
+    Ok((oid, pos(ext) - value.len(), value))
 }
 
 /// A BIT STRING in DER: at most 7 unused bits, and those zero.
@@ -578,8 +615,11 @@ fn ber_header(bytes: &[u8]) -> Option<(bool, Option<usize>, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use const_oid::AssociatedOid;
     use proptest::prelude::*;
     use rustls_pki_types::pem::PemObject;
+    use x509_cert::ext::pkix::name::GeneralName;
+    use x509_cert::ext::pkix::{AuthorityKeyIdentifier, SubjectKeyIdentifier};
 
     fn fixture_certs() -> &'static [Vec<u8>] {
         static CERTS: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
@@ -648,7 +688,40 @@ mod tests {
                 .unwrap()
                 .map(|cn| cn.value().into_owned());
             assert_eq!(parsed.common_name(), cn);
-            assert_eq!(parsed.is_self_issued(), tbs.issuer() == tbs.subject());
+            // The fixture PKI has no link certificates: self-issued is self-signed there.
+            assert_eq!(parsed.is_self_signed(), tbs.issuer() == tbs.subject());
+            // The key identifiers where x509-cert finds them.
+            let extension = |oid| {
+                tbs.extensions()
+                    .into_iter()
+                    .flatten()
+                    .find(|e| e.extn_id == oid)
+                    .map(|e| e.extn_value.as_bytes().to_vec())
+            };
+            let ski = extension(SubjectKeyIdentifier::OID).map(|v| {
+                SubjectKeyIdentifier::from_der(&v)
+                    .unwrap()
+                    .0
+                    .as_bytes()
+                    .to_vec()
+            });
+            let at =
+                |range: &Option<Range<usize>>| range.as_ref().map(|r| parsed.bytes(r).to_vec());
+            assert_eq!(at(&parsed.at.key_ids.subject), ski);
+            let aki = extension(AuthorityKeyIdentifier::OID)
+                .map(|v| AuthorityKeyIdentifier::from_der(&v).unwrap());
+            let ours = parsed.at.key_ids.authority.as_ref();
+            assert_eq!(aki.is_some(), ours.is_some());
+            if let (Some(aki), Some(ours)) = (aki, ours) {
+                let key_id = aki.key_identifier.map(|k| k.as_bytes().to_vec());
+                assert_eq!(at(&ours.key_id), key_id);
+                assert!(ours.issuer.is_none() && ours.serial.is_none());
+            }
+            assert!(!parsed.at.key_ids.invalid);
+            assert_eq!(
+                parsed.bytes(&parsed.at.serial),
+                tbs.serial_number().as_bytes()
+            );
             read_count += 1;
         }
         assert!(read_count + 1 >= certs.len());
@@ -695,6 +768,184 @@ mod tests {
             fixture.spki_der(),
         ]);
         seq(&[&tbs, &alg, &[3, 3, 0, 0xAB, 0xCD]])
+    }
+
+    /// A certificate issued by `issuer` to `subject` (RFC 4514 names), with `serial` and the
+    /// given extensions (OID, DER value), the fixture's key and a made-up signature.
+    fn issued_cert(
+        issuer: &str,
+        subject: &str,
+        serial: u8,
+        extensions: &[(der::asn1::ObjectIdentifier, Vec<u8>)],
+    ) -> ParsedCertificate {
+        use der::Encode;
+        use std::str::FromStr;
+        let oid = |oid: der::asn1::ObjectIdentifier| oid.to_der().unwrap();
+        let name = |rfc4514: &str| {
+            x509_cert::name::Name::from_str(rfc4514)
+                .unwrap()
+                .to_der()
+                .unwrap()
+        };
+        let alg = seq(&[
+            &oid(const_oid::db::rfc5912::SHA_256_WITH_RSA_ENCRYPTION),
+            &[0x05, 0x00],
+        ]);
+        let validity = seq(&[
+            &tlv_bytes(0x17, b"250101000000Z"),
+            &tlv_bytes(0x17, b"350101000000Z"),
+        ]);
+        let extensions: Vec<Vec<u8>> = extensions
+            .iter()
+            .map(|(id, value)| seq(&[&oid(*id), &tlv_bytes(0x04, value)]))
+            .collect();
+        let extensions: Vec<&[u8]> = extensions.iter().map(Vec::as_slice).collect();
+        let fixture = read(&fixture_certs()[0]).unwrap();
+        let tbs = seq(&[
+            &[0xA0, 3, 2, 1, 2],
+            &[2, 1, serial],
+            &alg,
+            &name(issuer),
+            &validity,
+            &name(subject),
+            fixture.spki_der(),
+            &tlv_bytes(0xA3, &seq(&extensions)),
+        ]);
+        read(&seq(&[&tbs, &alg, &[3, 3, 0, 0xAB, 0xCD]])).expect("a certificate")
+    }
+
+    fn ski(id: &[u8]) -> (der::asn1::ObjectIdentifier, Vec<u8>) {
+        let value = SubjectKeyIdentifier(der::asn1::OctetString::new(id).unwrap());
+        (
+            SubjectKeyIdentifier::OID,
+            der::Encode::to_der(&value).unwrap(),
+        )
+    }
+
+    fn aki(
+        id: Option<&[u8]>,
+        issuer: Option<&str>,
+        serial: Option<u8>,
+    ) -> (der::asn1::ObjectIdentifier, Vec<u8>) {
+        use std::str::FromStr;
+        let value = AuthorityKeyIdentifier {
+            key_identifier: id.map(|id| der::asn1::OctetString::new(id).unwrap()),
+            authority_cert_issuer: issuer.map(|n| {
+                vec![GeneralName::DirectoryName(
+                    x509_cert::name::Name::from_str(n).unwrap(),
+                )]
+            }),
+            authority_cert_serial_number: serial
+                .map(|s| x509_cert::serial_number::SerialNumber::new(&[s]).unwrap()),
+        };
+        (
+            AuthorityKeyIdentifier::OID,
+            der::Encode::to_der(&value).unwrap(),
+        )
+    }
+
+    /// What OpenSSL's `X509_check_issued` compares, case by case: names as canonical
+    /// forms, then the authority key identifier's key id, serial and directory name.
+    #[test]
+    fn issuer_links_are_judged_by_names_and_key_identifiers() {
+        let ca = |exts: &[_]| issued_cert("CN=Root", "CN=CA,O=Org", 7, exts);
+        let child = |issuer: &str, exts: &[_]| issued_cert(issuer, "CN=leaf", 9, exts);
+        let yes = |parent: &ParsedCertificate, kid: &ParsedCertificate, what: &str| {
+            assert!(parent.issued(kid), "{what}: issued");
+        };
+        let no = |parent: &ParsedCertificate, kid: &ParsedCertificate, what: &str| {
+            assert!(!parent.issued(kid), "{what}: not issued");
+        };
+        let keyed = ca(&[ski(b"key-1")]);
+        yes(&keyed, &child("CN=CA,O=Org", &[]), "no AKI: names decide");
+        yes(
+            &ca(&[]),
+            &child("CN=CA,O=Org", &[]),
+            "no identifiers at all",
+        );
+        yes(
+            &keyed,
+            &child("CN=ca,O=ORG", &[]),
+            "names that differ in case only",
+        );
+        no(&keyed, &child("CN=CA,O=Other", &[]), "another name");
+        no(&keyed, &child("O=Org,CN=CA", &[]), "RDNs in another order");
+        let by_key = |id: &[u8]| child("CN=CA,O=Org", &[aki(Some(id), None, None)]);
+        yes(&keyed, &by_key(b"key-1"), "AKI = SKI");
+        no(
+            &keyed,
+            &by_key(b"key-2"),
+            "AKI names another key (a renewed CA)",
+        );
+        yes(&ca(&[]), &by_key(b"key-2"), "the issuer has no SKI");
+        let by_serial = |s| child("CN=CA,O=Org", &[aki(None, Some("CN=root"), Some(s))]);
+        yes(&keyed, &by_serial(7), "AKI serial and issuer name the CA");
+        no(&keyed, &by_serial(8), "AKI names another serial");
+        let by_name = child("CN=CA,O=Org", &[aki(None, Some("CN=Other Root"), None)]);
+        no(&keyed, &by_name, "AKI names another issuer of the CA");
+        // OpenSSL's EXFLAG_INVALID: a key identifier twice, or one that does not decode,
+        // links to nothing, in either role.
+        let twice = ca(&[ski(b"key-1"), ski(b"key-1")]);
+        no(
+            &twice,
+            &child("CN=CA,O=Org", &[]),
+            "SKI twice in the issuer",
+        );
+        let broken = (AuthorityKeyIdentifier::OID, vec![0x30, 0x03, 0x80, 0x05]);
+        no(
+            &keyed,
+            &child("CN=CA,O=Org", &[broken]),
+            "an AKI that does not decode",
+        );
+    }
+
+    /// The parts of an authority key identifier are where x509-cert's encoder put them.
+    #[test]
+    fn authority_key_identifiers_are_read_where_they_are() {
+        use std::str::FromStr;
+        let cert = issued_cert(
+            "CN=Root",
+            "CN=leaf",
+            9,
+            &[aki(Some(b"k-1"), Some("CN=root,O=x"), Some(7))],
+        );
+        let ids = &cert.at.key_ids;
+        let read = ids.authority.as_ref().expect("an AKI");
+        let bytes = |r: &Option<Range<usize>>| r.as_ref().map(|r| cert.bytes(r).to_vec());
+        assert_eq!(bytes(&read.key_id), Some(b"k-1".to_vec()));
+        let name = x509_cert::name::Name::from_str("CN=root,O=x").unwrap();
+        assert_eq!(
+            bytes(&read.issuer),
+            Some(der::Encode::to_der(&name).unwrap())
+        );
+        assert_eq!(bytes(&read.serial), Some(vec![7]));
+        assert!(ids.subject.is_none() && !ids.invalid);
+        let only_serial = issued_cert("CN=Root", "CN=leaf", 9, &[aki(None, None, Some(200))]);
+        let read = only_serial.at.key_ids.authority.as_ref().unwrap();
+        assert!(read.key_id.is_none() && read.issuer.is_none());
+        assert_eq!(
+            only_serial.bytes(read.serial.as_ref().unwrap()),
+            [0x00, 200]
+        );
+    }
+
+    #[test]
+    fn self_signed_is_issuing_itself_and_a_link_certificate_is_not() {
+        let root = |exts: &[_]| issued_cert("CN=Root", "CN=Root", 1, exts);
+        assert!(root(&[]).is_self_signed(), "no identifiers");
+        assert!(root(&[ski(b"new")]).is_self_signed(), "SKI only");
+        assert!(
+            root(&[ski(b"new"), aki(Some(b"new"), None, None)]).is_self_signed(),
+            "AKI = SKI"
+        );
+        // A rollover's link certificate: the new key under the old one.
+        let link = root(&[ski(b"new"), aki(Some(b"old"), None, None)]);
+        assert!(!link.is_self_signed(), "self-issued, signed by another key");
+        assert!(root(&[ski(b"old")]).issued(&link), "the old root issued it");
+        assert!(!root(&[ski(b"new")]).issued(&link), "the new root did not");
+        // Names equal only canonically are still the same name.
+        assert!(issued_cert("CN=ROOT", "cn=root", 1, &[]).is_self_signed());
+        assert!(!issued_cert("CN=Root", "CN=Other", 1, &[]).is_self_signed());
     }
 
     #[test]
@@ -828,8 +1079,11 @@ mod tests {
             }
             if let Some(parsed) = read(&der) {
                 let _ = parsed.common_name();
-                let _ = parsed.is_self_issued();
-                prop_assert!(parsed.issued(&parsed) == parsed.is_self_issued());
+                let _ = parsed.is_self_signed();
+                for other in certs.iter().take(8).filter_map(|c| read(c)) {
+                    let _ = parsed.issued(&other);
+                    let _ = other.issued(&parsed);
+                }
                 prop_assert!(!parsed.spki_der().is_empty());
             }
         }

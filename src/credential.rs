@@ -16,6 +16,9 @@ pub(crate) struct Credential {
     /// The issuers in leaf-first order: linked ones by issuer links, then the rest in
     /// stored order, each once. Empty when the chain does not go out.
     pub(crate) issuers: Vec<ParsedCertificate>,
+    /// How many of `issuers` a TLS server sends: the linked ones, without the self-signed
+    /// root that ends them (when they end in one).
+    path_without_root: usize,
     pub(crate) key: Option<CheckedKey>,
 }
 
@@ -29,7 +32,7 @@ impl Credential {
     ) -> Result<Self, Error> {
         let leaf =
             ParsedCertificate::parse(record.leaf, ErrorKind::InvalidCertificate, "certificate")?;
-        let issuers = if with_chain {
+        let (issuers, path_without_root) = if with_chain {
             let parsed = record
                 .issuers
                 .into_iter()
@@ -39,24 +42,18 @@ impl Credential {
                 .collect::<Result<Vec<_>, _>>()?;
             order_issuers(&leaf, parsed)
         } else {
-            Vec::new()
+            (Vec::new(), 0)
         };
         let key = match key {
             Some(key) => Some(CheckedKey::check(key, leaf.spki_der())?),
             None => None,
         };
-        Ok(Self { leaf, issuers, key })
-    }
-
-    /// The leaf and its issuers in the order asked for.
-    pub(crate) fn chain(&self, order: ChainOrder) -> Vec<&ParsedCertificate> {
-        let mut all = Vec::with_capacity(1 + self.issuers.len());
-        all.push(&self.leaf);
-        all.extend(self.issuers.iter());
-        if order == ChainOrder::RootFirst {
-            all.reverse();
-        }
-        all
+        Ok(Self {
+            leaf,
+            issuers,
+            path_without_root,
+            key,
+        })
     }
 }
 
@@ -69,14 +66,16 @@ fn same_der(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && tail(a) == tail(b) && a == b
 }
 
-/// Orders issuers by links from the leaf: each next certificate is one whose subject is
-/// the current one's issuer. Stored order is not trusted; a duplicate (or a copy of the
-/// leaf) goes out once; a loop ends the walk because each certificate is used once;
-/// certificates that do not link follow in stored order.
+/// Orders issuers by links from the leaf: each next certificate is the first stored one
+/// that issued the current one (see [`ParsedCertificate::issued`]), until a self-signed
+/// one. Stored order is not trusted; a duplicate (or a copy of the leaf) goes out once; a
+/// loop ends the walk because each certificate is used once; certificates that do not
+/// link follow in stored order. Also returns how many linked ones there are without the
+/// self-signed root that ends them.
 fn order_issuers(
     leaf: &ParsedCertificate,
     issuers: Vec<ParsedCertificate>,
-) -> Vec<ParsedCertificate> {
+) -> (Vec<ParsedCertificate>, usize) {
     let mut unique: Vec<ParsedCertificate> = Vec::with_capacity(issuers.len());
     for cert in issuers {
         if !same_der(&cert.der, &leaf.der) && !unique.iter().any(|u| same_der(&u.der, &cert.der)) {
@@ -85,60 +84,41 @@ fn order_issuers(
     }
     let mut slots: Vec<Option<ParsedCertificate>> = unique.into_iter().map(Some).collect();
     let mut ordered: Vec<ParsedCertificate> = Vec::with_capacity(slots.len());
-    loop {
+    let mut ends_in_root = leaf.is_self_signed();
+    while !ends_in_root {
         let current = ordered.last().unwrap_or(leaf);
-        if current.is_self_issued() {
-            break;
-        }
         let next = slots
             .iter()
             .position(|s| s.as_ref().is_some_and(|c| c.issued(current)));
         let Some(next) = next.and_then(|i| slots[i].take()) else {
             break;
         };
+        ends_in_root = next.is_self_signed();
         ordered.push(next);
     }
+    let path_without_root = ordered.len().saturating_sub(usize::from(ends_in_root));
     ordered.extend(slots.into_iter().flatten());
-    ordered
+    (ordered, path_without_root)
 }
 
 /// The certificates a file holds, as the request asks: the leaf, then (with
-/// `include_chain`) its issuers in `chain_order`, without the root when `include_root` is
-/// false. The one place the `include_root` rule lives; pfx, pem and p7b call it.
+/// `include_chain`) its issuers, and with `include_root` false only the path a TLS server
+/// sends (RFC 8446 section 4.4.2): the linked issuers without the self-signed root, nothing
+/// that certifies nothing on that path. `root_first` reverses the list. The one place
+/// these rules live; pfx, pem and p7b call it.
 impl Credential {
     pub(crate) fn chain_for(&self, request: &DownloadRequest) -> Vec<&ParsedCertificate> {
-        let mut chain = self.chain(ChainOrder::LeafFirst);
-        if !request.include_chain() {
-            chain.truncate(1);
-        } else if !request.include_root()
-            && let Some(root) = self.root_index()
-        {
-            chain.remove(1 + root);
-        }
+        let issuers = match (request.include_chain(), request.include_root()) {
+            (false, _) => 0,
+            (true, false) => self.path_without_root,
+            (true, true) => self.issuers.len(),
+        };
+        let mut chain = Vec::with_capacity(1 + issuers);
+        chain.push(&self.leaf);
+        chain.extend(&self.issuers[..issuers]);
         if request.chain_order() == ChainOrder::RootFirst {
             chain.reverse();
         }
         chain
-    }
-
-    /// The index in `issuers` of the self-signed certificate (subject = issuer) that ends
-    /// the chain the issuer links build from the leaf, if it ends in one. Certificates
-    /// after it (stored ones that do not link) are not the root, even when self-signed;
-    /// a self-signed leaf is its own root and stays.
-    fn root_index(&self) -> Option<usize> {
-        if self.leaf.is_self_issued() {
-            return None;
-        }
-        let mut current = &self.leaf;
-        for (i, cert) in self.issuers.iter().enumerate() {
-            if !cert.issued(current) {
-                return None;
-            }
-            if cert.is_self_issued() {
-                return Some(i);
-            }
-            current = cert;
-        }
-        None
     }
 }

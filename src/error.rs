@@ -75,6 +75,11 @@ pub enum ErrorKind {
     KeyMismatch,
     /// The host's store failed.
     StoreFailure,
+    /// The request names a PFX profile the host's export policy cannot make: PBMAC1 under
+    /// a policy with fewer than 1,000 MAC iterations (NIST SP 800-132's least). The request
+    /// is valid; the host's configuration is what must change (or the request may name
+    /// another profile), so the status is 500.
+    PfxEncryptionUnavailable,
     /// Something failed inside the crate (the random source, an encoder).
     Internal,
 }
@@ -107,8 +112,14 @@ impl ErrorKind {
             Unauthenticated => 401,
             Forbidden | KeyExportForbidden => 403,
             CertificateNotFound | KeyNotFound => 404,
-            InvalidCertificate | InvalidChain | InvalidKey | UnsupportedKey | KeyMismatch
-            | StoreFailure | Internal => 500,
+            InvalidCertificate
+            | InvalidChain
+            | InvalidKey
+            | UnsupportedKey
+            | KeyMismatch
+            | StoreFailure
+            | PfxEncryptionUnavailable
+            | Internal => 500,
         }
     }
 
@@ -147,6 +158,7 @@ impl ErrorKind {
             UnsupportedKey => "unsupported_key",
             KeyMismatch => "key_mismatch",
             StoreFailure => "store_failure",
+            PfxEncryptionUnavailable => "pfx_encryption_unavailable",
             Internal => "internal_error",
         }
     }
@@ -184,6 +196,7 @@ impl ErrorKind {
         ErrorKind::UnsupportedKey,
         ErrorKind::KeyMismatch,
         ErrorKind::StoreFailure,
+        ErrorKind::PfxEncryptionUnavailable,
         ErrorKind::Internal,
     ];
 }

@@ -21,7 +21,8 @@ pub mod conformance;
 
 pub use error::{Error, ErrorKind};
 pub use policy::{
-    ExportPolicy, ExportPolicyBuilder, MAX_ITERATIONS, PasswordPolicy, PfxEncryption, PolicyError,
+    ExportPolicy, ExportPolicyBuilder, MAX_ITERATIONS, MIN_PBMAC1_ITERATIONS, PasswordPolicy,
+    PfxEncryption, PolicyError,
 };
 pub use random::{OsRandom, RandomError, RandomSource};
 pub use request::{

@@ -5,6 +5,11 @@ use std::fmt;
 /// The highest iteration count this crate encodes: .NET refuses PKCS#12 files above it.
 pub const MAX_ITERATIONS: u32 = 300_000;
 
+/// The fewest MAC iterations a [`PfxEncryption::Aes256Sha256Pbmac1`] file is made with:
+/// NIST SP 800-132 recommends at least 1,000 PBKDF2 iterations, and this profile is the
+/// one sold as every algorithm approved.
+pub const MIN_PBMAC1_ITERATIONS: u32 = 1_000;
+
 /// How a PFX is protected: its encryption and its MAC.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -14,10 +19,12 @@ pub enum PfxEncryption {
     /// default.
     #[default]
     Aes256Sha256,
-    /// The encryption of [`Aes256Sha256`](Self::Aes256Sha256) with the MAC of RFC 9579:
-    /// PBMAC1, its key from PBKDF2-HMAC-SHA256 instead of the PKCS#12 KDF, so that every
-    /// algorithm in the file is one FIPS 140-3 approves. OpenSSL reads it from 3.4 on (and
-    /// Python `cryptography` built on it); OpenSSL 3.0 and Java 17 cannot verify its MAC.
+    /// The encryption of [`Aes256Sha256`](Self::Aes256Sha256) with the MAC of RFC 9879
+    /// (which obsoletes RFC 9579 and keeps its encoding): PBMAC1, its key from
+    /// PBKDF2-HMAC-SHA256 instead of the PKCS#12 KDF, so that every algorithm in the file
+    /// is one FIPS 140-3 approves. Made only with at least [`MIN_PBMAC1_ITERATIONS`] MAC
+    /// iterations. OpenSSL reads it from 3.4 on (and Python `cryptography` built on it);
+    /// OpenSSL 3.0 and Java 17 cannot verify its MAC.
     Aes256Sha256Pbmac1,
     /// **Insecure legacy choice**: `pbeWithSHAAnd3-KeyTripleDES-CBC` and a SHA-1 MAC, for
     /// consumers that cannot read the modern profile (Windows Server 2016 and older, the
@@ -161,7 +168,10 @@ impl fmt::Debug for PasswordPolicy {
 /// PFX profile used when a request names none.
 ///
 /// Built with [`ExportPolicy::builder`] and checked when built: every iteration count is
-/// from 1 to [`MAX_ITERATIONS`], every salt from 8 to 32 bytes.
+/// from 1 to [`MAX_ITERATIONS`], every salt from 8 to 32 bytes, and a policy whose default
+/// profile is PBMAC1 has at least [`MIN_PBMAC1_ITERATIONS`] MAC iterations. (A request
+/// that names PBMAC1 under a policy with fewer is refused with a 500
+/// `pfx_encryption_unavailable`.)
 ///
 /// A deployment that wants every algorithm in its files FIPS 140-3 approved makes PBMAC1
 /// its default:
@@ -256,6 +266,22 @@ impl ExportPolicy {
     pub fn pfx_encryption(&self) -> PfxEncryption {
         self.pfx_encryption
     }
+
+    /// Whether this policy can make `profile`: PBMAC1 needs at least
+    /// [`MIN_PBMAC1_ITERATIONS`] MAC iterations; the other profiles take any count.
+    ///
+    /// ```
+    /// use cert_download::{ExportPolicy, PfxEncryption};
+    ///
+    /// let quick = ExportPolicy::with_iterations(100)?;
+    /// assert!(!quick.can_make(PfxEncryption::Aes256Sha256Pbmac1));
+    /// assert!(quick.can_make(PfxEncryption::Aes256Sha256));
+    /// assert!(ExportPolicy::default().can_make(PfxEncryption::Aes256Sha256Pbmac1));
+    /// # Ok::<(), cert_download::PolicyError>(())
+    /// ```
+    pub fn can_make(&self, profile: PfxEncryption) -> bool {
+        profile != PfxEncryption::Aes256Sha256Pbmac1 || self.mac_iterations >= MIN_PBMAC1_ITERATIONS
+    }
 }
 
 impl Default for ExportPolicy {
@@ -345,6 +371,11 @@ impl ExportPolicyBuilder {
                 return Err(PolicyError("a salt must be from 8 to 32 bytes"));
             }
         }
+        if !p.can_make(p.pfx_encryption) {
+            return Err(PolicyError(
+                "PBMAC1 needs at least 1,000 MAC iterations (NIST SP 800-132)",
+            ));
+        }
         Ok(p)
     }
 }
@@ -393,11 +424,40 @@ mod tests {
         let p = ExportPolicy::builder()
             .pfx_encryption(PfxEncryption::Aes256Sha256Pbmac1)
             .all_iterations(5)
+            .mac_iterations(1_000)
             .build();
         assert_eq!(
             p.map(|p| p.pfx_encryption()),
             Ok(PfxEncryption::Aes256Sha256Pbmac1)
         );
+    }
+
+    #[test]
+    fn pbmac1_is_never_made_under_1000_mac_iterations() {
+        let pbmac1 = |mac_iterations| {
+            ExportPolicy::builder()
+                .all_iterations(1)
+                .mac_iterations(mac_iterations)
+                .pfx_encryption(PfxEncryption::Aes256Sha256Pbmac1)
+                .build()
+        };
+        for n in [1, 2, 999] {
+            let e = pbmac1(n).unwrap_err();
+            assert!(e.to_string().contains("1,000 MAC iterations"), "{e}");
+        }
+        for n in [1_000, 1_001, MAX_ITERATIONS] {
+            assert_eq!(pbmac1(n).map(|p| p.mac_iterations()), Ok(n));
+        }
+        // The other counts do not matter to PBMAC1, and the other profiles take any count.
+        let quick = ExportPolicy::with_iterations(999).unwrap();
+        assert!(!quick.can_make(PfxEncryption::Aes256Sha256Pbmac1));
+        assert!(quick.can_make(PfxEncryption::Aes256Sha256));
+        assert!(quick.can_make(PfxEncryption::TripleDesSha1));
+        // The order of the builder's calls does not matter: build checks the end result.
+        let late = ExportPolicy::builder()
+            .pfx_encryption(PfxEncryption::Aes256Sha256Pbmac1)
+            .mac_iterations(999);
+        assert!(late.build().is_err());
     }
 
     #[test]

@@ -285,9 +285,11 @@ impl DownloadRequest {
     }
 
     /// Whether the chain keeps the self-signed root that ends it (pfx, pem and p7b; default
-    /// true). `false` leaves out a self-signed certificate (subject = issuer) that ends the
-    /// chain the issuer links build from the leaf; intermediates stay, and so does a leaf
-    /// that is itself self-signed.
+    /// true). `false` gives the chain a TLS server sends: the leaf, then each issuer that
+    /// certifies the one before it (linked by names and key identifiers, as OpenSSL's
+    /// `X509_check_issued` links them), without the self-signed root that ends that path;
+    /// stored certificates that certify nothing on the path are left out too. A leaf that
+    /// is itself self-signed stays.
     pub fn with_root(mut self, include: bool) -> Self {
         self.include_root = include;
         self

@@ -316,7 +316,7 @@ fn openssl_reads_the_iteration_count_of_the_pfx() {
 fn pbmac1_goes_through_the_command_line_with_the_policy_iterations() {
     use der::Decode;
     use der::asn1::ObjectIdentifier;
-    // id-PBMAC1 (RFC 9579) and id-PBKDF2 (RFC 8018).
+    // id-PBMAC1 (RFC 9879) and id-PBKDF2 (RFC 8018).
     const PBMAC1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.5.14");
     const PBKDF2: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.5.12");
     let mut request = Kind::Pfx.json(1);

@@ -646,7 +646,16 @@ fn pfx_encryption_values() {
                 expected,
                 "{kind} pfx_encryption {raw}"
             );
-            expect_ok(run(&body, &fixture_store()), &format!("{kind} {raw}"));
+            // PBMAC1 is made with at least 1,000 MAC iterations.
+            let policy = ExportPolicy::builder()
+                .all_iterations(1)
+                .mac_iterations(1_000)
+                .build()
+                .expect("a policy");
+            expect_ok(
+                download_json(&body, &fixture_store(), &policy, &mut OsRandom),
+                &format!("{kind} {raw}"),
+            );
         }
     }
     #[rustfmt::skip]
@@ -694,7 +703,10 @@ const PBMAC1: &str = "1.2.840.113549.1.5.14";
 #[test]
 fn the_export_policy_names_the_pfx_profile_of_requests_that_name_none() {
     let fast = |profile: Option<PfxEncryption>| {
-        let builder = ExportPolicy::builder().all_iterations(3);
+        // PBMAC1 is made with at least 1,000 MAC iterations; the rest as few as possible.
+        let builder = ExportPolicy::builder()
+            .all_iterations(3)
+            .mac_iterations(1_000);
         match profile {
             Some(p) => builder.pfx_encryption(p),
             None => builder,
@@ -748,8 +760,8 @@ fn the_export_policy_names_the_pfx_profile_of_requests_that_name_none() {
         );
         let (algorithm, fields) = mac_of(response.certificate());
         assert_eq!(algorithm, expected, "{what}");
-        // PBMAC1 leaves MacData.iterations at its DEFAULT 1 (RFC 9579), and DER leaves a
-        // DEFAULT value out; the PKCS#12 MAC writes its count (3 here).
+        // PBMAC1 leaves MacData.iterations at its DEFAULT 1 (RFC 9879), and DER leaves a
+        // DEFAULT value out; the PKCS#12 MAC writes its count (1,000 or 3 here).
         assert_eq!(fields, if expected == PBMAC1 { 2 } else { 3 }, "{what}");
     }
     assert_eq!(
@@ -2120,6 +2132,7 @@ fn every_error_kind_has_a_distinct_snake_case_code_and_a_contract_status() {
         ("forbidden", 403), ("key_export_forbidden", 403), ("certificate_not_found", 404),
         ("key_not_found", 404), ("key_mismatch", 500), ("unsupported_key", 500),
         ("store_failure", 500), ("key_not_supported", 400), ("invalid_include_root", 400),
+        ("pfx_encryption_unavailable", 500),
     ];
     for (code, status) in expected {
         let kind = ErrorKind::ALL
@@ -2265,9 +2278,11 @@ fn expected_chain(n: u64, include_chain: bool, include_root: bool) -> Vec<Vec<u8
     if !include_chain {
         chain.truncate(1);
     }
-    if !include_root {
-        let root = ca_cert("root");
-        chain.retain(|c| *c != root);
+    // Without the root: the path a TLS server sends ends before the root, and what follows
+    // it (record 20's unrelated CA) certifies nothing on that path.
+    let root = ca_cert("root");
+    if !include_root && let Some(at) = chain.iter().position(|c| *c == root) {
+        chain.truncate(at);
     }
     chain
 }
@@ -2528,8 +2543,9 @@ fn include_root_false_leaves_out_the_root_that_ends_the_chain() {
     let store = fixture_store();
     let root = ca_cert("root");
     // 1 and 5: stored root first; 9: Ed25519; 15: no chain; 17: a leaf issued by the root
-    // itself; 20: an unrelated self-signed CA after the chain (it is not the root of this
-    // chain, and stays); 21: a duplicate intermediate.
+    // itself; 20: an unrelated self-signed CA stored first (it is not on the path: with the
+    // root it stays after the chain, without the root it goes too); 21: a duplicate
+    // intermediate.
     for n in [1u64, 5, 9, 15, 17, 20, 21] {
         for format in ["pem", "pfx", "p7b"] {
             if format == "pfx" && n == 17 {
@@ -2572,7 +2588,7 @@ fn include_root_false_leaves_out_the_root_that_ends_the_chain() {
 }
 
 #[test]
-fn include_root_keeps_a_self_signed_leaf_and_what_does_not_end_the_chain() {
+fn include_root_keeps_a_self_signed_leaf_and_drops_what_is_not_on_the_path() {
     let root = CertificateDer::from(ca_cert("root"));
     let int_rsa = CertificateDer::from(ca_cert("intermediate-rsa"));
     let (leaf, _) = fixture_record(1);
@@ -2588,13 +2604,14 @@ fn include_root_keeps_a_self_signed_leaf_and_what_does_not_end_the_chain() {
         Vec<CertificateDer<'static>>,
         Vec<_>,
     )> = vec![
-        // The root as the leaf: it is the leaf, and stays.
+        // The root as the leaf: it is the leaf, and stays; a CA that certifies nothing on
+        // its (empty) path goes.
         ("self-signed leaf", root.clone(), vec![], vec![root.clone()]),
         (
             "self-signed leaf with an unlinked CA",
             root.clone(),
             vec![unrelated.clone()],
-            vec![root.clone(), unrelated.clone()],
+            vec![root.clone()],
         ),
         // No root stored: nothing to leave out.
         (
@@ -2603,14 +2620,16 @@ fn include_root_keeps_a_self_signed_leaf_and_what_does_not_end_the_chain() {
             vec![int_rsa.clone()],
             vec![leaf.clone(), int_rsa.clone()],
         ),
-        // A self-signed certificate that does not link is not the chain's root.
+        // A self-signed certificate that does not link is not on the path: the leaf goes
+        // out alone.
         (
             "an unlinked self-signed CA only",
             leaf.clone(),
             vec![unrelated.clone()],
-            vec![leaf.clone(), unrelated.clone()],
+            vec![leaf.clone()],
         ),
-        // The root, stored before an unlinked CA and duplicated, goes; the rest stays.
+        // The root, stored before an unlinked CA and duplicated, goes; so does the unlinked
+        // CA; the intermediate stays.
         (
             "root, unrelated, duplicates",
             leaf.clone(),
@@ -2620,7 +2639,7 @@ fn include_root_keeps_a_self_signed_leaf_and_what_does_not_end_the_chain() {
                 int_rsa.clone(),
                 root.clone(),
             ],
-            vec![leaf.clone(), int_rsa.clone(), unrelated.clone()],
+            vec![leaf.clone(), int_rsa.clone()],
         ),
     ];
     for (what, leaf, issuers, expected) in cases {

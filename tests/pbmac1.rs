@@ -1,7 +1,8 @@
-//! The `aes256_sha256_pbmac1` profile (RFC 9579): with pinned salts and IVs the file is
+//! The `aes256_sha256_pbmac1` profile (RFC 9879, which obsoletes RFC 9579 and keeps its
+//! encoding): with pinned salts and IVs the file is
 //! byte for byte `tests/fixtures/golden/pfx-aes256-sha256-pbmac1-4.der`; its
 //! AuthenticatedSafe is byte for byte the `aes256_sha256` file's; its MacData is the one
-//! RFC 9579 describes, written out here from RFC 8018 (appendix A.5) rather than taken from
+//! RFC 9879 describes, written out here from RFC 8018 (appendix A.5) rather than taken from
 //! the crate's types; and its MAC is recomputed with the `pbkdf2` and `hmac` crates.
 //!
 //! Set `KAT_WRITE=1` to rewrite the golden file after a deliberate change of encoding.
@@ -47,7 +48,7 @@ fn integer(n: u32) -> String {
     tlv("02", &hex(&bytes))
 }
 
-/// The MAC AlgorithmIdentifier RFC 9579 asks for: id-PBMAC1 with PBMAC1-params {
+/// The MAC AlgorithmIdentifier RFC 9879 asks for: id-PBMAC1 with PBMAC1-params {
 /// PBKDF2 { salt, iterations, keyLength 32, hmacWithSHA256 }, hmacWithSHA256 }.
 fn expected_mac_algorithm(salt: &[u8], iterations: u32) -> String {
     let pbkdf2_params = tlv(
@@ -94,7 +95,7 @@ fn parts(pfx: &[u8]) -> (Vec<u8>, pkcs12::MacData) {
     (auth_safe, pfx.mac_data.expect("a MAC"))
 }
 
-/// Checks one PBMAC1 file against RFC 9579 and recomputes its MAC; returns the PBKDF2
+/// Checks one PBMAC1 file against RFC 9879 and recomputes its MAC; returns the PBKDF2
 /// salt.
 fn check_pbmac1(pfx: &[u8], password: &str, iterations: u32, salt_len: usize) -> Vec<u8> {
     let (auth_safe, mac) = parts(pfx);
@@ -111,7 +112,7 @@ fn check_pbmac1(pfx: &[u8], password: &str, iterations: u32, salt_len: usize) ->
         expected_mac_algorithm(&salt, iterations),
         "the MAC AlgorithmIdentifier"
     );
-    // RFC 9579: macSalt and iterations are ignored; "NOT USED" and 1 (left out: DEFAULT).
+    // RFC 9879: macSalt and iterations are ignored; "NOT USED" and 1 (left out: DEFAULT).
     assert_eq!(mac.mac_salt.as_bytes(), b"NOT USED");
     assert_eq!(mac.iterations, 1);
     let tail = tlv("04", &hex(b"NOT USED"));
@@ -158,25 +159,27 @@ fn pbmac1_known_answer() {
 #[test]
 fn pbmac1_follows_the_policy() {
     for (policy, iterations, salt_len) in [
-        (ExportPolicy::with_iterations(1).unwrap(), 1, 16),
+        // The fewest MAC iterations PBMAC1 is made with.
+        (ExportPolicy::with_iterations(1_000).unwrap(), 1_000, 16),
         (
             ExportPolicy::builder()
                 .pbkdf2_iterations(7)
-                .mac_iterations(129)
+                .mac_iterations(1_031)
                 .pbkdf2_salt_len(32)
                 .mac_salt_len(20)
                 .build()
                 .unwrap(),
-            129,
+            1_031,
             32,
         ),
         (
             ExportPolicy::builder()
                 .all_iterations(300)
+                .mac_iterations(1_300)
                 .pbkdf2_salt_len(8)
                 .build()
                 .unwrap(),
-            300,
+            1_300,
             8,
         ),
     ] {
@@ -193,6 +196,7 @@ fn pbmac1_follows_the_policy() {
 fn pbmac1_is_the_policy_default_when_asked() {
     let policy = ExportPolicy::builder()
         .all_iterations(5)
+        .mac_iterations(1_000)
         .pfx_encryption(PfxEncryption::Aes256Sha256Pbmac1)
         .build()
         .unwrap();
@@ -204,5 +208,49 @@ fn pbmac1_is_the_policy_default_when_asked() {
         response.certificate(),
         download(4, PfxEncryption::Aes256Sha256Pbmac1, &policy, PASSWORD)
     );
-    check_pbmac1(response.certificate(), PASSWORD, 5, 16);
+    check_pbmac1(response.certificate(), PASSWORD, 1_000, 16);
+}
+
+/// NIST SP 800-132's least: a policy with fewer MAC iterations cannot name PBMAC1 as its
+/// default, and a request that names PBMAC1 under it is a 500 that says what to do. The
+/// request is valid (another host makes the file); the host's configuration is at fault.
+#[test]
+fn pbmac1_is_never_made_under_1000_mac_iterations() {
+    let refused = ExportPolicy::builder()
+        .mac_iterations(999)
+        .pfx_encryption(PfxEncryption::Aes256Sha256Pbmac1)
+        .build()
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("1,000 MAC iterations"),
+        "{refused}"
+    );
+    for policy in [
+        ExportPolicy::with_iterations(1).unwrap(),
+        ExportPolicy::builder().mac_iterations(999).build().unwrap(),
+    ] {
+        let body = format!(
+            r#"{{"id": 4, "format": "pfx", "password": "{PASSWORD}",
+                "pfx_encryption": "aes256_sha256_pbmac1"}}"#
+        );
+        let error = cert_download::download_json(
+            body.as_bytes(),
+            &fixture_store(),
+            &policy,
+            &mut Counter(0),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (error.status(), error.code()),
+            (500, "pfx_encryption_unavailable")
+        );
+        let json = error.to_json();
+        assert!(json.contains("1,000 MAC iterations"), "{json}");
+        assert!(json.contains("aes256_sha256 instead"), "{json}");
+        assert!(!json.contains(PASSWORD), "{json}");
+        // The other profiles are made under the same policy.
+        for profile in [PfxEncryption::Aes256Sha256, PfxEncryption::TripleDesSha1] {
+            assert!(!download(4, profile, &policy, PASSWORD).is_empty());
+        }
+    }
 }

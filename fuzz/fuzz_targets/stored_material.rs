@@ -52,6 +52,12 @@ fuzz_target!(|data: &[u8]| {
     store.insert(id, leaf, issuers, key(selector, key_der));
 
     let policy = ExportPolicy::with_iterations(1).unwrap();
+    // PBMAC1 is made with at least 1,000 MAC iterations.
+    let pbmac1_policy = ExportPolicy::builder()
+        .all_iterations(1)
+        .mac_iterations(1_000)
+        .build()
+        .unwrap();
     let password = || Password::new("fuzz-password", &PasswordPolicy::default()).unwrap();
     let requests = [
         DownloadRequest::crt(id),
@@ -70,7 +76,11 @@ fuzz_target!(|data: &[u8]| {
     ];
     for request in requests {
         let format = request.format();
-        match download_with(request, &store, &policy, &mut OsRandom) {
+        let policy = match request.pfx_encryption() {
+            Some(PfxEncryption::Aes256Sha256Pbmac1) => &pbmac1_policy,
+            _ => &policy,
+        };
+        match download_with(request, &store, policy, &mut OsRandom) {
             Ok(response) => match format {
                 Format::Crt => assert_eq!(response.certificate(), leaf_der.as_slice()),
                 Format::Pem => {

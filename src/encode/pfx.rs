@@ -37,7 +37,7 @@ use super::{
     pbes2_encrypt, pbes2_kdf,
 };
 use crate::credential::Credential;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::kdf::Kdf;
 use crate::policy::ExportPolicy;
 use crate::policy::PfxEncryption;
@@ -147,7 +147,7 @@ impl Encryption {
 /// `id-PBMAC1` (RFC 8018, appendix A.5).
 const ID_PBMAC1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.5.14");
 
-/// The `macSalt` of a MacData whose MAC is PBMAC1: RFC 9579 (section 4) has readers ignore
+/// The `macSalt` of a MacData whose MAC is PBMAC1: RFC 9879 (section 4) has readers ignore
 /// `macSalt` and `iterations` and writers put this string and 1 there (1 is the DEFAULT,
 /// so DER leaves it out).
 const PBMAC1_MAC_SALT: &[u8] = b"NOT USED";
@@ -174,7 +174,7 @@ enum Authentication {
         salt: OctetString,
         iterations: i32,
     },
-    /// PBMAC1 (RFC 9579): HMAC-SHA256 keyed by PBKDF2-HMAC-SHA256 over the password's
+    /// PBMAC1 (RFC 9879): HMAC-SHA256 keyed by PBKDF2-HMAC-SHA256 over the password's
     /// UTF-8 bytes, with an explicit key length of 32.
     Pbmac1(pbes2::Pbkdf2Params),
 }
@@ -431,6 +431,13 @@ pub(super) fn encode(
     let profile = request
         .pfx_encryption()
         .unwrap_or_else(|| policy.pfx_encryption());
+    if !policy.can_make(profile) {
+        return Err(Error::new(
+            ErrorKind::PfxEncryptionUnavailable,
+            "this server's export policy cannot make aes256_sha256_pbmac1 (PBMAC1 needs at \
+             least 1,000 MAC iterations); ask for aes256_sha256 instead",
+        ));
+    }
 
     // Every parameter first, salts and IVs in the documented order.
     let key_encryption = Encryption::draw(profile, policy, rng)?;
@@ -472,4 +479,75 @@ pub(super) fn encode(
     };
     let der = pfx.to_der().map_err(der_error)?;
     Ok(DownloadResponse::new(Format::Pfx, der, None, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+    use der::Decode;
+
+    use super::*;
+
+    /// RFC 9879 appendix A.1 (RFC 9579's A.1, the same bytes): a PKCS#12 file with a
+    /// PBMAC1 MAC over PBKDF2-HMAC-SHA256 and HMAC-SHA256, password "1234".
+    fn rfc9879_a1() -> (Vec<u8>, MacData) {
+        let text = include_str!("../../tests/fixtures/kat/rfc9879-a1.p12.b64");
+        let b64: String = text.split_whitespace().collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+        let pfx = Pfx::from_der(&der).expect("the RFC's file decodes");
+        let auth_safe = pfx.auth_safe.content.decode_as::<OctetString>().unwrap();
+        (auth_safe.as_bytes().to_vec(), pfx.mac_data.expect("a MAC"))
+    }
+
+    /// The crate's own PBMAC1 (its parameters, its PBKDF2 and its MacData) over the RFC's
+    /// AuthenticatedSafe and the parameters the RFC's file carries.
+    fn our_mac(auth_safe: &[u8], rfc: &MacData, password: &[u8]) -> MacData {
+        let parameters = rfc.mac.algorithm.parameters.as_ref().unwrap();
+        let params: Pbmac1Params = parameters.decode_as().unwrap();
+        let pbes2::Kdf::Pbkdf2(kdf) = params.key_derivation_func else {
+            panic!("PBKDF2")
+        };
+        let authentication = Authentication::Pbmac1(kdf);
+        let passwords = Passwords {
+            utf8: password,
+            bmp: &[],
+        };
+        let mut derived = Derived::default();
+        let mut jobs = [authentication.derivation(&passwords, &mut derived).unwrap()];
+        derive(&mut jobs);
+        authentication.mac_data(&derived, auth_safe).unwrap()
+    }
+
+    #[test]
+    fn the_mac_of_rfc9879_a1_is_recomputed_and_encoded_as_the_rfc_encodes_it() {
+        let (auth_safe, rfc) = rfc9879_a1();
+        let ours = our_mac(&auth_safe, &rfc, b"1234");
+        assert_eq!(
+            hex(ours.mac.digest.as_bytes()),
+            "7aa56d8539d702363f3bcd2eb83545c6dfa2b96970e714772d224e417f8906dd"
+        );
+        assert_eq!(ours.mac.digest, rfc.mac.digest);
+        // The AlgorithmIdentifier as this crate writes it is the RFC's, byte for byte:
+        // id-PBMAC1 { PBKDF2 { salt, 2048, keyLength 32, hmacWithSHA256 NULL },
+        // hmacWithSHA256 NULL }.
+        assert_eq!(
+            ours.mac.algorithm.to_der().unwrap(),
+            rfc.mac.algorithm.to_der().unwrap()
+        );
+        // macSalt "NOT USED" and iterations 1: the RFC writes the INTEGER 1 out, DER (and
+        // this crate) leaves the DEFAULT out; both decode to 1.
+        assert_eq!(ours.mac_salt.as_bytes(), b"NOT USED");
+        assert_eq!(ours.mac_salt, rfc.mac_salt);
+        assert_eq!((ours.iterations, rfc.iterations), (1, 1));
+        assert!(!hex(&ours.to_der().unwrap()).ends_with("020101"));
+        // Another password gives another MAC.
+        let wrong = our_mac(&auth_safe, &rfc, b"12345");
+        assert_ne!(wrong.mac.digest, rfc.mac.digest);
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
 }

@@ -42,13 +42,18 @@ impl Options {
     }
 }
 
-/// The certificates a pem or pfx download holds, in file order: the fixture's chain
-/// without the root (the fixture PKI's only self-signed certificate that ends a chain;
-/// record 20's unrelated CA does not end it and stays) when `include_root` is false.
+/// The certificates a pem or pfx download holds, in file order: when `include_root` is
+/// false, the path a TLS server sends, which ends before the root (record 20's unrelated
+/// CA, after the root, certifies nothing on the path and goes too).
 pub(crate) fn expected(fx: &Fixture, o: Options) -> Vec<Cert> {
-    let mut certs = fx.expected(o.include_chain, o.root_first);
-    if !o.include_root {
-        certs.retain(|c| c.subject != ROOT);
+    let mut certs = fx.expected(o.include_chain, false);
+    if !o.include_root
+        && let Some(at) = certs.iter().position(|c| c.subject == ROOT)
+    {
+        certs.truncate(at);
+    }
+    if o.root_first {
+        certs.reverse();
     }
     certs
 }

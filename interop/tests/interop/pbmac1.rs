@@ -1,4 +1,4 @@
-//! The `aes256_sha256_pbmac1` profile (RFC 9579) against its readers:
+//! The `aes256_sha256_pbmac1` profile (RFC 9879) against its readers:
 //!
 //! - Python `cryptography` on OpenSSL 3.4 or later (48 bundles OpenSSL 4.0) opens every file
 //!   with its MAC verified and gives back the stored key and certificates, with warnings
