@@ -169,6 +169,18 @@ impl Raw {
         on_raw!(self, pool => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await.unwrap())
     }
 
+    /// `sql` with `param` bound as `$1`, if given.
+    pub async fn count_with(&self, sql: &'static str, param: Option<&str>) -> i64 {
+        on_raw!(self, pool => {
+            let query = sqlx::query_scalar::<_, i64>(sql);
+            let query = match param {
+                Some(p) => query.bind(p.to_owned()),
+                None => query,
+            };
+            query.fetch_one(pool).await.unwrap()
+        })
+    }
+
     pub async fn execute(&self, sql: &'static str) -> Result<u64, sqlx::Error> {
         on_raw!(self, pool => sqlx::query(sql).execute(pool).await.map(|r| r.rows_affected()))
     }
