@@ -121,7 +121,7 @@ impl AsyncCertificateStore for VaultStore {
         });
         match row {
             None => Err(StoreError::Unauthenticated),
-            Some((may_read, Some(leaf), Some(issuers))) if may_read == 1 => {
+            Some((1, Some(leaf), Some(issuers))) => {
                 let issuers = split_issuers(&issuers).ok_or(StoreError::InvalidCertificate)?;
                 Ok(CertificateRecord::new(CertificateDer::from(leaf), issuers))
             }
