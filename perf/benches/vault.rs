@@ -22,7 +22,7 @@ use cert_download::{
     ExportPolicy, MemoryStore, OsRandom, PrivateKeyDer, StoreError, prepare_async,
 };
 use cert_download_vault::{Keyring, Permission, Scope, Vault, VaultOptions, VaultStore};
-use common::{id, keep, interleaved, password, record};
+use common::{id, interleaved, keep, password, record};
 use criterion::Criterion;
 use tokio::runtime::Runtime;
 
@@ -51,17 +51,43 @@ struct Fixture {
     _dir: Option<tempfile::TempDir>,
 }
 
-async fn fill(name: &'static str, url: &str, kek: &std::path::Path, dir: Option<tempfile::TempDir>) -> Fixture {
+async fn fill(
+    name: &'static str,
+    url: &str,
+    kek: &std::path::Path,
+    dir: Option<tempfile::TempDir>,
+) -> Fixture {
     let keyring = Keyring::load(kek).expect("the KEK file");
-    let vault = Vault::init(url, keyring, VaultOptions::default()).await.expect("a vault");
+    let vault = Vault::init(url, keyring, VaultOptions::default())
+        .await
+        .expect("a vault");
     let r = record(N);
     let rec = CertificateRecord::new(r.leaf, r.chain);
-    vault.import(id(N), &rec, Some(&r.key)).await.expect("import");
-    vault.grant("bench", Permission::Read, &Scope::All).await.expect("grant");
-    vault.grant("bench", Permission::ExportKey, &Scope::All).await.expect("grant");
-    let token = vault.create_token("bench", None).await.expect("token").token;
+    vault
+        .import(id(N), &rec, Some(&r.key))
+        .await
+        .expect("import");
+    vault
+        .grant("bench", Permission::Read, &Scope::All)
+        .await
+        .expect("grant");
+    vault
+        .grant("bench", Permission::ExportKey, &Scope::All)
+        .await
+        .expect("grant");
+    let token = vault
+        .create_token("bench", None)
+        .await
+        .expect("token")
+        .token;
     let store = vault.caller(&token).await.expect("caller");
-    Fixture { name, vault, token, store, _dir: dir }
+    Fixture {
+        name,
+        vault,
+        token,
+        store,
+        _dir: dir,
+    }
 }
 
 fn fixtures(rt: &Runtime) -> Vec<Fixture> {
@@ -76,9 +102,11 @@ fn fixtures(rt: &Runtime) -> Vec<Fixture> {
             let name = format!("vault_bench_{}", std::process::id());
             let pg = rt.block_on(async {
                 let pool = sqlx::PgPool::connect(&admin).await.expect("the cluster");
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}")))
-                    .execute(&pool)
-                    .await;
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name}"
+                )))
+                .execute(&pool)
+                .await;
                 sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&pool)
                     .await
@@ -104,8 +132,15 @@ fn fixtures(rt: &Runtime) -> Vec<Fixture> {
     out
 }
 
-fn download<S: AsyncCertificateStore>(rt: &Runtime, store: &S, request: DownloadRequest, policy: &ExportPolicy) {
-    let prepared = rt.block_on(prepare_async(request, store)).expect("prepared");
+fn download<S: AsyncCertificateStore>(
+    rt: &Runtime,
+    store: &S,
+    request: DownloadRequest,
+    policy: &ExportPolicy,
+) {
+    let prepared = rt
+        .block_on(prepare_async(request, store))
+        .expect("prepared");
     keep(prepared.encode(policy, &mut OsRandom).expect("encoded"));
 }
 
@@ -123,11 +158,18 @@ fn criterion_benches(rt: &Runtime, memory: &Memory, vaults: &[Fixture], policy: 
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_secs(2))
         .configure_from_args();
-    for (case, request) in [("crt", crt as fn() -> DownloadRequest), ("pfx_default", pfx)] {
+    for (case, request) in [
+        ("crt", crt as fn() -> DownloadRequest),
+        ("pfx_default", pfx),
+    ] {
         let mut group = c.benchmark_group(format!("vault/{case}"));
-        group.bench_function("memory", |b| b.iter(|| download(rt, memory, request(), policy)));
+        group.bench_function("memory", |b| {
+            b.iter(|| download(rt, memory, request(), policy))
+        });
         for f in vaults {
-            group.bench_function(f.name, |b| b.iter(|| download(rt, &f.store, request(), policy)));
+            group.bench_function(f.name, |b| {
+                b.iter(|| download(rt, &f.store, request(), policy))
+            });
         }
         group.finish();
     }
@@ -141,11 +183,15 @@ fn ratio_table(rt: &Runtime, memory: &Memory, vaults: &[Fixture], policy: &Expor
         ("crt", crt as fn() -> DownloadRequest, 2e6, 41),
         ("pfx default", pfx, 3e7, 15),
     ] {
-        let mut fs: Vec<Box<dyn FnMut()>> = vec![Box::new(|| download(rt, memory, request(), policy))];
+        let mut fs: Vec<Box<dyn FnMut()>> =
+            vec![Box::new(|| download(rt, memory, request(), policy))];
         for f in vaults {
             fs.push(Box::new(move || download(rt, &f.store, request(), policy)));
         }
-        let mut refs: Vec<&mut dyn FnMut()> = fs.iter_mut().map(|f| &mut **f as &mut dyn FnMut()).collect();
+        let mut refs: Vec<&mut dyn FnMut()> = fs
+            .iter_mut()
+            .map(|f| &mut **f as &mut dyn FnMut())
+            .collect();
         let t = interleaved(rounds, target, &mut refs);
         let names = std::iter::once("memory").chain(vaults.iter().map(|f| f.name));
         for (name, ns) in names.zip(&t) {
@@ -164,15 +210,25 @@ fn ratio_table(rt: &Runtime, memory: &Memory, vaults: &[Fixture], policy: &Expor
             keep(rt.block_on(f.vault.caller(&f.token)).expect("caller"));
         };
         let mut certificate = || {
-            keep(rt.block_on(AsyncCertificateStore::certificate(&f.store, id(N))).expect("record"));
+            keep(
+                rt.block_on(AsyncCertificateStore::certificate(&f.store, id(N)))
+                    .expect("record"),
+            );
         };
         let mut key = || {
-            keep(rt.block_on(AsyncCertificateStore::private_key(&f.store, id(N))).expect("key"));
+            keep(
+                rt.block_on(AsyncCertificateStore::private_key(&f.store, id(N)))
+                    .expect("key"),
+            );
         };
         let mut empty = || {
             keep(rt.block_on(async { 1 }));
         };
-        let t = interleaved(41, 2e6, &mut [&mut caller, &mut certificate, &mut key, &mut empty]);
+        let t = interleaved(
+            41,
+            2e6,
+            &mut [&mut caller, &mut certificate, &mut key, &mut empty],
+        );
         for (piece, ns) in [
             "token lookup (Vault::caller)",
             "certificate() query and issuers split",

@@ -671,3 +671,89 @@ async fn schema(backend: Backend) {
 }
 
 on_both!(conformance, statuses, imports, tampering, audit, schema);
+
+/// The service role of the crate's documentation: it may read the vault and insert audit
+/// rows, and may not change or remove them (nor touch keys or grants).
+#[cfg_attr(
+    not(postgres_cluster),
+    ignore = "needs PostgreSQL: set CERT_DOWNLOAD_POSTGRES_URL (scripts/test-all starts a throwaway cluster)"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_service_role() {
+    use sqlx::AssertSqlSafe;
+    let db = TestDb::new(Backend::Postgres).await;
+    let vault = db.init().await;
+    import_dir(&vault, &common::demo_store(), &[12345]).await;
+    vault
+        .grant("svc", Permission::Read, &Scope::All)
+        .await
+        .unwrap();
+    vault
+        .grant("svc", Permission::ExportKey, &Scope::All)
+        .await
+        .unwrap();
+    let token = vault.create_token("svc", None).await.unwrap().token;
+    let role = format!("vault_service_{}", std::process::id());
+    let raw = db.raw().await;
+    let common::Raw::Postgres(pool) = &raw else {
+        unreachable!()
+    };
+    // As the documentation says (the role is cluster-wide: one per test run).
+    for sql in [
+        format!("DROP ROLE IF EXISTS {role}"),
+        format!("CREATE ROLE {role} LOGIN"),
+        format!("GRANT USAGE ON SCHEMA public TO {role}"),
+        format!(
+            "GRANT SELECT ON _sqlx_migrations, kek_checks, certificates, sealed_keys, principals, \
+             grants, tokens TO {role}"
+        ),
+        format!("GRANT SELECT, INSERT ON audit TO {role}"),
+    ] {
+        sqlx::query(AssertSqlSafe(sql)).execute(pool).await.unwrap();
+    }
+    let (user_start, user_end) = {
+        let start = db.url.find("://").unwrap() + 3;
+        (start, db.url[start..].find('@').unwrap() + start)
+    };
+    let url = format!("{}{role}{}", &db.url[..user_start], &db.url[user_end..]);
+    let service = Vault::connect(&url, db.keyring(), VaultOptions::default())
+        .await
+        .unwrap();
+    let store = service.caller(&token).await.unwrap();
+    assert_eq!(
+        status(&store, DownloadRequest::pfx(id(12345), password()))
+            .await
+            .0,
+        200
+    );
+    service
+        .record_audit(&AuditEntry {
+            status: 200,
+            key_out: true,
+            ..AuditEntry::default()
+        })
+        .await
+        .unwrap();
+    let service_pool = sqlx::PgPool::connect(&url).await.unwrap();
+    for sql in [
+        "UPDATE audit SET status = 500",
+        "DELETE FROM audit",
+        "TRUNCATE audit",
+        "UPDATE sealed_keys SET kek_id = 'x'",
+        "DELETE FROM grants",
+        "INSERT INTO grants (principal, permission, certificate_id, granted_at) VALUES ('svc', 'read', 1, 0)",
+    ] {
+        let e = sqlx::query(sql)
+            .execute(&service_pool)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("permission denied"), "{sql}: {e}");
+    }
+    assert_eq!(raw.count("SELECT COUNT(*) FROM audit").await, 1);
+    service_pool.close().await;
+    service.close().await;
+    for sql in [format!("DROP OWNED BY {role}"), format!("DROP ROLE {role}")] {
+        sqlx::query(AssertSqlSafe(sql)).execute(pool).await.unwrap();
+    }
+}
