@@ -418,12 +418,7 @@ async fn run(cli: Cli) -> Result<Value, Failure> {
         Command::Rekey { target, batch } => {
             let vault = open(&target).await?;
             let report = vault.rekey(batch).await?;
-            Ok(json!({
-                "kek_id": vault_newest(&target)?,
-                "rewrapped": report.rewrapped,
-                "skipped": report.skipped,
-                "remaining": report.remaining,
-            }))
+            Ok(json!(report))
         }
         Command::Audit {
             target,
@@ -463,10 +458,6 @@ async fn run(cli: Cli) -> Result<Value, Failure> {
             Ok(json!({"kek_file": file.display().to_string(), "kek_id": kek_id, "rotated": rotate}))
         }
     }
-}
-
-fn vault_newest(target: &Target) -> Result<String, Failure> {
-    Ok(Keyring::load(&target.kek_file)?.newest().id().to_owned())
 }
 
 fn main() -> ExitCode {

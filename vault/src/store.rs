@@ -1,6 +1,8 @@
 //! The store one caller sees: [`AsyncCertificateStore`] over the vault's tables.
 
 use std::fmt;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use cert_download::{
     AsyncCertificateStore, CertificateDer, CertificateId, CertificateRecord, PrivateKeyDer,
@@ -8,6 +10,7 @@ use cert_download::{
 };
 use sqlx::Row;
 
+use crate::seal::SealedKey;
 use crate::vault::{Vault, id_i64, now_secs, on_db, sealed_from_row, split_issuers};
 
 /// The vault as one caller sees it (from [`Vault::caller`]).
@@ -27,11 +30,35 @@ use crate::vault::{Vault, id_i64, now_secs, on_db, sealed_from_row, split_issuer
 /// is the answer for an id that does not exist, so grants reveal nothing about other
 /// records (the store traits allow either). A key goes out only to a caller with both
 /// grants: an export grant alone gives nothing.
-#[derive(Clone)]
+///
+/// One query answers both calls of a download: `certificate` reads the record, the
+/// caller's grants and the sealed key in one snapshot, and keeps the key's answer for a
+/// `private_key` of the same id that follows within a second (once). So a keyed download
+/// costs one database round trip, and its key is the key of the leaf it returned even if
+/// an import replaces the record meanwhile. `private_key` on its own queries (and checks)
+/// everything itself.
 pub struct VaultStore {
     vault: Vault,
     /// The principal and the token's hash; `None`: not authenticated.
     caller: Option<(String, Vec<u8>)>,
+    /// The key's answer read with the last `certificate`.
+    prefetched: Mutex<Option<Prefetched>>,
+}
+
+/// How long a key read with `certificate` stands in for `private_key`'s own query.
+const PREFETCH_TTL: Duration = Duration::from_secs(1);
+
+struct Prefetched {
+    id: CertificateId,
+    at: Instant,
+    /// `None`: no export grant.
+    key: Option<Option<SealedKey>>,
+}
+
+impl Clone for VaultStore {
+    fn clone(&self) -> Self {
+        Self::new(self.vault.clone(), self.caller.clone())
+    }
 }
 
 impl fmt::Debug for VaultStore {
@@ -44,7 +71,11 @@ impl fmt::Debug for VaultStore {
 
 impl VaultStore {
     pub(crate) fn new(vault: Vault, caller: Option<(String, Vec<u8>)>) -> Self {
-        Self { vault, caller }
+        Self {
+            vault,
+            caller,
+            prefetched: Mutex::new(None),
+        }
     }
 
     /// The principal the token named when the store was made; `None`: the token was
@@ -52,10 +83,76 @@ impl VaultStore {
     pub fn principal(&self) -> Option<&str> {
         self.caller.as_ref().map(|(p, _)| p.as_str())
     }
+
+    /// Everything the caller may know about `id`, in one query. Drops any snapshot first:
+    /// only the latest `certificate` call's snapshot may serve, and only if it succeeded.
+    async fn lookup(&self, id: CertificateId) -> Result<Lookup, StoreError> {
+        if let Ok(mut slot) = self.prefetched.lock() {
+            *slot = None;
+        }
+        let Some((_, hash)) = &self.caller else {
+            return Err(StoreError::Unauthenticated);
+        };
+        let row = on_db!(&self.vault.db, pool => {
+            sqlx::query(QUERY)
+                .bind(hash)
+                .bind(id_i64(id))
+                .bind(now_secs())
+                .fetch_optional(pool)
+                .await
+                .map_err(StoreError::backend)?
+                .map(|row| -> Result<_, sqlx::Error> {
+                    Ok(Lookup {
+                        may_read: row.try_get::<i32, _>(0)? == 1,
+                        may_export: row.try_get::<i32, _>(1)? == 1,
+                        leaf: row.try_get(2)?,
+                        issuers: row.try_get(3)?,
+                        sealed: sealed_from_row(&row, 4)?,
+                    })
+                })
+                .transpose()
+                .map_err(StoreError::backend)?
+        });
+        // No row: the token is not (or no longer) valid.
+        let lookup = row.ok_or(StoreError::Unauthenticated)?;
+        if !lookup.may_read || lookup.leaf.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        Ok(lookup)
+    }
+
+    fn open(
+        &self,
+        id: CertificateId,
+        key: Option<Option<SealedKey>>,
+    ) -> Result<PrivateKeyDer<'static>, StoreError> {
+        let sealed = key
+            .ok_or(StoreError::KeyExportForbidden)?
+            .ok_or(StoreError::KeyNotFound)?;
+        self.vault
+            .keyring
+            .open(id, &sealed)
+            .map_err(StoreError::backend)
+    }
 }
 
-/// The grants part of both queries: 1 when the token's principal holds `permission` on
-/// the id (`$2`) or on every certificate (0).
+struct Lookup {
+    may_read: bool,
+    may_export: bool,
+    leaf: Option<Vec<u8>>,
+    issuers: Option<Vec<u8>>,
+    sealed: Option<SealedKey>,
+}
+
+impl Lookup {
+    /// The key's answer: `None` without an export grant, else the sealed key if any.
+    fn key(self) -> Option<Option<SealedKey>> {
+        self.may_export.then_some(self.sealed)
+    }
+}
+
+/// The grants part of the query: 1 when the token's principal holds `permission` on the id
+/// (`$2`) or on every certificate (0).
 macro_rules! has_grant {
     ($permission:literal) => {
         concat!(
@@ -67,104 +164,50 @@ macro_rules! has_grant {
     };
 }
 
-/// The token of the call is still valid: `$1` its hash, `$3` now.
-macro_rules! valid_token {
-    () => {
-        "t.hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $3)"
-    };
-}
-
-/// May read, the leaf, the issuers; no row: the token is not valid.
-const CERTIFICATE_QUERY: &str = concat!(
-    "SELECT ",
-    has_grant!("read"),
-    ", c.leaf, c.issuers FROM tokens t LEFT JOIN certificates c ON c.id = $2 WHERE ",
-    valid_token!()
-);
-
-/// May read, may export, the certificate exists, the sealed key's six columns; no row:
-/// the token is not valid.
-const KEY_QUERY: &str = concat!(
+/// May read, may export, the leaf, the issuers, the sealed key's six columns, for the
+/// token `$1` if it is valid at `$3` (no row otherwise) and the id `$2`.
+const QUERY: &str = concat!(
     "SELECT ",
     has_grant!("read"),
     ", ",
     has_grant!("export_key"),
-    ", CASE WHEN c.id IS NULL THEN 0 ELSE 1 END, s.kek_id, s.wrap_nonce, s.wrapped_key, \
-     s.key_format, s.key_nonce, s.ciphertext \
-     FROM tokens t LEFT JOIN certificates c ON c.id = $2 \
-     LEFT JOIN sealed_keys s ON s.certificate_id = c.id WHERE ",
-    valid_token!()
+    ", c.leaf, c.issuers, s.kek_id, s.wrap_nonce, s.wrapped_key, s.key_format, s.key_nonce, \
+     s.ciphertext FROM tokens t LEFT JOIN certificates c ON c.id = $2 \
+     LEFT JOIN sealed_keys s ON s.certificate_id = c.id \
+     WHERE t.hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $3)"
 );
 
 impl AsyncCertificateStore for VaultStore {
     async fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError> {
-        let Some((_, hash)) = &self.caller else {
-            return Err(StoreError::Unauthenticated);
+        let mut lookup = self.lookup(id).await?;
+        let (Some(leaf), Some(issuers)) = (lookup.leaf.take(), lookup.issuers.take()) else {
+            return Err(StoreError::NotFound);
         };
-        let row = on_db!(&self.vault.db, pool => {
-            sqlx::query(CERTIFICATE_QUERY)
-                .bind(hash)
-                .bind(id_i64(id))
-                .bind(now_secs())
-                .fetch_optional(pool)
-                .await
-                .map_err(StoreError::backend)?
-                .map(|row| -> Result<_, sqlx::Error> {
-                    Ok((
-                        row.try_get::<i32, _>(0)?,
-                        row.try_get::<Option<Vec<u8>>, _>(1)?,
-                        row.try_get::<Option<Vec<u8>>, _>(2)?,
-                    ))
-                })
-                .transpose()
-                .map_err(StoreError::backend)?
-        });
-        match row {
-            None => Err(StoreError::Unauthenticated),
-            Some((1, Some(leaf), Some(issuers))) => {
-                let issuers = split_issuers(&issuers).ok_or(StoreError::InvalidCertificate)?;
-                Ok(CertificateRecord::new(CertificateDer::from(leaf), issuers))
-            }
-            Some(_) => Err(StoreError::NotFound),
+        let issuers = split_issuers(&issuers).ok_or(StoreError::InvalidCertificate)?;
+        if let Ok(mut slot) = self.prefetched.lock() {
+            *slot = Some(Prefetched {
+                id,
+                at: Instant::now(),
+                key: lookup.key(),
+            });
         }
+        Ok(CertificateRecord::new(CertificateDer::from(leaf), issuers))
     }
 
     async fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
-        let Some((_, hash)) = &self.caller else {
+        if self.caller.is_none() {
             return Err(StoreError::Unauthenticated);
-        };
-        let row = on_db!(&self.vault.db, pool => {
-            sqlx::query(KEY_QUERY)
-                .bind(hash)
-                .bind(id_i64(id))
-                .bind(now_secs())
-                .fetch_optional(pool)
-                .await
-                .map_err(StoreError::backend)?
-                .map(|row| -> Result<_, sqlx::Error> {
-                    Ok((
-                        row.try_get::<i32, _>(0)? == 1,
-                        row.try_get::<i32, _>(1)? == 1,
-                        row.try_get::<i32, _>(2)? == 1,
-                        sealed_from_row(&row, 3)?,
-                    ))
-                })
-                .transpose()
-                .map_err(StoreError::backend)?
-        });
-        let Some((may_read, may_export, present, sealed)) = row else {
-            return Err(StoreError::Unauthenticated);
-        };
-        if !may_read || !present {
-            return Err(StoreError::NotFound);
         }
-        if !may_export {
-            return Err(StoreError::KeyExportForbidden);
-        }
-        let sealed = sealed.ok_or(StoreError::KeyNotFound)?;
-        self.vault
-            .keyring
-            .open(id, &sealed)
-            .map_err(StoreError::backend)
+        let prefetched = self
+            .prefetched
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take())
+            .filter(|p| p.id == id && p.at.elapsed() < PREFETCH_TTL);
+        let key = match prefetched {
+            Some(p) => p.key,
+            None => self.lookup(id).await?.key(),
+        };
+        self.open(id, key)
     }
 }

@@ -210,8 +210,10 @@ pub enum ImportOutcome {
 }
 
 /// What `rekey` did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct RekeyReport {
+    /// The newest KEK of the file, which now wraps the keys.
+    pub kek_id: String,
     /// Data keys wrapped anew under the newest KEK by this run.
     pub rewrapped: u64,
     /// Keys changed by someone else while this run read them (left for the next run).
@@ -453,6 +455,7 @@ impl Vault {
             Db::Sqlite(
                 SqlitePoolOptions::new()
                     .max_connections(options.max_connections)
+                    .test_before_acquire(false)
                     .acquire_timeout(options.acquire_timeout)
                     .connect_with(connect)
                     .await?,
@@ -462,6 +465,7 @@ impl Vault {
             Db::Postgres(
                 PgPoolOptions::new()
                     .max_connections(options.max_connections)
+                    .test_before_acquire(false)
                     .acquire_timeout(options.acquire_timeout)
                     .connect_with(connect)
                     .await?,
@@ -894,7 +898,10 @@ impl Vault {
         let newest = self.keyring.newest().id().to_owned();
         self.ensure_check(&newest).await?;
         let batch = i64::from(batch.max(1));
-        let mut report = RekeyReport::default();
+        let mut report = RekeyReport {
+            kek_id: newest.clone(),
+            ..RekeyReport::default()
+        };
         let mut after = 0i64;
         loop {
             let rows = on_db!(&self.db, pool => {

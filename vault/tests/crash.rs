@@ -76,6 +76,9 @@ async fn kill_midway(
     child.0.kill().unwrap(); // SIGKILL
     let status = child.0.wait().unwrap();
     assert!(!status.success(), "killed, not finished");
+    // A statement the process had sent before it died may still commit on the server
+    // (PostgreSQL finishes it): give it a moment before counting.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     raw.count_with(count.0, count.1).await
 }
 

@@ -323,6 +323,75 @@ async fn statuses(backend: Backend) {
     );
 }
 
+/// `certificate` and a following `private_key` of the same id share one snapshot (one
+/// query); the snapshot serves once, for that id only, within a second.
+async fn snapshot(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let vault = db.init().await;
+    import_dir(&vault, &common::demo_store(), &DEMO_IDS).await;
+    vault
+        .grant("bob", Permission::Read, &Scope::All)
+        .await
+        .unwrap();
+    vault
+        .grant("bob", Permission::ExportKey, &Scope::Ids(vec![id(12345)]))
+        .await
+        .unwrap();
+    let token = vault.create_token("bob", None).await.unwrap().token;
+    let store = vault.caller(&token).await.unwrap();
+    let key = |n| AsyncCertificateStore::private_key(&store, id(n));
+    // Another id's snapshot does not answer for this one.
+    AsyncCertificateStore::certificate(&store, id(12345))
+        .await
+        .unwrap();
+    assert_eq!(kind(key(1001).await), "KeyExportForbidden");
+    AsyncCertificateStore::certificate(&store, id(1001))
+        .await
+        .unwrap();
+    assert!(key(12345).await.is_ok());
+    // The snapshot of a download in flight serves its key once, even if the token is
+    // revoked between the two calls; after that, every call asks the database.
+    AsyncCertificateStore::certificate(&store, id(12345))
+        .await
+        .unwrap();
+    vault.revoke_token(&token).await.unwrap();
+    assert!(key(12345).await.is_ok());
+    assert_eq!(kind(key(12345).await), "Unauthenticated");
+    assert_eq!(
+        kind(AsyncCertificateStore::certificate(&store, id(12345)).await),
+        "Unauthenticated"
+    );
+    // Nor after a failed call, nor after a second.
+    let token = vault.create_token("bob", None).await.unwrap().token;
+    let store = vault.caller(&token).await.unwrap();
+    AsyncCertificateStore::certificate(&store, id(12345))
+        .await
+        .unwrap();
+    assert_eq!(
+        kind(AsyncCertificateStore::certificate(&store, id(777)).await),
+        "NotFound"
+    );
+    vault.revoke_token(&token).await.unwrap();
+    assert_eq!(
+        kind(AsyncCertificateStore::private_key(&store, id(12345)).await),
+        "Unauthenticated"
+    );
+    let token = vault.create_token("bob", None).await.unwrap().token;
+    let store = vault.caller(&token).await.unwrap();
+    AsyncCertificateStore::certificate(&store, id(12345))
+        .await
+        .unwrap();
+    vault
+        .revoke("bob", Permission::ExportKey, &Scope::Ids(vec![id(12345)]))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        kind(AsyncCertificateStore::private_key(&store, id(12345)).await),
+        "KeyExportForbidden"
+    );
+}
+
 /// The demo store and the test fixtures: what the crate's checks accept is stored and
 /// comes back as it was read; the rest is refused. A second import changes nothing.
 async fn imports(backend: Backend) {
@@ -670,7 +739,15 @@ async fn schema(backend: Backend) {
     db.connect().await.close().await;
 }
 
-on_both!(conformance, statuses, imports, tampering, audit, schema);
+on_both!(
+    conformance,
+    statuses,
+    snapshot,
+    imports,
+    tampering,
+    audit,
+    schema
+);
 
 /// The service role of the crate's documentation: it may read the vault and insert audit
 /// rows, and may not change or remove them (nor touch keys or grants).
