@@ -318,6 +318,22 @@ fn main() {
     let memory = Memory(memory);
     let vaults = fixtures(&rt);
     let policy = ExportPolicy::default();
+    if let Ok(piece) = std::env::var("BENCH_PROFILE") {
+        // For `perf record`: one piece in a loop for 10 s on the first vault (SQLite).
+        // BENCH_PROFILE=certificate, caller or crt.
+        let f = &vaults[0];
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            match piece.as_str() {
+                "caller" => drop(keep(rt.block_on(f.vault.caller(&f.token)))),
+                "crt" => download(&rt, &f.store, crt(), &policy),
+                _ => drop(keep(
+                    rt.block_on(AsyncCertificateStore::certificate(&f.store, id(N))),
+                )),
+            }
+        }
+        return;
+    }
     if std::env::var_os("BENCH_RATIOS_ONLY").is_none() {
         criterion_benches(&rt, &memory, &vaults, &policy);
     }

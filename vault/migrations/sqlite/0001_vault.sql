@@ -1,5 +1,6 @@
 -- cert-download-vault schema, SQLite dialect. vault/migrations/postgres/0001_vault.sql is the
--- same schema in PostgreSQL's dialect (BYTEA for BLOB, an identity column for audit.id);
+-- same schema in PostgreSQL's dialect (BYTEA for BLOB, BIGINT for INTEGER, an identity
+-- column for audit.id);
 -- tests/schema.rs checks that both declare the same tables and columns.
 
 -- Check values: a known text sealed under each KEK (see src/seal.rs), so that a wrong or
@@ -12,9 +13,10 @@ CREATE TABLE kek_checks (
 );
 
 -- One row per certificate: the leaf and its issuers (each DER certificate after the other,
--- in stored order) as they were imported.
+-- in stored order) as they were imported. (INTEGER PRIMARY KEY: SQLite's rowid itself, a
+-- 64-bit integer, so a lookup by id walks one B-tree.)
 CREATE TABLE certificates (
-    id BIGINT PRIMARY KEY CHECK (id > 0),
+    id INTEGER PRIMARY KEY CHECK (id > 0),
     leaf BLOB NOT NULL,
     issuers BLOB NOT NULL,
     imported_at BIGINT NOT NULL
@@ -23,7 +25,7 @@ CREATE TABLE certificates (
 -- The private key of a certificate, sealed (src/seal.rs): the data key wrapped by the KEK
 -- kek_id, the key's DER encrypted under the data key. Nothing here opens without the KEK.
 CREATE TABLE sealed_keys (
-    certificate_id BIGINT PRIMARY KEY REFERENCES certificates (id) ON DELETE CASCADE,
+    certificate_id INTEGER PRIMARY KEY REFERENCES certificates (id) ON DELETE CASCADE,
     kek_id TEXT NOT NULL,
     wrap_nonce BLOB NOT NULL,
     wrapped_key BLOB NOT NULL,
