@@ -216,18 +216,7 @@ async fn no_plaintext_key_at_rest(backend: Backend) {
     assert_absent(&stored_bytes(&db).await, &all, "closed");
     // Every key still opens.
     let vault = db.connect().await;
-    let token = {
-        use cert_download_vault::{Permission, Scope};
-        vault
-            .grant("a", Permission::Read, &Scope::All)
-            .await
-            .unwrap();
-        vault
-            .grant("a", Permission::ExportKey, &Scope::All)
-            .await
-            .unwrap();
-        vault.create_token("a", None).await.unwrap().token
-    };
+    let token = common::full_access_token(&vault, "a").await;
     let store = vault.caller(&token).await.unwrap();
     for n in FIXTURES_WITH_KEYS.iter().chain(&DEMO_WITH_KEYS) {
         cert_download::AsyncCertificateStore::private_key(&store, id(*n))

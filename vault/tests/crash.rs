@@ -149,15 +149,7 @@ async fn import_and_rekey_killed_midway(backend: Backend) {
     Keyring::append_to_file(&db.kek_file).unwrap();
     let new = db.keyring().newest().id().to_owned();
     let vault = db.connect().await;
-    vault
-        .grant("a", Permission::Read, &Scope::All)
-        .await
-        .unwrap();
-    vault
-        .grant("a", Permission::ExportKey, &Scope::All)
-        .await
-        .unwrap();
-    let token = vault.create_token("a", None).await.unwrap().token;
+    let token = common::full_access_token(&vault, "a").await;
     let reader = {
         let vault = vault.clone();
         let token = token.clone();

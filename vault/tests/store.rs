@@ -397,15 +397,7 @@ async fn snapshot(backend: Backend) {
 async fn imports(backend: Backend) {
     let db = TestDb::new(backend).await;
     let vault = db.init().await;
-    vault
-        .grant("admin", Permission::Read, &Scope::All)
-        .await
-        .unwrap();
-    vault
-        .grant("admin", Permission::ExportKey, &Scope::All)
-        .await
-        .unwrap();
-    let token = vault.create_token("admin", None).await.unwrap().token;
+    let token = common::full_access_token(&vault, "admin").await;
     let store = vault.caller(&token).await.unwrap();
     for (dir, ids, refused) in [
         (common::demo_store(), DEMO_IDS.to_vec(), vec![]),
@@ -512,15 +504,7 @@ async fn tampering(backend: Backend) {
     let vault = db.init().await;
     let (stored, _) = import_dir(&vault, &common::fixtures(), &[1, 4, 9]).await;
     assert_eq!(stored, [1, 4, 9]);
-    vault
-        .grant("admin", Permission::Read, &Scope::All)
-        .await
-        .unwrap();
-    vault
-        .grant("admin", Permission::ExportKey, &Scope::All)
-        .await
-        .unwrap();
-    let token = vault.create_token("admin", None).await.unwrap().token;
+    let token = common::full_access_token(&vault, "admin").await;
     let store = vault.caller(&token).await.unwrap();
     let secret = |n: u64| {
         CertificateStore::private_key(&DirectoryStore::new(common::fixtures()), id(n))
@@ -761,15 +745,7 @@ async fn postgres_service_role() {
     let db = TestDb::new(Backend::Postgres).await;
     let vault = db.init().await;
     import_dir(&vault, &common::demo_store(), &[12345]).await;
-    vault
-        .grant("svc", Permission::Read, &Scope::All)
-        .await
-        .unwrap();
-    vault
-        .grant("svc", Permission::ExportKey, &Scope::All)
-        .await
-        .unwrap();
-    let token = vault.create_token("svc", None).await.unwrap().token;
+    let token = common::full_access_token(&vault, "svc").await;
     let role = format!("vault_service_{}", std::process::id());
     let raw = db.raw().await;
     let common::Raw::Postgres(pool) = &raw else {

@@ -279,6 +279,18 @@ pub async fn import_dir(vault: &Vault, dir: &Path, ids: &[u64]) -> (Vec<u64>, Ve
     (stored, refused)
 }
 
+/// A token of `principal`, granted read and key export on every certificate.
+pub async fn full_access_token(vault: &cert_download_vault::Vault, principal: &str) -> String {
+    use cert_download_vault::{Permission, Scope};
+    for permission in [Permission::Read, Permission::ExportKey] {
+        vault
+            .grant(principal, permission, &Scope::All)
+            .await
+            .unwrap();
+    }
+    vault.create_token(principal, None).await.unwrap().token
+}
+
 /// The ids of the test fixtures (tests/fixtures/store: 1 to 21).
 pub const FIXTURE_IDS: std::ops::RangeInclusive<u64> = 1..=21;
 /// The fixtures the crate's checks refuse: mismatched keys (11, 12, 16), a corrupt
