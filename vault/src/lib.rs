@@ -33,6 +33,32 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Design
+//!
+//! - **Schema** (`migrations/sqlite`, `migrations/postgres`: one schema in two dialects,
+//!   embedded with `sqlx::migrate!` and applied by [`Vault::init`] or at open with
+//!   [`VaultOptions::migrate`]): `certificates` (id, leaf DER, issuers as DER one after the
+//!   other), `sealed_keys` (KEK id, wrap nonce, wrapped data key, key format, key nonce,
+//!   ciphertext), `kek_checks` (a known text sealed under each KEK), `principals`, `grants`
+//!   (principal, `read` or `export_key`, certificate id or 0 for every certificate),
+//!   `tokens` (SHA-256 of the token, principal, expiry, revocation), `audit` (insert-only).
+//! - **Sealing**: see [`seal`] (data key per key, KEK file, associated data layout).
+//! - **Tokens** are 256 random bits (`cdv_` and base64url); the database keeps their
+//!   SHA-256 only. A fast hash is right for secrets of that entropy (no dictionary to try;
+//!   a password hash such as Argon2 would cost every request milliseconds for nothing),
+//!   and the lookup is by the hash, so comparing happens on values an attacker cannot
+//!   steer byte by byte.
+//! - **Answers**: see [`VaultStore`]; no read grant is 404, as for an id that does not
+//!   exist, so that ids cannot be probed; a sealed key that does not open is a `Backend`
+//!   error (500 `store_failure`) whose cause names the id and KEK for the log, never bytes.
+//! - **Rekey**: [`Vault::rekey`] reads the rows not under the newest KEK in batches and
+//!   rewraps each data key with its own compare-and-swap `UPDATE`; downloads read either
+//!   wrapping meanwhile; a crash leaves some rows moved and a new run moves the rest. When
+//!   it reports `remaining: 0`, older KEKs can leave the file.
+//! - **Opening** ([`Vault::connect`]) checks the KEK file against the database: a KEK whose
+//!   check value does not open, a KEK that sealed keys use and the file lacks, or a file
+//!   with none of the vault's KEKs is an error at start.
+//!
 //! # PostgreSQL roles
 //!
 //! The audit table refuses `UPDATE`, `DELETE` and `TRUNCATE` through triggers (SQLite and

@@ -42,7 +42,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use cert_download::pki_types::{PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer};
 use cert_download::{CertificateId, PrivateKeyDer};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// The length of a KEK and of a data key: AES-256.
 pub const KEY_LEN: usize = 32;
@@ -309,7 +309,8 @@ fn encrypt(key: &[u8; KEY_LEN], nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext: 
     // Encryption fails only for inputs of gigabytes; keys are capped far below.
     match cipher(key).encrypt_inout_detached(&Nonce::from(*nonce), aad, out.as_mut_slice().into()) {
         Ok(tag) => out.extend_from_slice(&tag),
-        Err(_) => out.clear(),
+        // The buffer still holds the plaintext: wipe it.
+        Err(_) => out.zeroize(),
     }
     out
 }
