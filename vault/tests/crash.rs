@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cert_download::AsyncCertificateStore;
-use cert_download_vault::{Keyring, Permission, Scope, Vault, VaultOptions};
+use cert_download_vault::{Keyring, Vault, VaultOptions};
 use common::{Backend, Raw, TestDb, id};
 
 const RECORDS: u64 = 400;
