@@ -1,0 +1,89 @@
+//! A vault behind `cert-download`: certificates and envelope-sealed private keys in SQLite
+//! or PostgreSQL, per-principal grants, hashed bearer tokens and an insert-only audit trail.
+//!
+//! - [`seal`]: the envelope encryption (a data key per private key, wrapped by a KEK from a
+//!   file kept apart from the database). Knows nothing of SQL.
+//! - [`Vault`]: the database (schema, KEK checks, import, grants, tokens, rekey, audit).
+//! - [`VaultStore`]: the `AsyncCertificateStore` one caller sees, from [`Vault::caller`].
+//!
+//! ```no_run
+//! # async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+//! use cert_download::{DownloadRequest, ExportPolicy, OsRandom, prepare_async};
+//! use cert_download_vault::{AuditEntry, Keyring, Vault, VaultOptions};
+//!
+//! // At start: a wrong or missing KEK file fails here, not on each download.
+//! let keyring = Keyring::load("/etc/cert-download/kek")?;
+//! let vault = Vault::connect("sqlite:///var/lib/cert-download/vault.db", keyring,
+//!     VaultOptions::default()).await?;
+//!
+//! // Per request: the store bound to the caller that the bearer token names.
+//! let store = vault.caller("cdv_...token from the Authorization header...").await?;
+//! let request = DownloadRequest::from_json(br#"{"id": 12345, "format": "crt"}"#)?;
+//! let status = match prepare_async(request, &store).await {
+//!     Ok(prepared) => prepared.encode(&ExportPolicy::default(), &mut OsRandom).map_or_else(|e| e.status(), |_| 200),
+//!     Err(error) => error.status(),
+//! };
+//! vault.record_audit(&AuditEntry {
+//!     principal: store.principal().map(str::to_owned),
+//!     certificate_id: Some(12345),
+//!     format: Some("crt".into()),
+//!     status,
+//!     ..AuditEntry::default()
+//! }).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Design
+//!
+//! - **Schema** (`migrations/sqlite`, `migrations/postgres`: one schema in two dialects,
+//!   embedded with `sqlx::migrate!` and applied by [`Vault::init`] or at open with
+//!   [`VaultOptions::migrate`]): `certificates` (id, leaf DER, issuers as DER one after the
+//!   other), `sealed_keys` (KEK id, wrap nonce, wrapped data key, key format, key nonce,
+//!   ciphertext), `kek_checks` (a known text sealed under each KEK), `principals`, `grants`
+//!   (principal, `read` or `export_key`, certificate id or 0 for every certificate),
+//!   `tokens` (SHA-256 of the token, principal, expiry, revocation), `audit` (insert-only).
+//! - **Sealing**: see [`seal`] (data key per key, KEK file, associated data layout).
+//! - **Tokens** are 256 random bits (`cdv_` and base64url); the database keeps their
+//!   SHA-256 only. A fast hash is right for secrets of that entropy (no dictionary to try;
+//!   a password hash such as Argon2 would cost every request milliseconds for nothing),
+//!   and the lookup is by the hash, so comparing happens on values an attacker cannot
+//!   steer byte by byte.
+//! - **Answers**: see [`VaultStore`]; no read grant is 404, as for an id that does not
+//!   exist, so that ids cannot be probed; a sealed key that does not open is a `Backend`
+//!   error (500 `store_failure`) whose cause names the id and KEK for the log, never bytes.
+//! - **Rekey**: [`Vault::rekey`] reads the rows not under the newest KEK in batches and
+//!   rewraps each data key with its own compare-and-swap `UPDATE`; downloads read either
+//!   wrapping meanwhile; a crash leaves some rows moved and a new run moves the rest. When
+//!   it reports `remaining: 0`, older KEKs can leave the file.
+//! - **Opening** ([`Vault::connect`]) checks the KEK file against the database: a KEK whose
+//!   check value does not open, a KEK that sealed keys use and the file lacks, or a file
+//!   with none of the vault's KEKs is an error at start.
+//!
+//! # PostgreSQL roles
+//!
+//! The audit table refuses `UPDATE`, `DELETE` and `TRUNCATE` through triggers (SQLite and
+//! PostgreSQL alike). On PostgreSQL, let the service connect as a role that may read the
+//! vault and insert audit rows, nothing more; the admin command runs as the owner:
+//!
+//! ```sql
+//! CREATE ROLE vault_service LOGIN PASSWORD '...';
+//! GRANT USAGE ON SCHEMA public TO vault_service;
+//! GRANT SELECT ON _sqlx_migrations, kek_checks, certificates, sealed_keys, principals,
+//!     grants, tokens TO vault_service;
+//! GRANT SELECT, INSERT ON audit TO vault_service;   -- no UPDATE, DELETE or TRUNCATE
+//! ```
+//!
+//! (`audit.id` is an identity column: inserting needs no grant on its sequence.)
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod seal;
+mod store;
+mod vault;
+
+pub use seal::{KekFileError, Keyring, SealError, SealedKey};
+pub use store::VaultStore;
+pub use vault::{
+    AuditEntry, AuditFilter, AuditRow, ImportOutcome, NewToken, Permission, RekeyReport, Scope,
+    Vault, VaultError, VaultOptions, check_record,
+};

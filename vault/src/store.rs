@@ -1,0 +1,213 @@
+//! The store one caller sees: [`AsyncCertificateStore`] over the vault's tables.
+
+use std::fmt;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use cert_download::{
+    AsyncCertificateStore, CertificateDer, CertificateId, CertificateRecord, PrivateKeyDer,
+    StoreError,
+};
+use sqlx::Row;
+
+use crate::seal::SealedKey;
+use crate::vault::{Vault, id_i64, now_secs, on_db, sealed_from_row, split_issuers};
+
+/// The vault as one caller sees it (from [`Vault::caller`]).
+///
+/// Answers, per call (the token is checked again by each one):
+///
+/// | case | answer |
+/// |---|---|
+/// | unknown, expired or revoked token | `Unauthenticated` (401) |
+/// | no read grant on the id, or no such id | `NotFound` (404): ids cannot be probed |
+/// | read grant, no export grant, key asked | `KeyExportForbidden` (403) |
+/// | both grants, no key stored | `KeyNotFound` (404 `key_not_found`) |
+/// | a sealed key that does not open (tampered, swapped, wrong KEK) | `Backend` (500 `store_failure`), the cause for the host's log, no key bytes |
+/// | a stored issuers column that does not split into certificates | `InvalidCertificate` (500) |
+///
+/// A caller without a read grant gets 404, not 403: the answer for an id it may not read
+/// is the answer for an id that does not exist, so grants reveal nothing about other
+/// records (the store traits allow either). A key goes out only to a caller with both
+/// grants: an export grant alone gives nothing.
+///
+/// One query answers both calls of a download: `certificate` reads the record, the
+/// caller's grants and the sealed key in one snapshot, and keeps the key's answer for a
+/// `private_key` of the same id that follows within a second (once). So a keyed download
+/// costs one database round trip, and its key is the key of the leaf it returned even if
+/// an import replaces the record meanwhile. `private_key` on its own queries (and checks)
+/// everything itself.
+pub struct VaultStore {
+    vault: Vault,
+    /// The principal and the token's hash; `None`: not authenticated.
+    caller: Option<(String, Vec<u8>)>,
+    /// The key's answer read with the last `certificate`.
+    prefetched: Mutex<Option<Prefetched>>,
+}
+
+/// How long a key read with `certificate` stands in for `private_key`'s own query.
+const PREFETCH_TTL: Duration = Duration::from_secs(1);
+
+struct Prefetched {
+    id: CertificateId,
+    at: Instant,
+    /// `None`: no export grant.
+    key: Option<Option<SealedKey>>,
+}
+
+impl Clone for VaultStore {
+    fn clone(&self) -> Self {
+        Self::new(self.vault.clone(), self.caller.clone())
+    }
+}
+
+impl fmt::Debug for VaultStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VaultStore")
+            .field("principal", &self.principal())
+            .finish_non_exhaustive()
+    }
+}
+
+impl VaultStore {
+    pub(crate) fn new(vault: Vault, caller: Option<(String, Vec<u8>)>) -> Self {
+        Self {
+            vault,
+            caller,
+            prefetched: Mutex::new(None),
+        }
+    }
+
+    /// The principal the token named when the store was made; `None`: the token was
+    /// unknown, expired or revoked (every call answers 401).
+    pub fn principal(&self) -> Option<&str> {
+        self.caller.as_ref().map(|(p, _)| p.as_str())
+    }
+
+    /// Everything the caller may know about `id`, in one query. Drops any snapshot first:
+    /// only the latest `certificate` call's snapshot may serve, and only if it succeeded.
+    async fn lookup(&self, id: CertificateId) -> Result<Lookup, StoreError> {
+        if let Ok(mut slot) = self.prefetched.lock() {
+            *slot = None;
+        }
+        let Some((_, hash)) = &self.caller else {
+            return Err(StoreError::Unauthenticated);
+        };
+        let row = on_db!(&self.vault.db, pool => {
+            sqlx::query(QUERY)
+                .bind(hash)
+                .bind(id_i64(id))
+                .bind(now_secs())
+                .fetch_optional(pool)
+                .await
+                .map_err(StoreError::backend)?
+                .map(|row| -> Result<_, sqlx::Error> {
+                    Ok(Lookup {
+                        may_read: row.try_get::<i32, _>(0)? == 1,
+                        may_export: row.try_get::<i32, _>(1)? == 1,
+                        leaf: row.try_get(2)?,
+                        issuers: row.try_get(3)?,
+                        sealed: sealed_from_row(&row, 4)?,
+                    })
+                })
+                .transpose()
+                .map_err(StoreError::backend)?
+        });
+        // No row: the token is not (or no longer) valid.
+        let lookup = row.ok_or(StoreError::Unauthenticated)?;
+        if !lookup.may_read || lookup.leaf.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        Ok(lookup)
+    }
+
+    fn open(
+        &self,
+        id: CertificateId,
+        key: Option<Option<SealedKey>>,
+    ) -> Result<PrivateKeyDer<'static>, StoreError> {
+        let sealed = key
+            .ok_or(StoreError::KeyExportForbidden)?
+            .ok_or(StoreError::KeyNotFound)?;
+        self.vault
+            .keyring
+            .open(id, &sealed)
+            .map_err(StoreError::backend)
+    }
+}
+
+struct Lookup {
+    may_read: bool,
+    may_export: bool,
+    leaf: Option<Vec<u8>>,
+    issuers: Option<Vec<u8>>,
+    sealed: Option<SealedKey>,
+}
+
+impl Lookup {
+    /// The key's answer: `None` without an export grant, else the sealed key if any.
+    fn key(self) -> Option<Option<SealedKey>> {
+        self.may_export.then_some(self.sealed)
+    }
+}
+
+/// The grants part of the query: 1 when the token's principal holds `permission` on the id
+/// (`$2`) or on every certificate (0).
+macro_rules! has_grant {
+    ($permission:literal) => {
+        concat!(
+            "CASE WHEN EXISTS (SELECT 1 FROM grants g WHERE g.principal = t.principal \
+             AND g.permission = '",
+            $permission,
+            "' AND g.certificate_id IN (0, $2)) THEN 1 ELSE 0 END"
+        )
+    };
+}
+
+/// May read, may export, the leaf, the issuers, the sealed key's six columns, for the
+/// token `$1` if it is valid at `$3` (no row otherwise) and the id `$2`.
+const QUERY: &str = concat!(
+    "SELECT ",
+    has_grant!("read"),
+    ", ",
+    has_grant!("export_key"),
+    ", c.leaf, c.issuers, s.kek_id, s.wrap_nonce, s.wrapped_key, s.key_format, s.key_nonce, \
+     s.ciphertext FROM tokens t LEFT JOIN certificates c ON c.id = $2 \
+     LEFT JOIN sealed_keys s ON s.certificate_id = c.id \
+     WHERE t.hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $3)"
+);
+
+impl AsyncCertificateStore for VaultStore {
+    async fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError> {
+        let mut lookup = self.lookup(id).await?;
+        let (Some(leaf), Some(issuers)) = (lookup.leaf.take(), lookup.issuers.take()) else {
+            return Err(StoreError::NotFound);
+        };
+        let issuers = split_issuers(&issuers).ok_or(StoreError::InvalidCertificate)?;
+        if let Ok(mut slot) = self.prefetched.lock() {
+            *slot = Some(Prefetched {
+                id,
+                at: Instant::now(),
+                key: lookup.key(),
+            });
+        }
+        Ok(CertificateRecord::new(CertificateDer::from(leaf), issuers))
+    }
+
+    async fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
+        if self.caller.is_none() {
+            return Err(StoreError::Unauthenticated);
+        }
+        let prefetched = self
+            .prefetched
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take())
+            .filter(|p| p.id == id && p.at.elapsed() < PREFETCH_TTL);
+        let key = match prefetched {
+            Some(p) => p.key,
+            None => self.lookup(id).await?.key(),
+        };
+        self.open(id, key)
+    }
+}
