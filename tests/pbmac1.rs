@@ -4,7 +4,8 @@
 //! RFC 9579 describes, written out here from RFC 8018 (appendix A.5) rather than taken from
 //! the crate's types; and its MAC is recomputed with the `pbkdf2` and `hmac` crates.
 //!
-//! Set `KAT_WRITE=1` to rewrite the golden file after a deliberate change of encoding.
+//! Set `KAT_WRITE=1` to rewrite the golden file after a deliberate change of encoding (that
+//! run writes it and fails; run again without `KAT_WRITE` to compare).
 
 mod common;
 
@@ -136,8 +137,13 @@ fn pbmac1_known_answer() {
     let der = download(4, PfxEncryption::Aes256Sha256Pbmac1, &policy, PASSWORD);
 
     let path = fixtures().join("golden/pfx-aes256-sha256-pbmac1-4.der");
+    // Write mode writes and fails: a run never passes on a file it has just written.
     if std::env::var_os("KAT_WRITE").is_some() {
         std::fs::write(&path, &der).unwrap();
+        panic!(
+            "KAT_WRITE: wrote {}; run again without KAT_WRITE to compare",
+            path.display()
+        );
     }
     let expected = std::fs::read(&path).expect("the golden file; KAT_WRITE=1 creates it");
     assert!(expected == der, "differs from {}", path.display());
