@@ -152,6 +152,8 @@ fn pbmac1_known_answer() {
     // then the PBMAC1 salt 64..80 (the PBKDF2 salt length of the policy).
     let salt = check_pbmac1(&der, PASSWORD, 2048, 16);
     assert_eq!(salt, (64u8..80).collect::<Vec<u8>>());
+    // The shared reader (also the fuzz targets') verifies a PBMAC1 MAC too.
+    assert!(read_pfx(&der, PASSWORD).mac_ok);
 
     // The bags are aes256_sha256's, byte for byte: only the MacData differs.
     let modern = download(4, PfxEncryption::Aes256Sha256, &policy, PASSWORD);
