@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of the fuzz targets from the test fixtures.
 
-request_body: valid and nearly valid request bodies.
+request_body: valid and nearly valid request bodies, and bodies at the size limit.
 stored_material: selector byte (key container: 1 PKCS#8, 2 PKCS#1, 3 SEC1), then the leaf
 DER, the issuers' DER and the key DER, separated by FF 00 FF, as the target splits them.
 """
@@ -43,6 +43,13 @@ bodies = [
     # A friendly name may contain the password: the fuzz target once took that for a leak.
     '{"id": 7, "format": "pfx", "password": "12345678", "friendly_name": "my kepass12345678y"}',
 ]
+# The body size limit (MAX_BODY_BYTES, 64 KiB) from both sides: a valid body of exactly
+# the limit, and one byte more (body_too_large). libFuzzer runs with -max_len above the
+# limit (.ci/run), so that its mutations cross it.
+MAX_BODY_BYTES = 64 * 1024
+head = '{"id": 1, "format": "crt"'
+bodies.append(head + " " * (MAX_BODY_BYTES - len(head) - 1) + "}")
+bodies.append(head + " " * (MAX_BODY_BYTES - len(head)) + "}")
 for i, body in enumerate(bodies):
     (here / "seeds" / "request_body" / f"seed-{i}.json").write_bytes(body.encode())
 

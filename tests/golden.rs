@@ -1,17 +1,21 @@
 //! Golden outputs: with a pinned random source, every file the crate writes is byte for
 //! byte the one it wrote when these digests were recorded (by the hand-written DER encoder
-//! of commit f8dcd62, before the encoders moved onto the `der`/`pkcs12` types).
+//! of commit f8dcd62, before the encoders moved onto the `der`/`pkcs12` types; the PBMAC1
+//! and p7b digests by the encoder of commit eecbcc7, when they joined the matrix).
 //!
-//! The matrix covers every format (pfx in every profile, pem and crt with and without the
-//! key), every key type and container of the fixture store (RSA PKCS#8 and PKCS#1, EC
-//! P-256/P-384/P-521 as PKCS#8 and SEC1, Ed25519), both chain orders, with and without
-//! the chain, friendly names on both sides of the DER `SET OF` ordering of the bag
-//! attributes, ASCII and beyond-BMP passwords, and policies with other iteration counts and
-//! salt sizes. `tests/fixtures/golden/outputs.sha256` holds one SHA-256 per file (the
-//! certificate bytes, then the key bytes, each length-prefixed), `sha256sum` style.
+//! The matrix covers every format (pfx in every profile, PBMAC1 included, pem and crt with
+//! and without the key, p7b with and without the root), every key type and container of the
+//! fixture store (RSA PKCS#8 and PKCS#1, EC P-256/P-384/P-521 as PKCS#8 and SEC1, Ed25519),
+//! both chain orders, with and without the chain, friendly names on both sides of the DER
+//! `SET OF` ordering of the bag attributes, ASCII and beyond-BMP passwords, and policies
+//! with other iteration counts and salt sizes. `tests/fixtures/golden/outputs.sha256` holds
+//! one SHA-256 per file (the certificate bytes, then the key bytes, each length-prefixed),
+//! `sha256sum` style.
 //!
 //! A file that differs is written to `target/golden-actual/` for inspection. Set
-//! `GOLDEN_WRITE=1` to record the digests again after a deliberate change of encoding.
+//! `GOLDEN_WRITE=1` to record the digests again after a deliberate change of encoding: that
+//! run writes the file, says how many digests changed, and fails; a second run without
+//! `GOLDEN_WRITE` compares against what was written.
 
 mod common;
 
@@ -65,6 +69,14 @@ fn policies() -> [(&'static str, ExportPolicy); 3] {
     ]
 }
 
+/// The policies above and PBMAC1's, at NIST SP 800-132's floor of 1,000 iterations (its
+/// MAC key is a PBKDF2).
+fn all_policies() -> BTreeMap<&'static str, ExportPolicy> {
+    let mut all: BTreeMap<_, _> = policies().into_iter().collect();
+    all.insert("pbmac1", ExportPolicy::with_iterations(1000).unwrap());
+    all
+}
+
 fn id(n: u64) -> CertificateId {
     CertificateId::new(n).unwrap()
 }
@@ -82,6 +94,10 @@ fn order_name(order: ChainOrder) -> &'static str {
 
 /// The profiles whose digests were recorded from the old encoder.
 const PROFILES: [PfxEncryption; 2] = [PfxEncryption::Aes256Sha256, PfxEncryption::TripleDesSha1];
+
+/// Records downloaded as p7b: every key type, both stored chain orders, no chain, an
+/// unrelated root, a duplicate issuer.
+const P7B: [u64; 9] = [1, 2, 4, 5, 9, 10, 15, 20, 21];
 
 /// Every case: its name and its request. The random source starts at 7 for each.
 fn cases() -> Vec<(String, DownloadRequest, &'static str)> {
@@ -146,6 +162,51 @@ fn cases() -> Vec<(String, DownloadRequest, &'static str)> {
             }
         }
     }
+    // PBMAC1: every keyed record, both orders, with and without the chain, the default
+    // and a non-ASCII friendly name, both passwords.
+    for record in KEYED {
+        for order in orders {
+            for chain in [true, false] {
+                for n in [0, 5] {
+                    for pw in [0, 1] {
+                        let mut request = DownloadRequest::pfx(id(record), password(pw))
+                            .with_pfx_encryption(PfxEncryption::Aes256Sha256Pbmac1)
+                            .with_chain_order(order)
+                            .with_chain(chain);
+                        if let Some(name) = NAMES[n] {
+                            request = request.with_friendly_name(FriendlyName::new(name).unwrap());
+                        }
+                        out.push((
+                            format!(
+                                "pfx-aes256_sha256_pbmac1-r{record}-{}-chain{}-name{n}-pbmac1-pw{pw}",
+                                order_name(order),
+                                u8::from(chain)
+                            ),
+                            request,
+                            "pbmac1",
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    for record in P7B {
+        for root in [true, false] {
+            for chain in [true, false] {
+                out.push((
+                    format!(
+                        "p7b-r{record}-root{}-chain{}",
+                        u8::from(root),
+                        u8::from(chain)
+                    ),
+                    DownloadRequest::p7b(id(record))
+                        .with_root(root)
+                        .with_chain(chain),
+                    "i1",
+                ));
+            }
+        }
+    }
     for record in UNKEYED {
         out.push((
             format!("crt-r{record}"),
@@ -195,7 +256,7 @@ fn manifest_path() -> PathBuf {
 #[test]
 fn every_output_is_byte_identical_to_the_recorded_one() {
     let store = fixture_store();
-    let policies: BTreeMap<_, _> = policies().into_iter().collect();
+    let policies = all_policies();
     let mut actual = BTreeMap::new();
     let mut bodies = BTreeMap::new();
     for (name, request, policy) in cases() {
@@ -207,24 +268,37 @@ fn every_output_is_byte_identical_to_the_recorded_one() {
     assert!(actual.len() > 2500, "{} cases", actual.len());
 
     let path = manifest_path();
+    let expected: BTreeMap<String, String> = match std::fs::read_to_string(&path) {
+        Ok(text) => text
+            .lines()
+            .map(|l| {
+                let (d, n) = l.split_once("  ").expect("a `digest  name` line");
+                (n.to_owned(), d.to_owned())
+            })
+            .collect(),
+        Err(_) if std::env::var_os("GOLDEN_WRITE").is_some() => BTreeMap::new(),
+        Err(e) => panic!(
+            "{}: {e}; run with GOLDEN_WRITE=1 to record it",
+            path.display()
+        ),
+    };
+    // Write mode records and fails: a run never passes on digests it has just written.
     if std::env::var_os("GOLDEN_WRITE").is_some() {
         let text: String = actual.iter().map(|(n, d)| format!("{d}  {n}\n")).collect();
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, text).unwrap();
-    }
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        let changed = actual
+            .iter()
+            .filter(|(n, d)| expected.get(*n) != Some(*d))
+            .count();
+        let dropped = expected.keys().filter(|n| !actual.contains_key(*n)).count();
         panic!(
-            "{}: {e}; run with GOLDEN_WRITE=1 to record it",
+            "GOLDEN_WRITE: recorded {} digests in {} ({changed} new or changed, {dropped} \
+             dropped); review the diff and run again without GOLDEN_WRITE to compare",
+            actual.len(),
             path.display()
-        )
-    });
-    let expected: BTreeMap<String, String> = text
-        .lines()
-        .map(|l| {
-            let (d, n) = l.split_once("  ").expect("a `digest  name` line");
-            (n.to_owned(), d.to_owned())
-        })
-        .collect();
+        );
+    }
 
     let mut differ = Vec::new();
     for (name, d) in &actual {

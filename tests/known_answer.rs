@@ -2,7 +2,8 @@
 //! ones in `tests/fixtures/kat/`, those files open in OpenSSL, and their content is checked
 //! by a reader that shares no code with the encoder (`common::read_pfx`).
 //!
-//! Set `KAT_WRITE=1` to rewrite the golden files after a deliberate change of encoding.
+//! Set `KAT_WRITE=1` to rewrite the golden files after a deliberate change of encoding (that
+//! run writes them and fails; run again without `KAT_WRITE` to compare).
 
 mod common;
 
@@ -34,9 +35,14 @@ fn policy(iterations: u32) -> ExportPolicy {
 
 fn golden(name: &str, actual: &[u8]) {
     let path: PathBuf = fixtures().join("kat").join(name);
+    // Write mode writes and fails: a run never passes on a file it has just written.
     if std::env::var_os("KAT_WRITE").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, actual).unwrap();
+        panic!(
+            "KAT_WRITE: wrote {}; run again without KAT_WRITE to compare",
+            path.display()
+        );
     }
     let expected = std::fs::read(&path)
         .unwrap_or_else(|e| panic!("{}: {e}; run with KAT_WRITE=1 to create it", path.display()));

@@ -5,7 +5,8 @@
 //! RFC 9879 describes, written out here from RFC 8018 (appendix A.5) rather than taken from
 //! the crate's types; and its MAC is recomputed with the `pbkdf2` and `hmac` crates.
 //!
-//! Set `KAT_WRITE=1` to rewrite the golden file after a deliberate change of encoding.
+//! Set `KAT_WRITE=1` to rewrite the golden file after a deliberate change of encoding (that
+//! run writes it and fails; run again without `KAT_WRITE` to compare).
 
 mod common;
 
@@ -137,8 +138,13 @@ fn pbmac1_known_answer() {
     let der = download(4, PfxEncryption::Aes256Sha256Pbmac1, &policy, PASSWORD);
 
     let path = fixtures().join("golden/pfx-aes256-sha256-pbmac1-4.der");
+    // Write mode writes and fails: a run never passes on a file it has just written.
     if std::env::var_os("KAT_WRITE").is_some() {
         std::fs::write(&path, &der).unwrap();
+        panic!(
+            "KAT_WRITE: wrote {}; run again without KAT_WRITE to compare",
+            path.display()
+        );
     }
     let expected = std::fs::read(&path).expect("the golden file; KAT_WRITE=1 creates it");
     assert!(expected == der, "differs from {}", path.display());
@@ -147,6 +153,8 @@ fn pbmac1_known_answer() {
     // then the PBMAC1 salt 64..80 (the PBKDF2 salt length of the policy).
     let salt = check_pbmac1(&der, PASSWORD, 2048, 16);
     assert_eq!(salt, (64u8..80).collect::<Vec<u8>>());
+    // The shared reader (also the fuzz targets') verifies a PBMAC1 MAC too.
+    assert!(read_pfx(&der, PASSWORD).mac_ok);
 
     // The bags are aes256_sha256's, byte for byte: only the MacData differs.
     let modern = download(4, PfxEncryption::Aes256Sha256, &policy, PASSWORD);

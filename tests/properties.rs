@@ -15,8 +15,8 @@ use serde_json::{Map, Value, json};
 /// Records 1 (RSA), 4 (P-256), 9 (Ed25519), 5 (P-256, SEC1) and 2 (RSA, PKCS#1).
 const RECORDS: [u64; 5] = [1, 4, 9, 5, 2];
 
-/// (id, leaf DER, issuers DER in fixture order, stored key as PKCS#8 if stored so)
-type Record = (u64, Vec<u8>, Vec<Vec<u8>>, Option<Vec<u8>>);
+/// (id, leaf DER, issuers DER in fixture order, the stored key as stored)
+type Record = (u64, Vec<u8>, Vec<Vec<u8>>, PrivateKeyDer<'static>);
 
 struct Fixture {
     store: MemoryStore,
@@ -39,12 +39,11 @@ fn fixture() -> &'static Fixture {
             let leaf = certs("cert.pem").remove(0);
             let chain = certs("chain.pem");
             let key = PrivateKeyDer::from_pem_file(dir.join("key.pem")).unwrap();
-            let pkcs8 = matches!(key, PrivateKeyDer::Pkcs8(_)).then(|| key.secret_der().to_vec());
             records.push((
                 n,
                 leaf.to_vec(),
                 chain.iter().map(|c| c.to_vec()).collect(),
-                pkcs8,
+                key.clone_key(),
             ));
             store.insert(CertificateId::new(n).unwrap(), leaf, chain, Some(key));
         }
@@ -186,7 +185,7 @@ proptest! {
         password in password_strategy(),
     ) {
         let f = fixture();
-        let (_, leaf, issuers, stored_pkcs8) =
+        let (_, leaf, issuers, stored_key) =
             f.records.iter().find(|r| r.0 == o.record).unwrap();
         let json = Value::Object(body(&o, &password)).to_string();
         let response = download_json(json.as_bytes(), &f.store, &policy(), &mut OsRandom)
@@ -199,6 +198,26 @@ proptest! {
                 prop_assert!(pfx.mac_ok);
                 let certs: Vec<Vec<u8>> = pfx.certs.iter().map(|(c, _)| c.clone()).collect();
                 prop_assert_eq!(certs, expected_chain(&o, leaf, issuers));
+                // The profile asked for (aes256_sha256 when none is named) is the one in
+                // the file: its MAC digest and both encryption algorithms.
+                let (mac, encryption) = if o.legacy == Some(true) {
+                    ("1.3.14.3.2.26", "1.2.840.113549.1.12.1.3")
+                } else {
+                    ("2.16.840.1.101.3.4.2.1", "1.2.840.113549.1.5.13")
+                };
+                prop_assert_eq!(pfx.mac_algorithm.as_str(), mac);
+                prop_assert_eq!(pfx.key_algorithm.as_str(), encryption);
+                prop_assert_eq!(pfx.certs_algorithm.as_str(), encryption);
+                // The friendly name asked for (the leaf's CN when none is) is on the key
+                // and the leaf, with the localKeyId.
+                let name = o
+                    .friendly_name
+                    .clone()
+                    .unwrap_or_else(|| format!("leaf{}.test", o.record));
+                let attributes = common::expected_attributes(&name, leaf);
+                prop_assert_eq!(pfx.key_attributes.as_ref(), Some(&attributes));
+                let leaf_bag = pfx.certs.iter().find(|(c, _)| c == leaf);
+                prop_assert_eq!(leaf_bag.and_then(|(_, a)| a.as_ref()), Some(&attributes));
                 decrypted_key = Some(pfx.key_pkcs8);
             }
             Format::Pem => {
@@ -226,9 +245,49 @@ proptest! {
                 prop_assert_eq!(decrypted_key.is_some(), o.download_key);
             }
         }
-        if let (Some(key), Some(stored)) = (decrypted_key, stored_pkcs8) {
-            prop_assert_eq!(&key, stored);
+        if let Some(key) = decrypted_key {
+            assert_same_key(&key, stored_key);
         }
+    }
+}
+
+/// The PKCS#8 key of a file holds the stored key, whatever its container: a PKCS#8 key byte
+/// for byte; a PKCS#1 key as the rsaEncryption PrivateKeyInfo around those very bytes; a
+/// SEC1 key as an id-ecPublicKey PrivateKeyInfo on the stored curve whose inner ECPrivateKey
+/// keeps the private scalar and the public point.
+fn assert_same_key(pkcs8: &[u8], stored: &PrivateKeyDer<'_>) {
+    use der::asn1::ObjectIdentifier;
+    const RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+    const EC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+    match stored {
+        PrivateKeyDer::Pkcs8(k) => assert_eq!(pkcs8, k.secret_pkcs8_der()),
+        PrivateKeyDer::Pkcs1(k) => {
+            let info = pkcs8::PrivateKeyInfoRef::from_der(pkcs8).unwrap();
+            assert_eq!(info.algorithm.oid, RSA);
+            assert_eq!(
+                info.algorithm.parameters.map(|p| p.is_null()),
+                Some(true),
+                "rsaEncryption takes NULL parameters"
+            );
+            assert_eq!(info.private_key.as_bytes(), k.secret_pkcs1_der());
+        }
+        PrivateKeyDer::Sec1(k) => {
+            let info = pkcs8::PrivateKeyInfoRef::from_der(pkcs8).unwrap();
+            assert_eq!(info.algorithm.oid, EC);
+            let ours = sec1::EcPrivateKey::from_der(info.private_key.as_bytes()).unwrap();
+            let stored = sec1::EcPrivateKey::from_der(k.secret_sec1_der()).unwrap();
+            let curve = stored.parameters.and_then(|p| p.named_curve()).unwrap();
+            let params: ObjectIdentifier = info.algorithm.parameters.unwrap().decode_as().unwrap();
+            assert_eq!(params, curve, "the stored key's curve");
+            assert_eq!(ours.private_key, stored.private_key, "the private scalar");
+            assert_eq!(ours.public_key, stored.public_key, "the public point");
+            assert!(
+                ours.parameters
+                    .is_none_or(|p| p.named_curve() == Some(curve)),
+                "the inner key names another curve"
+            );
+        }
+        other => panic!("unexpected stored key {other:?}"),
     }
 }
 

@@ -18,7 +18,9 @@
 //!   OIDs beyond cryptography's limits, v2). The judge sorts cryptography's objections into
 //!   these kinds by its messages; any other objection fails the test, to be looked at.
 //!
-//! The counts of each class are printed (`--nocapture`).
+//! The counts of each class are printed (`--nocapture`), and the mutants' must reach a
+//! floor in each class, so that a mutator that stopped producing some kind of certificate
+//! fails the test.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
@@ -1043,6 +1045,9 @@ fn the_crate_reads_what_openssl_and_cryptography_read() {
     let issued = CertificateDer::from_pem_slice(&issued).unwrap().to_vec();
 
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    // The judges' classes of the mutants alone (not the hand-made cases nor the fixtures).
+    let mut mutant_classes: BTreeMap<String, usize> = BTreeMap::new();
+    let first_mutant = hand_made_count + fixtures.len();
     let mut failures = Vec::new();
     let mut hand_made_lines = Vec::new();
     for (i, ((label, der), verdict)) in candidates.iter().zip(&verdicts).enumerate() {
@@ -1062,6 +1067,9 @@ fn the_crate_reads_what_openssl_and_cryptography_read() {
         *counts
             .entry(format!("{class:40} crate {read}"))
             .or_default() += 1;
+        if i >= first_mutant {
+            *mutant_classes.entry(class.clone()).or_default() += 1;
+        }
         if i < hand_made_count {
             hand_made_lines.push(format!("{label:58} {class:36} crate {read}"));
         }
@@ -1096,6 +1104,32 @@ fn the_crate_reads_what_openssl_and_cryptography_read() {
     for (class, n) in &counts {
         println!("{n:6}  {class}");
     }
+    // The mutator must keep reaching every kind of answer: a degraded one (that only flips
+    // bits, or whose re-encodings no longer parse) would leave the verdicts above
+    // "refused" everywhere and prove nothing. Floors at about half of the mutants' counts
+    // with the default seed (1,757 both parse, 3,425 neither, 793 BER, 110 times, 67
+    // cryptography only, 47 parameters, 12 versions), so that another seed passes too.
+    let floors = [
+        ("both parse", 850),
+        ("neither parses", 1700),
+        ("only OpenSSL parses: ber", 400),
+        ("only OpenSSL parses: time", 50),
+        ("only cryptography parses", 30),
+        ("only OpenSSL parses: parameters", 20),
+        ("only OpenSSL parses: version", 5),
+    ];
+    let short: Vec<String> = floors
+        .iter()
+        .filter_map(|&(class, floor)| {
+            let n = mutant_classes.get(class).copied().unwrap_or(0);
+            (n < floor).then(|| format!("{class}: {n} mutants, at least {floor} expected"))
+        })
+        .collect();
+    assert!(
+        short.is_empty(),
+        "the mutator no longer reaches every class of verdict:\n{}\nall classes: {mutant_classes:?}",
+        short.join("\n")
+    );
     assert!(
         failures.is_empty(),
         "{} of {} candidates answered wrongly:\n{}",

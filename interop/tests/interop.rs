@@ -135,6 +135,14 @@ fn key_downloads(id: u64, policy: &ExportPolicy, passwords: &[&str]) {
                         Value::Bool(false),
                         "{wrong_what}: Python decrypted it"
                     );
+                    // A wrong key that happens to leave a valid padding (about 1 in 300)
+                    // gives plaintext that does not parse: "Could not deserialize".
+                    let error = r["error"].as_str().unwrap_or_default();
+                    assert!(
+                        error.contains("Incorrect password, could not decrypt key")
+                            || error.contains("Could not deserialize key data"),
+                        "{wrong_what}: Python refused it for another reason: {error}"
+                    );
                 },
             );
             if password.is_ascii() {
@@ -507,4 +515,37 @@ fn key_passwords_at_the_policy_edges() {
     let passwords = edge_passwords();
     let passwords: Vec<&str> = passwords.iter().map(String::as_str).collect();
     key_downloads(6, &fast_policy(), &passwords);
+}
+
+/// The control of the Python judge's strictness: our PFX re-wrapped in BER (its outer
+/// SEQUENCE with an indefinite length, the content unchanged) is refused, because
+/// `cryptography` reads it only through its "could not be parsed as DER" fallback and
+/// tests/interop/inspect.py turns that warning into an error; the DER file itself opens.
+#[test]
+#[cfg_attr(
+    not(judge_cryptography),
+    ignore = "needs Python cryptography 48: scripts/test-all installs it"
+)]
+fn python_judge_refuses_a_pfx_that_is_only_ber() {
+    let dir = tempdir();
+    let body = json!({"id": 4, "format": "pfx", "password": ASCII});
+    let der = download(&body, &fast_policy()).certificate().to_vec();
+    // 30 82 LL LL: a two-byte length; the BER form is 30 80 <content> 00 00.
+    assert_eq!(&der[..2], [0x30, 0x82], "a PFX longer than 255 bytes");
+    let mut ber = vec![0x30, 0x80];
+    ber.extend_from_slice(&der[4..]);
+    ber.extend_from_slice(&[0, 0]);
+    let der_path = write(dir.path(), "der.pfx", &der);
+    let ber_path = write(dir.path(), "ber.pfx", &ber);
+    let results = fixtures::python(&[
+        py_job("pfx", &der_path, Some(ASCII)),
+        py_job("pfx", &ber_path, Some(ASCII)),
+    ]);
+    py_ok(&results[0], "the DER PFX");
+    assert_eq!(results[1]["ok"], Value::Bool(false), "the BER PFX opened");
+    let error = results[1]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("could not be parsed as DER"),
+        "the BER PFX was refused for another reason: {error}"
+    );
 }

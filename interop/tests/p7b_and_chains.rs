@@ -276,8 +276,10 @@ fn base64_lines(der: &[u8]) -> String {
 }
 
 /// `openssl verify` of the stored leaf with the root as the only trust anchor and the file
-/// as the untrusted certificates: it verifies exactly when the file brings the intermediate.
-fn openssl_verify(id: u64, pem: &Path, root: Option<&Path>) -> bool {
+/// as the untrusted certificates: `Ok` when it verifies, else the error line it prints
+/// (`error 20 at 0 depth lookup: ...`). Anything but a verification failure (exit status
+/// 2 with such a line), a usage error for one, fails the test.
+fn openssl_verify(id: u64, pem: &Path, root: Option<&Path>) -> Result<(), String> {
     let leaf = fixtures_dir().join(format!("store/{id}/cert.pem"));
     let mut cmd = OPENSSL.cmd().arg("verify");
     if let Some(root) = root {
@@ -286,12 +288,21 @@ fn openssl_verify(id: u64, pem: &Path, root: Option<&Path>) -> bool {
         // No trust anchor but an empty file: the system's store must not decide.
         cmd = cmd.arg("-no-CAfile").arg("-no-CApath").arg("-no-CAstore");
     }
-    cmd.arg("-untrusted")
-        .arg(pem)
-        .arg(leaf)
-        .run()
-        .status
-        .success()
+    let out = cmd.arg("-untrusted").arg(pem).arg(leaf).run();
+    if out.status.success() {
+        return Ok(());
+    }
+    let text = out.all_text();
+    let error = text
+        .lines()
+        .find(|l| l.starts_with("error ") && l.contains(" depth lookup: "));
+    match (out.status.code(), error) {
+        (Some(2), Some(line)) => Err(line.trim().to_owned()),
+        _ => panic!(
+            "`{}` did not verify nor fail verification ({}):\n{text}",
+            out.shown, out.status
+        ),
+    }
 }
 
 #[test]
@@ -339,15 +350,23 @@ fn pem_without_the_root() {
             if key {
                 openssl_key(&pem, false, EMOJI, fx, &what);
             }
+            // Without the intermediate the leaf's issuer is missing (depth 0); without a
+            // trust anchor, the intermediate's (depth 1).
             let has_intermediate = want.len() > 1;
+            let missing = |depth: u8| {
+                Err(format!(
+                    "error 20 at {depth} depth lookup: unable to get local issuer certificate"
+                ))
+            };
             assert_eq!(
                 openssl_verify(id, &pem, Some(&root)),
-                has_intermediate,
+                if has_intermediate { Ok(()) } else { missing(0) },
                 "{what}: openssl verify with the root as trust anchor"
             );
-            assert!(
-                !openssl_verify(id, &pem, None),
-                "{what}: verifies without the root"
+            assert_eq!(
+                openssl_verify(id, &pem, None),
+                missing(u8::from(has_intermediate)),
+                "{what}: openssl verify without a trust anchor"
             );
         }
     }

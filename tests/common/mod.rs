@@ -132,6 +132,42 @@ pub fn read_pfx(der: &[u8], password: &str) -> DecodedPfx {
             h.update(&auth_safe_der);
             h.finalize().into_bytes().to_vec()
         }
+        // PBMAC1 (RFC 9579): PBKDF2-HMAC-SHA256 over the password's UTF-8 bytes with the
+        // parameters of the MAC's AlgorithmIdentifier, then HMAC-SHA256.
+        "1.2.840.113549.1.5.14" => {
+            let params: Vec<spki::AlgorithmIdentifierOwned> = mac
+                .mac
+                .algorithm
+                .parameters
+                .as_ref()
+                .unwrap()
+                .decode_as()
+                .unwrap();
+            assert_eq!(params.len(), 2, "PBMAC1-params");
+            assert_eq!(params[0].oid.to_string(), "1.2.840.113549.1.5.12", "PBKDF2");
+            assert_eq!(
+                params[1].oid.to_string(),
+                "1.2.840.113549.2.9",
+                "hmacWithSHA256"
+            );
+            let kdf: pkcs5::pbes2::Pbkdf2Params =
+                params[0].parameters.as_ref().unwrap().decode_as().unwrap();
+            assert_eq!(
+                kdf.prf,
+                pkcs5::pbes2::Pbkdf2Prf::HmacWithSha256,
+                "PBKDF2's PRF"
+            );
+            let mut k = vec![0u8; usize::from(kdf.key_length.expect("a keyLength"))];
+            pbkdf2::pbkdf2_hmac::<sha2::Sha256>(
+                password.as_bytes(),
+                kdf.salt.as_ref(),
+                kdf.iteration_count,
+                &mut k,
+            );
+            let mut h = hmac::Hmac::<sha2::Sha256>::new_from_slice(&k).unwrap();
+            h.update(&auth_safe_der);
+            h.finalize().into_bytes().to_vec()
+        }
         other => panic!("unexpected MAC digest {other}"),
     };
     let mac_ok = expected == mac.mac.digest.as_bytes();

@@ -10,9 +10,14 @@
 #   {"op": "plain_key", "path": P}               an unencrypted PEM key (PKCS#8, PKCS#1, SEC1)
 #
 # Every result has "ok"; on failure "error" says why (a wrong password is such a failure).
+# Warnings are errors: a file that `cryptography` reads only after a fallback (e.g. "could
+# not be parsed as DER, falling back to parsing as BER") fails its job.
 import json
 import re
 import sys
+import warnings
+
+warnings.simplefilter("error")
 
 try:
     from cryptography import x509

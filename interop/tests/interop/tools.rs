@@ -183,13 +183,17 @@ impl Cmd {
         out
     }
 
-    /// Runs the command and asserts that it exits non-zero (e.g. a wrong password).
-    pub(crate) fn fails(self) -> Output {
+    /// Runs the command and asserts that it fails for the reason expected: exit status
+    /// `code` and `message` in its output (e.g. openssl's "Mac verify error" for a wrong
+    /// password), so that a usage error or a crash is not taken for the refusal.
+    pub(crate) fn fails_with(self, code: i32, message: &str) -> Output {
         let out = self.run();
         assert!(
-            !out.status.success(),
-            "`{}` was expected to fail but exited 0:\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            out.status.code() == Some(code) && out.all_text().contains(message),
+            "`{}` was expected to fail with exit status {code} and `{message}`, got {}:\n\
+             --- stdout ---\n{}\n--- stderr ---\n{}",
             out.shown,
+            out.status,
             out.text(),
             out.stderr
         );

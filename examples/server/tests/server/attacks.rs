@@ -866,15 +866,16 @@ async fn finding_8_hyper_errors_are_logged_and_ours_are_json_and_no_store() {
 }
 
 /// SIGTERM with stalled connections (mid-body, mid-head, mid-handshake) and long
-/// timeouts, and forty PFX queued for one encoding thread (several seconds of work in a debug
-/// build): the stalled bodies are answered 503 `shutting_down` at once (waiting for a client
-/// is not work in flight), the rest close, and the server exits once the 1 s grace period
-/// for the queued downloads is over. It waited 11 s.
+/// timeouts, and PFX queued for one encoding thread, as many as make twenty grace periods
+/// of work in this build (one PFX is timed first; at least 40, at most 3,000): the stalled bodies
+/// are answered 503 `shutting_down` at once (waiting for a client is not work in flight),
+/// the rest close, and the server exits once the 1 s grace period for the queued downloads
+/// is over, with some of them never served, in a debug build as in a release build. It
+/// waited 11 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn finding_8_sigterm_with_stalled_connections_exits_within_the_grace_period() {
     const GRACE: Duration = Duration::from_secs(1);
     const BOUND: Duration = Duration::from_secs(4);
-    const QUEUED: usize = 40;
     let server = Server::start(&[
         "--shutdown-grace",
         "1",
@@ -887,8 +888,39 @@ async fn finding_8_sigterm_with_stalled_connections_exits_within_the_grace_perio
         "--encode-threads",
         "1",
         "--encode-queue",
-        "64",
+        "4096",
+        "--max-connections",
+        "8192",
+        "--download-burst",
+        "4000",
+        "--downloads-per-minute",
+        "100000",
     ]);
+    let length = PFX_12345.len().to_string();
+    let pfx = format!(
+        "{}{PFX_12345}",
+        head(&[
+            ("Authorization", BEARER_ADMIN),
+            ("Content-Type", JSON),
+            ("Content-Length", &length),
+        ])
+    );
+    // One PFX alone sizes the queue: the fastest of three, from the request on an open
+    // connection to the reply (the encoding, mostly).
+    let mut one_pfx = Duration::MAX;
+    for _ in 0..3 {
+        let mut one = tls(&server).await;
+        let start = Instant::now();
+        send(&mut one, pfx.as_bytes()).await;
+        read_reply(&mut one, Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|e| panic!("the timing PFX: {e}"))
+            .expect_ok("pfx");
+        one_pfx = one_pfx.min(start.elapsed());
+    }
+    let queued_count =
+        ((20.0 * GRACE.as_secs_f64() / one_pfx.as_secs_f64()).ceil() as usize).clamp(40, 3000);
+    eprintln!("one PFX took {one_pfx:?}: {queued_count} queued");
     let mut stalled_bodies = Vec::new();
     let mut stalled = Vec::new();
     let cut = head(&[
@@ -912,27 +944,21 @@ async fn finding_8_sigterm_with_stalled_connections_exits_within_the_grace_perio
     for _ in 0..5 {
         handshakes.push(tcp(&server).await);
     }
-    let length = PFX_12345.len().to_string();
-    let pfx = format!(
-        "{}{PFX_12345}",
-        head(&[
-            ("Authorization", BEARER_ADMIN),
-            ("Content-Type", JSON),
-            ("Content-Length", &length),
-        ])
-    );
+    // Every connection first, then every request at once: the queue builds up whatever the
+    // speed of the handshakes against the encoding.
     let mut queued = Vec::new();
-    for _ in 0..QUEUED {
-        let mut stream = tls(&server).await;
-        send(&mut stream, pfx.as_bytes()).await;
-        queued.push(stream);
+    for _ in 0..queued_count {
+        queued.push(tls(&server).await);
+    }
+    for stream in &mut queued {
+        send(stream, pfx.as_bytes()).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let stopped = tokio::task::spawn_blocking(move || server.stop_with("TERM"))
         .await
         .unwrap();
     eprintln!(
-        "SIGTERM with 15 stalled connections and {QUEUED} queued PFX: exit after {:?}",
+        "SIGTERM with 15 stalled connections and {queued_count} queued PFX: exit after {:?}",
         stopped.took
     );
     assert!(
@@ -953,21 +979,29 @@ async fn finding_8_sigterm_with_stalled_connections_exits_within_the_grace_perio
         expect_shaped(&reply, 503, &["shutting_down"]);
         assert_eq!(reply.header("connection"), Some("close"));
     }
-    let mut served = 0;
+    // A queued PFX is served, or cut: its connection closed, or (seen in release builds,
+    // where the queue is long) answered 500 `internal_error` when the runtime's shutdown
+    // drops the encoding queue with the request still in it.
+    let (mut served, mut cut_with_500) = (0, 0);
     for mut stream in queued {
         if let Ok(reply) = read_reply(&mut stream, Duration::from_secs(5)).await {
-            reply.expect_ok("pfx");
-            served += 1;
+            if reply.status == 200 {
+                reply.expect_ok("pfx");
+                served += 1;
+            } else {
+                expect_shaped(&reply, 500, &["internal_error"]);
+                cut_with_500 += 1;
+            }
         }
     }
-    // In a debug build the queue is seconds of work, more than the grace period; an
-    // optimized build may get through it all.
-    if cfg!(debug_assertions) {
-        assert!(
-            served < QUEUED,
-            "all {QUEUED} queued PFX were served: the grace period did not bound the shutdown"
-        );
-    }
-    eprintln!("{served} of the {QUEUED} queued PFX were served before the grace period ended");
+    eprintln!("{cut_with_500} queued PFX were answered 500 at the end of the grace period");
+    // The queue is twenty grace periods of work in any build: some of it must be cut.
+    assert!(
+        served < queued_count,
+        "all {queued_count} queued PFX were served: the grace period did not bound the shutdown"
+    );
+    eprintln!(
+        "{served} of the {queued_count} queued PFX were served before the grace period ended"
+    );
     drop((stalled, handshakes));
 }

@@ -298,6 +298,27 @@ impl Server {
         (status, out, err)
     }
 
+    /// Runs the server with `args` and expects it to refuse to start as `main` does: exit
+    /// status 1 (`ExitCode::FAILURE`; a panic is 101, a signal none), no ready line, and a
+    /// `cert-download-server: ...` line saying why. Returns stderr.
+    pub(crate) fn refuses_to_start(args: &[&str]) -> String {
+        let (status, stdout, stderr) = Self::run_to_exit(args);
+        assert_eq!(
+            status.code(),
+            Some(1),
+            "{args:?} must be refused with exit status 1, got {status}; stderr:\n{stderr}"
+        );
+        assert!(stdout.is_empty(), "{args:?} printed a ready line: {stdout}");
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.starts_with("cert-download-server: ")),
+            "{args:?}: no `cert-download-server: ...` line says why:\n{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?} panicked:\n{stderr}");
+        stderr
+    }
+
     /// The base URL with another path, e.g. `origin("/")`.
     pub(crate) fn with_path(&self, path: &str) -> String {
         let cut = self.url.len() - PATH.len();
