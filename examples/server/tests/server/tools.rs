@@ -73,6 +73,21 @@ pub(crate) fn openssl(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs `openssl args...` and fails the test unless openssl refuses as asked: exit status
+/// 1 and `message` in its standard error. A usage error or a crash is not the refusal a
+/// wrong-password check looks for.
+#[track_caller]
+pub(crate) fn openssl_refuses(args: &[&str], message: &str) {
+    let out = openssl_output(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code() == Some(1) && stderr.contains(message),
+        "`openssl {}` was to fail with status 1 and {message:?}; got {}:\n{stderr}",
+        args.join(" "),
+        out.status,
+    );
+}
+
 /// The public key of a PEM certificate file, as `openssl x509 -pubkey` prints it.
 pub(crate) fn cert_public_key(cert_pem: &Path) -> String {
     openssl(&["x509", "-in", path(cert_pem), "-noout", "-pubkey"])
