@@ -61,7 +61,7 @@ pub(crate) fn encode(
             None => p7b::encode(&credential.chain_for(request)),
             Some(_) => Err(Error::new(
                 ErrorKind::KeyNotSupported,
-                "the p7b format cannot carry a private key",
+                crate::request::P7B_CANNOT_CARRY_A_KEY,
             )),
         },
     }

@@ -33,7 +33,7 @@ pub enum PfxEncryption {
 }
 
 impl PfxEncryption {
-    const ALL: [Self; 3] = [
+    pub(crate) const ALL: [Self; 3] = [
         PfxEncryption::Aes256Sha256,
         PfxEncryption::Aes256Sha256Pbmac1,
         PfxEncryption::TripleDesSha1,
