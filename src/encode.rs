@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 
 use crate::credential::Credential;
 use crate::error::{Error, ErrorKind};
-use crate::kdf::{self, Kdf};
+use crate::kdf::{self, Kdf, Params};
 use crate::policy::ExportPolicy;
 use crate::random::RandomSource;
 use crate::request::{DownloadRequest, Format, Password};
@@ -108,11 +108,11 @@ pub(crate) fn pbes2_kdf<'a>(
         .kdf
         .pbkdf2()
         .ok_or_else(|| internal("the PBES2 parameters are not PBKDF2"))?;
-    Ok(Kdf::Pbkdf2Sha256 {
+    Ok(Kdf::Pbkdf2Sha256(Params {
         password: password_utf8,
         salt: pbkdf2.salt.as_bytes(),
         iterations: pbkdf2.iteration_count,
-    })
+    }))
 }
 
 /// AES-256-CBC with the parameters' IV and PKCS#7 padding.
