@@ -32,10 +32,10 @@ use spki::AlgorithmIdentifierOwned;
 use x509_cert::attr::{Attribute, Attributes};
 use zeroize::Zeroizing;
 
-use super::{
-    der_error, derive, draw, draw_pbes2, encrypted_private_key_info, internal, pbes2_algorithm,
-    pbes2_encrypt, pbes2_kdf,
+use super::pbes2::{
+    draw_pbes2, encrypted_private_key_info, pbes2_algorithm, pbes2_encrypt, pbes2_kdf,
 };
+use super::{der_error, derive, draw, internal};
 use crate::credential::Credential;
 use crate::error::{Error, ErrorKind};
 use crate::kdf::{Diversifier, Kdf, Params};
