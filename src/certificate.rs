@@ -229,6 +229,40 @@ mod tests {
         ParsedCertificate::parse(der.to_vec().into(), Kind::InvalidCertificate, "c").ok()
     }
 
+    /// The key identifiers are where `x509-cert` finds them.
+    fn assert_key_ids_as_x509_cert_reads_them(
+        parsed: &ParsedCertificate,
+        tbs: &x509_cert::TbsCertificate,
+    ) {
+        let extension = |oid| {
+            tbs.extensions()
+                .into_iter()
+                .flatten()
+                .find(|e| e.extn_id == oid)
+                .map(|e| e.extn_value.as_bytes().to_vec())
+        };
+        let ski = extension(SubjectKeyIdentifier::OID).map(|v| {
+            SubjectKeyIdentifier::from_der(&v)
+                .unwrap()
+                .0
+                .as_bytes()
+                .to_vec()
+        });
+        let at = |range: &Option<Range<usize>>| {
+            range.as_ref().map(|r| parsed.bytes(r).unwrap().to_vec())
+        };
+        assert_eq!(at(&parsed.at.key_ids.subject), ski);
+        let aki = extension(AuthorityKeyIdentifier::OID)
+            .map(|v| AuthorityKeyIdentifier::from_der(&v).unwrap());
+        let ours = parsed.at.key_ids.authority.as_ref();
+        assert_eq!(aki.is_some(), ours.is_some());
+        if let (Some(aki), Some(ours)) = (aki, ours) {
+            let key_id = aki.key_identifier.map(|k| k.as_bytes().to_vec());
+            assert_eq!(at(&ours.key_id), key_id);
+            assert!(ours.issuer.is_none() && ours.serial.is_none());
+        }
+    }
+
     /// Every fixture but record 13's 64 random bytes is read, with the names and key that
     /// `x509-cert` finds.
     #[test]
@@ -264,34 +298,7 @@ mod tests {
             assert_eq!(parsed.common_name(), cn);
             // The fixture PKI has no link certificates: self-issued is self-signed there.
             assert_eq!(parsed.is_self_signed(), tbs.issuer() == tbs.subject());
-            // The key identifiers where x509-cert finds them.
-            let extension = |oid| {
-                tbs.extensions()
-                    .into_iter()
-                    .flatten()
-                    .find(|e| e.extn_id == oid)
-                    .map(|e| e.extn_value.as_bytes().to_vec())
-            };
-            let ski = extension(SubjectKeyIdentifier::OID).map(|v| {
-                SubjectKeyIdentifier::from_der(&v)
-                    .unwrap()
-                    .0
-                    .as_bytes()
-                    .to_vec()
-            });
-            let at = |range: &Option<Range<usize>>| {
-                range.as_ref().map(|r| parsed.bytes(r).unwrap().to_vec())
-            };
-            assert_eq!(at(&parsed.at.key_ids.subject), ski);
-            let aki = extension(AuthorityKeyIdentifier::OID)
-                .map(|v| AuthorityKeyIdentifier::from_der(&v).unwrap());
-            let ours = parsed.at.key_ids.authority.as_ref();
-            assert_eq!(aki.is_some(), ours.is_some());
-            if let (Some(aki), Some(ours)) = (aki, ours) {
-                let key_id = aki.key_identifier.map(|k| k.as_bytes().to_vec());
-                assert_eq!(at(&ours.key_id), key_id);
-                assert!(ours.issuer.is_none() && ours.serial.is_none());
-            }
+            assert_key_ids_as_x509_cert_reads_them(&parsed, tbs);
             assert!(!parsed.at.key_ids.invalid);
             assert_eq!(
                 parsed.bytes(&parsed.at.serial).unwrap(),

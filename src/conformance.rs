@@ -485,55 +485,61 @@ impl Run {
             .or_else(|_| fail("the suite's password breaks the default policy"))
     }
 
+    /// What the full-access caller must get for one stored record: its leaf, its issuers,
+    /// its key (or KeyNotFound), and downloads.
+    async fn full_access_record<P: Probe>(&mut self, store: &P, r: &Record) -> Result<(), Failure> {
+        let got = match store.certificate(r.id).await {
+            Ok(got) => got,
+            Err(e) => return fail(format!("certificate({}) failed: {e:?}", r.id)),
+        };
+        self.check(got.leaf.as_ref() == r.leaf.as_ref(), || {
+            format!("certificate({}) returned another leaf", r.id)
+        })?;
+        let mut want: Vec<&[u8]> = r.issuers.iter().map(|c| c.as_ref()).collect();
+        let mut have: Vec<&[u8]> = got.issuers.iter().map(|c| c.as_ref()).collect();
+        want.sort();
+        have.sort();
+        self.check(want == have, || {
+            format!("certificate({}) returned other issuers", r.id)
+        })?;
+        match (&r.key, store.private_key(r.id).await) {
+            (Some(want), Ok(have)) => self.check(want.secret_der() == have.secret_der(), || {
+                format!("private_key({}) returned another key", r.id)
+            })?,
+            (Some(_), Err(e)) => {
+                return fail(format!("private_key({}) failed: {e:?}", r.id));
+            }
+            (None, got) => self.expect_error(
+                got,
+                &["KeyNotFound"],
+                &format!("private_key({}) of a keyless record", r.id),
+            )?,
+        }
+        let status = store
+            .download(DownloadRequest::pem(r.id), &self.policy)
+            .await;
+        self.check(status == 200, || {
+            format!("a pem download of {} answered {status}", r.id)
+        })?;
+        let with_key = DownloadRequest::crt(r.id).with_key(self.password()?);
+        let status = store.download(with_key, &self.policy).await;
+        let want = if r.key.is_some() { 200 } else { 404 };
+        self.check(status == want, || {
+            format!(
+                "a crt download with key of {} answered {status}, expected {want}",
+                r.id
+            )
+        })?;
+        Ok(())
+    }
+
     async fn full_access<P: Probe>(
         &mut self,
         store: &P,
         records: &[Record],
     ) -> Result<(), Failure> {
         for r in records {
-            let got = match store.certificate(r.id).await {
-                Ok(got) => got,
-                Err(e) => return fail(format!("certificate({}) failed: {e:?}", r.id)),
-            };
-            self.check(got.leaf.as_ref() == r.leaf.as_ref(), || {
-                format!("certificate({}) returned another leaf", r.id)
-            })?;
-            let mut want: Vec<&[u8]> = r.issuers.iter().map(|c| c.as_ref()).collect();
-            let mut have: Vec<&[u8]> = got.issuers.iter().map(|c| c.as_ref()).collect();
-            want.sort();
-            have.sort();
-            self.check(want == have, || {
-                format!("certificate({}) returned other issuers", r.id)
-            })?;
-            match (&r.key, store.private_key(r.id).await) {
-                (Some(want), Ok(have)) => self
-                    .check(want.secret_der() == have.secret_der(), || {
-                        format!("private_key({}) returned another key", r.id)
-                    })?,
-                (Some(_), Err(e)) => {
-                    return fail(format!("private_key({}) failed: {e:?}", r.id));
-                }
-                (None, got) => self.expect_error(
-                    got,
-                    &["KeyNotFound"],
-                    &format!("private_key({}) of a keyless record", r.id),
-                )?,
-            }
-            let status = store
-                .download(DownloadRequest::pem(r.id), &self.policy)
-                .await;
-            self.check(status == 200, || {
-                format!("a pem download of {} answered {status}", r.id)
-            })?;
-            let with_key = DownloadRequest::crt(r.id).with_key(self.password()?);
-            let status = store.download(with_key, &self.policy).await;
-            let want = if r.key.is_some() { 200 } else { 404 };
-            self.check(status == want, || {
-                format!(
-                    "a crt download with key of {} answered {status}, expected {want}",
-                    r.id
-                )
-            })?;
+            self.full_access_record(store, r).await?;
         }
         let unknown = unknown_id()?;
         self.expect_error(

@@ -487,14 +487,18 @@ mod tests {
     use pkcs12::kdf::{Pkcs12KeyType, derive_key};
     use proptest::prelude::*;
 
+    fn params<'a>(password: &'a [u8], salt: &'a [u8], iterations: u32) -> Params<'a> {
+        Params {
+            password,
+            salt,
+            iterations,
+        }
+    }
+
     fn pbkdf2_ours(password: &[u8], salt: &[u8], iterations: u32, len: usize) -> Vec<u8> {
         let mut out = vec![0u8; len];
         derive(&mut [(
-            Kdf::Pbkdf2Sha256(Params {
-                password,
-                salt,
-                iterations,
-            }),
+            Kdf::Pbkdf2Sha256(params(password, salt, iterations)),
             &mut out[..],
         )]);
         out
@@ -521,23 +525,9 @@ mod tests {
     fn pkcs12_ours(sha1: bool, pw: &[u8], salt: &[u8], id: u8, n: u32, len: usize) -> Vec<u8> {
         let mut out = vec![0u8; len];
         let kdf = if sha1 {
-            Kdf::Pkcs12Sha1(
-                Params {
-                    password: pw,
-                    salt,
-                    iterations: n,
-                },
-                diversifier(id),
-            )
+            Kdf::Pkcs12Sha1(params(pw, salt, n), diversifier(id))
         } else {
-            Kdf::Pkcs12Sha256(
-                Params {
-                    password: pw,
-                    salt,
-                    iterations: n,
-                },
-                diversifier(id),
-            )
+            Kdf::Pkcs12Sha256(params(pw, salt, n), diversifier(id))
         };
         derive(&mut [(kdf, &mut out[..])]);
         out
@@ -670,53 +660,18 @@ mod tests {
         let mut d = [0u8; 24];
         let mut e = [0u8; 8];
         derive(&mut [
+            (Kdf::Pbkdf2Sha256(params(b"pw", b"s1", 100)), &mut a[..]),
             (
-                Kdf::Pbkdf2Sha256(Params {
-                    password: b"pw",
-                    salt: b"s1",
-                    iterations: 100,
-                }),
-                &mut a[..],
-            ),
-            (
-                Kdf::Pkcs12Sha1(
-                    Params {
-                        password: &bmp,
-                        salt: b"s4",
-                        iterations: 33,
-                    },
-                    Diversifier::Key,
-                ),
+                Kdf::Pkcs12Sha1(params(&bmp, b"s4", 33), Diversifier::Key),
                 &mut d[..],
             ),
+            (Kdf::Pbkdf2Sha256(params(b"pw", b"s2", 7)), &mut b[..]),
             (
-                Kdf::Pbkdf2Sha256(Params {
-                    password: b"pw",
-                    salt: b"s2",
-                    iterations: 7,
-                }),
-                &mut b[..],
-            ),
-            (
-                Kdf::Pkcs12Sha256(
-                    Params {
-                        password: &bmp,
-                        salt: b"s3",
-                        iterations: 50,
-                    },
-                    Diversifier::Mac,
-                ),
+                Kdf::Pkcs12Sha256(params(&bmp, b"s3", 50), Diversifier::Mac),
                 &mut c[..],
             ),
             (
-                Kdf::Pkcs12Sha1(
-                    Params {
-                        password: &bmp,
-                        salt: b"s5",
-                        iterations: 1,
-                    },
-                    Diversifier::Iv,
-                ),
+                Kdf::Pkcs12Sha1(params(&bmp, b"s5", 1), Diversifier::Iv),
                 &mut e[..],
             ),
         ]);
@@ -735,31 +690,10 @@ mod tests {
         let mut b = [0u8; 32];
         let mut c = [0u8; 32];
         derive_parallel(&mut [
+            (Kdf::Pbkdf2Sha256(params(b"pw", b"s1", 3000)), &mut a[..]),
+            (Kdf::Pbkdf2Sha256(params(b"pw", b"s2", 3000)), &mut b[..]),
             (
-                Kdf::Pbkdf2Sha256(Params {
-                    password: b"pw",
-                    salt: b"s1",
-                    iterations: 3000,
-                }),
-                &mut a[..],
-            ),
-            (
-                Kdf::Pbkdf2Sha256(Params {
-                    password: b"pw",
-                    salt: b"s2",
-                    iterations: 3000,
-                }),
-                &mut b[..],
-            ),
-            (
-                Kdf::Pkcs12Sha256(
-                    Params {
-                        password: &bmp,
-                        salt: b"s3",
-                        iterations: 3000,
-                    },
-                    Diversifier::Mac,
-                ),
+                Kdf::Pkcs12Sha256(params(&bmp, b"s3", 3000), Diversifier::Mac),
                 &mut c[..],
             ),
         ]);
