@@ -227,6 +227,9 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
+/// What a check or a group of checks gives: nothing, or the first failure.
+type Checked = Result<(), Failure>;
+
 const RSA_LEAF: &str = include_str!("../examples/demo-store/12345/cert.pem");
 const RSA_CHAIN: &str = include_str!("../examples/demo-store/12345/chain.pem");
 const RSA_KEY: &str = include_str!("../examples/demo-store/12345/key.pem");
@@ -452,7 +455,7 @@ impl Run {
         })
     }
 
-    fn check(&mut self, ok: bool, what: impl FnOnce() -> String) -> Result<(), Failure> {
+    fn check(&mut self, ok: bool, what: impl FnOnce() -> String) -> Checked {
         if ok {
             self.report.checks += 1;
             Ok(())
@@ -467,7 +470,7 @@ impl Run {
         got: Result<T, StoreError>,
         want: &[&'static str],
         call: &str,
-    ) -> Result<(), Failure> {
+    ) -> Checked {
         let want_text = want.join(" or ");
         match got {
             Ok(_) => fail(format!("{call} succeeded; expected {want_text}")),
@@ -487,7 +490,7 @@ impl Run {
 
     /// What the full-access caller must get for one stored record: its leaf, its issuers,
     /// its key (or KeyNotFound), and downloads.
-    async fn full_access_record<P: Probe>(&mut self, store: &P, r: &Record) -> Result<(), Failure> {
+    async fn full_access_record<P: Probe>(&mut self, store: &P, r: &Record) -> Checked {
         let got = match store.certificate(r.id).await {
             Ok(got) => got,
             Err(e) => return fail(format!("certificate({}) failed: {e:?}", r.id)),
@@ -533,11 +536,7 @@ impl Run {
         Ok(())
     }
 
-    async fn full_access<P: Probe>(
-        &mut self,
-        store: &P,
-        records: &[Record],
-    ) -> Result<(), Failure> {
+    async fn full_access<P: Probe>(&mut self, store: &P, records: &[Record]) -> Checked {
         for r in records {
             self.full_access_record(store, r).await?;
         }
@@ -564,11 +563,7 @@ impl Run {
         })
     }
 
-    async fn key_export_denied<P: Probe>(
-        &mut self,
-        store: &P,
-        records: &[Record],
-    ) -> Result<(), Failure> {
+    async fn key_export_denied<P: Probe>(&mut self, store: &P, records: &[Record]) -> Checked {
         for r in records.iter().filter(|r| r.key.is_some()) {
             let readable = store.certificate(r.id).await.is_ok();
             self.check(readable, || {
@@ -607,7 +602,7 @@ impl Run {
         want: &[&'static str],
         want_for_key: &[&'static str],
         statuses: &[u16],
-    ) -> Result<(), Failure> {
+    ) -> Checked {
         for r in records {
             self.expect_error(
                 store.certificate(r.id).await,
@@ -643,11 +638,7 @@ impl Run {
         Ok(())
     }
 
-    async fn unauthenticated<P: Probe>(
-        &mut self,
-        store: &P,
-        records: &[Record],
-    ) -> Result<(), Failure> {
+    async fn unauthenticated<P: Probe>(&mut self, store: &P, records: &[Record]) -> Checked {
         let caller = "an unauthenticated caller";
         let want = &["Unauthenticated"];
         self.refused(store, records, caller, want, want, &[401])
@@ -666,7 +657,7 @@ impl Run {
         )
     }
 
-    async fn forbidden<P: Probe>(&mut self, store: &P, records: &[Record]) -> Result<(), Failure> {
+    async fn forbidden<P: Probe>(&mut self, store: &P, records: &[Record]) -> Checked {
         // A store may hide existence: NotFound stands in for Forbidden. For the key it may
         // also check export rights first.
         self.refused(

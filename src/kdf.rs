@@ -121,17 +121,29 @@ pub(crate) fn derive_parallel(jobs: &mut [(Kdf<'_>, &mut [u8])]) {
     });
 }
 
-/// A compression function and the byte order of its state (both big-endian here).
+/// A compression function over a state of big-endian 32-bit words (SHA-256 and SHA-1).
 trait Core {
-    type State: Copy + Zeroize;
+    type State: Copy + Zeroize + AsRef<[u32]> + AsMut<[u32]>;
     /// The initial state.
     const IV: Self::State;
     /// The digest length in bytes.
     const OUT: usize;
     fn compress(state: &mut Self::State, block: &[u8; 64]);
+
     /// Writes the digest of `state` into the first [`OUT`](Self::OUT) bytes of `dest`.
-    fn put(dest: &mut [u8], state: &Self::State);
-    fn xor(acc: &mut Self::State, state: &Self::State);
+    #[inline(always)]
+    fn put(dest: &mut [u8], state: &Self::State) {
+        for (d, w) in dest.chunks_exact_mut(4).zip(state.as_ref()) {
+            d.copy_from_slice(&w.to_be_bytes());
+        }
+    }
+
+    #[inline(always)]
+    fn xor(acc: &mut Self::State, state: &Self::State) {
+        for (a, s) in acc.as_mut().iter_mut().zip(state.as_ref()) {
+            *a ^= s;
+        }
+    }
 }
 
 struct Sha256Core;
@@ -148,20 +160,6 @@ impl Core for Sha256Core {
     fn compress(state: &mut [u32; 8], block: &[u8; 64]) {
         sha2::block_api::compress256(state, std::slice::from_ref(block));
     }
-
-    #[inline(always)]
-    fn put(dest: &mut [u8], state: &[u32; 8]) {
-        for (d, w) in dest.chunks_exact_mut(4).zip(state) {
-            d.copy_from_slice(&w.to_be_bytes());
-        }
-    }
-
-    #[inline(always)]
-    fn xor(acc: &mut [u32; 8], state: &[u32; 8]) {
-        for (a, s) in acc.iter_mut().zip(state) {
-            *a ^= s;
-        }
-    }
 }
 
 struct Sha1Core;
@@ -174,20 +172,6 @@ impl Core for Sha1Core {
     #[inline(always)]
     fn compress(state: &mut [u32; 5], block: &[u8; 64]) {
         sha1::block_api::compress(state, std::slice::from_ref(block));
-    }
-
-    #[inline(always)]
-    fn put(dest: &mut [u8], state: &[u32; 5]) {
-        for (d, w) in dest.chunks_exact_mut(4).zip(state) {
-            d.copy_from_slice(&w.to_be_bytes());
-        }
-    }
-
-    #[inline(always)]
-    fn xor(acc: &mut [u32; 5], state: &[u32; 5]) {
-        for (a, s) in acc.iter_mut().zip(state) {
-            *a ^= s;
-        }
     }
 }
 
