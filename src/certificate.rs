@@ -13,27 +13,42 @@
 //! mutated certificates.
 //!
 //! What OpenSSL checks was found by experiment (OpenSSL 3.0): every name value must be a
-//! universal string type of its `DirectoryString`-like set (see [`name_value`]), UTF8String
+//! universal string type of its `DirectoryString`-like set (see [`openssl::name_value`]), UTF8String
 //! valid UTF-8, BMPString and UniversalString whole characters outside the surrogates
 //! (PrintableString and IA5String contents are not checked); an AlgorithmIdentifier's
 //! parameters may be any TLV, but NULL must be empty, BOOLEAN one octet, an OID, INTEGER or
-//! BIT STRING well formed (see [`any_value`]); extension values are not looked into.
+//! BIT STRING well formed (see [`openssl::any_value`]); extension values are not looked into.
 //!
 //! Only the byte ranges the crate uses are kept: the issuer, the subject and the
-//! SubjectPublicKeyInfo. The common path allocates nothing.
+//! SubjectPublicKeyInfo. The common path allocates nothing. A range is looked up in the DER
+//! it was read from; a lookup that failed would be an error or "not linked", never an empty
+//! slice.
+//!
+//! The parts: [`rfc5280`] walks the certificate's structure; [`openssl`] judges the values
+//! as OpenSSL does; [`ber`] reads TLV headers (one parser, DER or BER rules), names the
+//! universal tags and collects a BER constructed string; [`name`] compares names and
+//! [`key_id`] reads the key identifier extensions, for issuer links.
 
 use std::ops::Range;
 
-use der::asn1::{BitStringRef, ContextSpecific, IntRef, OctetStringRef};
-use der::{Decode, ErrorKind, Header, Length, Reader, SliceReader, Tag, TagNumber};
+use der::SliceReader;
 use rustls_pki_types::CertificateDer;
 
 use crate::error::{Error, ErrorKind as Kind};
 
+mod ber;
 mod key_id;
 mod name;
+mod openssl;
+mod rfc5280;
 
-use key_id::{AuthorityKeyId, KeyIds};
+use ber::tag::{
+    BMP_STRING, IA5_STRING, NUMERIC_STRING, PRINTABLE_STRING, TELETEX_STRING, UNIVERSAL_STRING,
+    UTF8_STRING,
+};
+use ber::{UNIVERSAL, tlv};
+use key_id::KeyIds;
+use rfc5280::certificate;
 
 /// A stored certificate that consumers can read: its DER and where its names and public
 /// key are in it.
@@ -58,13 +73,20 @@ impl ParsedCertificate {
         }
     }
 
-    fn bytes(&self, range: &Range<usize>) -> &[u8] {
-        self.der.get(range.clone()).unwrap_or_default()
+    /// The bytes at `range`, one of the ranges read from this DER; `None` (never an empty
+    /// slice) if it were not in it, and every caller fails closed on that.
+    fn bytes(&self, range: &Range<usize>) -> Option<&[u8]> {
+        self.der.get(range.clone())
     }
 
     /// The DER `SubjectPublicKeyInfo`.
-    pub(crate) fn spki_der(&self) -> &[u8] {
-        self.bytes(&self.at.spki)
+    pub(crate) fn spki_der(&self) -> Result<&[u8], Error> {
+        self.bytes(&self.at.spki).ok_or_else(|| {
+            Error::new(
+                Kind::Internal,
+                "the certificate's public key is not where it was read",
+            )
+        })
     }
 
     /// The subject's first common name, when it is text: a UTF8String, a BMPString or
@@ -72,7 +94,7 @@ impl ParsedCertificate {
     /// ASCII characters.
     pub(crate) fn common_name(&self) -> Option<String> {
         let value =
-            tlv(&mut SliceReader::new(self.bytes(self.at.common_name.as_ref()?)).ok()?).ok()?;
+            tlv(&mut SliceReader::new(self.bytes(self.at.common_name.as_ref()?)?).ok()?).ok()?;
         if value.class != UNIVERSAL || value.constructed {
             return None;
         }
@@ -113,24 +135,40 @@ impl ParsedCertificate {
     /// issuer. A certificate whose key identifier extensions cannot be read, or appear
     /// twice, links to nothing (OpenSSL's `EXFLAG_INVALID`). The signature is not checked.
     pub(crate) fn issued(&self, child: &ParsedCertificate) -> bool {
-        name::same(self.bytes(&self.at.subject), child.bytes(&child.at.issuer))
-            && !self.at.key_ids.invalid
-            && !child.at.key_ids.invalid
-            && (child.at.key_ids.authority.as_ref()).is_none_or(|aki| self.is_named_by(child, aki))
+        self.links_to(child).unwrap_or(false)
     }
 
-    /// Whether `child`'s authority key identifier `aki` names `self`: what OpenSSL's
-    /// `X509_check_akid` compares.
-    fn is_named_by(&self, child: &ParsedCertificate, aki: &AuthorityKeyId) -> bool {
-        let key = match (&aki.key_id, &self.at.key_ids.subject) {
-            (Some(key_id), Some(ski)) => child.bytes(key_id) == self.bytes(ski),
-            _ => true,
+    /// [`issued`](Self::issued), `None` when a range is not in its DER.
+    fn links_to(&self, child: &ParsedCertificate) -> Option<bool> {
+        if self.at.key_ids.invalid
+            || child.at.key_ids.invalid
+            || !name::same(
+                self.bytes(&self.at.subject)?,
+                child.bytes(&child.at.issuer)?,
+            )
+        {
+            return Some(false);
+        }
+        // What OpenSSL's `X509_check_akid` compares.
+        let Some(aki) = &child.at.key_ids.authority else {
+            return Some(true);
         };
-        let serial = (aki.serial.as_ref())
-            .is_none_or(|serial| child.bytes(serial) == self.bytes(&self.at.serial));
-        let issuer = (aki.issuer.as_ref())
-            .is_none_or(|name| name::same(child.bytes(name), self.bytes(&self.at.issuer)));
-        key && serial && issuer
+        if let (Some(key_id), Some(ski)) = (&aki.key_id, &self.at.key_ids.subject)
+            && child.bytes(key_id)? != self.bytes(ski)?
+        {
+            return Some(false);
+        }
+        if let Some(serial) = &aki.serial
+            && child.bytes(serial)? != self.bytes(&self.at.serial)?
+        {
+            return Some(false);
+        }
+        if let Some(issuer) = &aki.issuer
+            && !name::same(child.bytes(issuer)?, self.bytes(&self.at.issuer)?)
+        {
+            return Some(false);
+        }
+        Some(true)
     }
 }
 
@@ -145,477 +183,13 @@ struct Ranges {
     key_ids: KeyIds,
 }
 
-/// The universal class (the two high bits of the identifier octet).
-const UNIVERSAL: u8 = 0;
-const UTF8_STRING: u32 = 12;
-const NUMERIC_STRING: u32 = 18;
-const PRINTABLE_STRING: u32 = 19;
-const TELETEX_STRING: u32 = 20;
-const IA5_STRING: u32 = 22;
-const UNIVERSAL_STRING: u32 = 28;
-const BMP_STRING: u32 = 30;
-
-fn pos(r: &SliceReader<'_>) -> usize {
-    usize::try_from(r.position()).unwrap_or(usize::MAX)
-}
-
-fn invalid(r: &mut SliceReader<'_>, tag: Tag) -> der::Error {
-    r.error(tag.value_error())
-}
-
-/// ```text
-/// Certificate ::= SEQUENCE {
-///      tbsCertificate       TBSCertificate,
-///      signatureAlgorithm   AlgorithmIdentifier,
-///      signatureValue       BIT STRING }
-/// ```
-/// [RFC 5280 §4.1](https://www.rfc-editor.org/rfc/rfc5280#section-4.1), nothing after it.
-fn certificate(der: &[u8]) -> der::Result<Ranges> {
-    let mut reader = SliceReader::new(der)?;
-    let ranges = reader.sequence(|cert| {
-        let ranges = cert.sequence(tbs_certificate)?;
-        algorithm_identifier(cert)?;
-        bit_string(cert)?;
-        der::Result::Ok(ranges)
-    })?;
-    reader.finish()?;
-    Ok(ranges)
-}
-
-/// ```text
-/// TBSCertificate ::= SEQUENCE {
-///      version         [0]  EXPLICIT Version DEFAULT v1,
-///      serialNumber         CertificateSerialNumber,
-///      signature            AlgorithmIdentifier,
-///      issuer               Name,
-///      validity             Validity,
-///      subject              Name,
-///      subjectPublicKeyInfo SubjectPublicKeyInfo,
-///      issuerUniqueID  [1]  IMPLICIT UniqueIdentifier OPTIONAL,
-///      subjectUniqueID [2]  IMPLICIT UniqueIdentifier OPTIONAL,
-///      extensions      [3]  EXPLICIT Extensions OPTIONAL }
-/// ```
-/// Like OpenSSL, and unlike RFC 5280's prose, any version may carry unique identifiers and
-/// extensions; any serial number is read (zero, negative, longer than 20 octets).
-fn tbs_certificate(tbs: &mut SliceReader<'_>) -> der::Result<Ranges> {
-    // v2 is 1 and v3 is 2; v1 is written by leaving the field out (DER omits a DEFAULT).
-    if let Some(version) = ContextSpecific::<u8>::decode_explicit(tbs, TagNumber(0))?
-        && !matches!(version.value, 1 | 2)
-    {
-        return Err(invalid(tbs, Tag::Integer));
-    }
-    let serial_len = tbs.decode::<IntRef<'_>>()?.as_bytes().len();
-    let serial = pos(tbs) - serial_len..pos(tbs);
-    algorithm_identifier(tbs)?;
-    let (issuer, _) = name(tbs)?;
-    tbs.sequence(|validity| {
-        time(validity)?;
-        time(validity)
-    })?;
-    let (subject, common_name) = name(tbs)?;
-    let start = pos(tbs);
-    tbs.sequence(|spki| {
-        algorithm_identifier(spki)?;
-        bit_string(spki)
-    })?;
-    let spki = start..pos(tbs);
-    for number in [1, 2] {
-        if let Some(id) =
-            ContextSpecific::<BitStringRef<'_>>::decode_implicit(tbs, TagNumber(number))?
-        {
-            padding_is_zero(tbs, id.value)?;
-        }
-    }
-    let mut ranges = Ranges {
-        serial,
-        issuer,
-        subject,
-        common_name,
-        spki,
-        key_ids: KeyIds::default(),
-    };
-    if !tbs.is_finished() {
-        let header = Header::decode(tbs)?;
-        if header.tag()
-            != (Tag::ContextSpecific {
-                constructed: true,
-                number: TagNumber(3),
-            })
-        {
-            return Err(tbs.error(header.tag().unexpected_error(None)));
-        }
-        tbs.read_nested(header.length(), |explicit| {
-            explicit.sequence(|extensions| {
-                while !extensions.is_finished() {
-                    let (oid, at, value) = extensions.sequence(extension)?;
-                    ranges.key_ids.found(oid, at, value);
-                }
-                der::Result::Ok(())
-            })
-        })?;
-    }
-    Ok(ranges)
-}
-
-/// ```text
-/// Extension ::= SEQUENCE {
-///      extnID      OBJECT IDENTIFIER,
-///      critical    BOOLEAN DEFAULT FALSE,
-///      extnValue   OCTET STRING }
-/// ```
-/// The value is not looked into: neither OpenSSL nor `cryptography` does when parsing.
-/// Returns the OID's content, and the value's octets and where they start.
-fn extension<'a>(ext: &mut SliceReader<'a>) -> der::Result<(&'a [u8], usize, &'a [u8])> {
-    let oid = object_identifier(ext)?;
-    if ext.peek_byte() == Some(0x01) && !ext.decode::<bool>()? {
-        // DER leaves out a DEFAULT value.
-        return Err(ext.error(Tag::Boolean.non_canonical_error()));
-    }
-    let value = ext.decode::<&OctetStringRef>()?.as_bytes();
-    Ok((oid, pos(ext) - value.len(), value))
-}
-
-/// A BIT STRING in DER: at most 7 unused bits, and those zero.
-fn bit_string(r: &mut SliceReader<'_>) -> der::Result<()> {
-    let bits = r.decode::<BitStringRef<'_>>()?;
-    padding_is_zero(r, bits)
-}
-
-fn padding_is_zero(r: &mut SliceReader<'_>, bits: BitStringRef<'_>) -> der::Result<()> {
-    let mask = (1u8 << bits.unused_bits()) - 1;
-    match bits.raw_bytes().last() {
-        Some(last) if last & mask != 0 => Err(r.error(Tag::BitString.non_canonical_error())),
-        _ => Ok(()),
-    }
-}
-
-/// ```text
-/// AlgorithmIdentifier ::= SEQUENCE {
-///      algorithm    OBJECT IDENTIFIER,
-///      parameters   ANY DEFINED BY algorithm OPTIONAL }
-/// ```
-/// The parameters are judged as OpenSSL judges an ANY, whatever the algorithm.
-fn algorithm_identifier(r: &mut SliceReader<'_>) -> der::Result<()> {
-    r.sequence(|alg| {
-        object_identifier(alg)?;
-        if !alg.is_finished() {
-            let parameters = tlv(alg)?;
-            if !any_value(&parameters) {
-                return Err(alg.error(ErrorKind::Value { tag: Tag::Sequence }));
-            }
-        }
-        Ok(())
-    })
-}
-
-/// An OBJECT IDENTIFIER as OpenSSL reads one: not empty, every arc in minimal base 128
-/// (no leading `0x80`), the last octet ending an arc. Arcs of any size, any first arc.
-fn object_identifier<'a>(r: &mut SliceReader<'a>) -> der::Result<&'a [u8]> {
-    let header = Header::decode(r)?;
-    header.tag().assert_eq(Tag::ObjectIdentifier)?;
-    let bytes = r.read_slice(header.length())?;
-    if oid_is_well_formed(bytes) {
-        Ok(bytes)
-    } else {
-        Err(invalid(r, Tag::ObjectIdentifier))
-    }
-}
-
-fn oid_is_well_formed(bytes: &[u8]) -> bool {
-    let mut arc_starts = true;
-    for &b in bytes {
-        if arc_starts && b == 0x80 {
-            return false;
-        }
-        arc_starts = b < 0x80;
-    }
-    !bytes.is_empty() && arc_starts
-}
-
-/// ```text
-/// Time ::= CHOICE { utcTime UTCTime, generalTime GeneralizedTime }
-/// ```
-/// In DER (`YYMMDDHHMMSSZ`, `YYYYMMDDHHMMSSZ`), every field in range, the day within its
-/// month. UTCTime years are 1950-2049; GeneralizedTime may hold any year, 2049 or earlier
-/// included (RFC 5280 asks for UTCTime there, yet OpenSSL and `cryptography` both read it).
-fn time(r: &mut SliceReader<'_>) -> der::Result<()> {
-    let header = Header::decode(r)?;
-    let value = r.read_slice(header.length())?;
-    let digits = |s: &[u8]| -> Option<u16> {
-        s.iter().try_fold(0u16, |a, d| {
-            d.is_ascii_digit().then(|| a * 10 + u16::from(d - b'0'))
-        })
-    };
-    let fields = match (header.tag(), value.len()) {
-        (Tag::UtcTime, 13) => digits(&value[..2]).map(|yy| {
-            let year = if yy >= 50 { 1900 + yy } else { 2000 + yy };
-            (year, &value[2..])
-        }),
-        (Tag::GeneralizedTime, 15) => digits(&value[..4]).map(|year| (year, &value[4..])),
-        _ => None,
-    };
-    let valid = fields.is_some_and(|(year, rest)| {
-        let field = |i: usize| digits(&rest[i..i + 2]);
-        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-        let days = match field(0) {
-            Some(1 | 3 | 5 | 7 | 8 | 10 | 12) => 31,
-            Some(4 | 6 | 9 | 11) => 30,
-            Some(2) if leap => 29,
-            Some(2) => 28,
-            _ => 0,
-        };
-        rest[10] == b'Z'
-            && field(2).is_some_and(|day| (1..=days).contains(&day))
-            && field(4).is_some_and(|hour| hour <= 23)
-            && field(6).is_some_and(|minute| minute <= 59)
-            && field(8).is_some_and(|second| second <= 59)
-    });
-    if valid {
-        Ok(())
-    } else {
-        Err(invalid(r, header.tag()))
-    }
-}
-
-/// ```text
-/// Name ::= SEQUENCE OF RelativeDistinguishedName
-/// RelativeDistinguishedName ::= SET OF AttributeTypeAndValue
-/// AttributeTypeAndValue ::= SEQUENCE { type OBJECT IDENTIFIER, value ANY }
-/// ```
-/// The SET OF in DER order; an empty name or RDN is read, as by OpenSSL. Returns where the
-/// name is, and where the value of its first common name is.
-fn name(r: &mut SliceReader<'_>) -> der::Result<(Range<usize>, Option<Range<usize>>)> {
-    /// id-at-commonName (2.5.4.3).
-    const COMMON_NAME: [u8; 3] = [0x55, 0x04, 0x03];
-    let start = pos(r);
-    let mut common_name = None;
-    r.sequence(|rdns| {
-        while !rdns.is_finished() {
-            let header = Header::decode(rdns)?;
-            header.tag().assert_eq(Tag::Set)?;
-            rdns.read_nested(header.length(), |set| {
-                let mut previous: &[u8] = &[];
-                while !set.is_finished() {
-                    let at = pos(set);
-                    let element = set.tlv_bytes()?;
-                    if element < previous {
-                        return Err(set.error(Tag::Set.non_canonical_error()));
-                    }
-                    previous = element;
-                    let cn = SliceReader::new(element)?.sequence(|atv| {
-                        let is_cn = object_identifier(atv)? == COMMON_NAME;
-                        let value_start = at + pos(atv);
-                        if !name_value(&tlv(atv)?) {
-                            return Err(atv.error(ErrorKind::Value {
-                                tag: Tag::Utf8String,
-                            }));
-                        }
-                        Ok(is_cn.then(|| value_start..at + pos(atv)))
-                    })?;
-                    common_name = common_name.take().or(cn);
-                }
-                Ok(())
-            })?;
-        }
-        der::Result::Ok(())
-    })?;
-    Ok((start..pos(r), common_name))
-}
-
-/// A TLV of any tag. `der`'s [`Tag`] knows only some universal tags, and name values and
-/// parameters may carry others (UniversalString among them). The header is DER: identifier
-/// octets in their shortest form, a definite length in its shortest form.
-struct Tlv<'a> {
-    class: u8,
-    constructed: bool,
-    number: u32,
-    value: &'a [u8],
-}
-
-fn tlv<'a>(r: &mut SliceReader<'a>) -> der::Result<Tlv<'a>> {
-    let first = r.read_byte()?;
-    let mut number = u32::from(first & 0x1F);
-    if number == 0x1F {
-        number = 0;
-        loop {
-            let byte = r.read_byte()?;
-            // Shortest form; at most `INT_MAX`, as OpenSSL reads tag numbers.
-            if (number == 0 && byte == 0x80) || number > i32::MAX as u32 >> 7 {
-                return Err(r.error(ErrorKind::TagNumberInvalid));
-            }
-            number = (number << 7) | u32::from(byte & 0x7F);
-            if byte < 0x80 {
-                break;
-            }
-        }
-        if number < 0x1F {
-            return Err(r.error(ErrorKind::TagNumberInvalid));
-        }
-    }
-    let length = Length::decode(r)?;
-    Ok(Tlv {
-        class: first >> 6,
-        constructed: first & 0x20 != 0,
-        number,
-        value: r.read_slice(length)?,
-    })
-}
-
-/// An AttributeTypeAndValue's value as OpenSSL reads one (`ASN1_PRINTABLE`): a universal
-/// BIT STRING, UTF8String, NumericString, PrintableString, TeletexString, IA5String,
-/// UniversalString, BMPString, SEQUENCE, or one of the tags OpenSSL has no type for (7, 8,
-/// 9, 11, 13, 14, 15, 29); not an OCTET STRING, VisibleString or any other. Then its text
-/// converts: UTF8String valid, BMPString and UniversalString whole characters, none a
-/// surrogate.
-fn name_value(value: &Tlv<'_>) -> bool {
-    value.class == UNIVERSAL
-        && matches!(value.number, 3 | 7..=9 | 11..=16 | 18..=20 | 22 | 28..=30)
-        && universal_value(value, true)
-}
-
-/// A parameters field (ANY) as OpenSSL reads one: see [`universal_value`]; a value of
-/// another class is not looked into.
-fn any_value(value: &Tlv<'_>) -> bool {
-    value.class != UNIVERSAL || universal_value(value, false)
-}
-
-/// A universal value as OpenSSL's `asn1_d2i_ex_primitive` reads it: a SEQUENCE or SET
-/// constructed (and not looked into); NULL, BOOLEAN, OID, INTEGER and ENUMERATED primitive;
-/// other types primitive or, in BER, constructed, with the content as OpenSSL collects it.
-/// `text`: also check that a string's characters convert as a name's do.
-fn universal_value(value: &Tlv<'_>, text: bool) -> bool {
-    match (value.number, value.constructed) {
-        (16 | 17, constructed) => constructed,
-        (1 | 2 | 5 | 6 | 10, true) => false,
-        // An end-of-contents marker where a value should be.
-        (0, false) if value.value.is_empty() => false,
-        (number, false) => content_is_valid(number, value.value, text),
-        (number, true) => {
-            let mut content = Vec::new();
-            collect(value.value, false, 0, &mut content).is_some()
-                && content_is_valid(number, &content, text)
-        }
-    }
-}
-
-/// The content checks of OpenSSL's `asn1_ex_c2i`, and with `text` those of its name
-/// canonicalization (`ASN1_STRING_to_UTF8`).
-fn content_is_valid(number: u32, bytes: &[u8], text: bool) -> bool {
-    match number {
-        1 => bytes.len() == 1,
-        2 | 10 => match bytes {
-            [] => false,
-            [0x00, next, ..] => *next >= 0x80,
-            [0xFF, next, ..] => *next < 0x80,
-            _ => true,
-        },
-        3 => matches!(bytes, [unused, ..] if *unused <= 7),
-        5 => bytes.is_empty(),
-        6 => oid_is_well_formed(bytes),
-        UTF8_STRING => !text || std::str::from_utf8(bytes).is_ok(),
-        UNIVERSAL_STRING => {
-            bytes.len().is_multiple_of(4)
-                && (!text
-                    || bytes.chunks_exact(4).all(|c| {
-                        char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])).is_some()
-                    }))
-        }
-        BMP_STRING => {
-            bytes.len().is_multiple_of(2)
-                && (!text
-                    || bytes
-                        .chunks_exact(2)
-                        .all(|c| !(0xD8..=0xDF).contains(&c[0])))
-        }
-        _ => true,
-    }
-}
-
-/// The content of a BER constructed string as OpenSSL's `asn1_collect` gathers it into
-/// `out`: nested TLVs of any tag, with any length form, down to 5 levels; the primitive
-/// ones' contents concatenated. Returns what follows the end-of-contents marker when
-/// `indefinite`, else the empty rest; `None` when the TLVs do not parse.
-fn collect<'a>(
-    mut bytes: &'a [u8],
-    indefinite: bool,
-    depth: u8,
-    out: &mut Vec<u8>,
-) -> Option<&'a [u8]> {
-    /// OpenSSL's `ASN1_MAX_STRING_NEST`.
-    const MAX_DEPTH: u8 = 5;
-    loop {
-        if let [0, 0, rest @ ..] = bytes {
-            return indefinite.then_some(rest);
-        }
-        if bytes.is_empty() {
-            return (!indefinite).then_some(bytes);
-        }
-        let (constructed, length, header_len) = ber_header(bytes)?;
-        bytes = &bytes[header_len..];
-        if constructed && depth >= MAX_DEPTH {
-            return None;
-        }
-        match length {
-            None => bytes = collect(bytes, true, depth + 1, out)?,
-            Some(length) => {
-                let (content, rest) = bytes.split_at_checked(length)?;
-                if constructed {
-                    collect(content, false, depth + 1, out)?;
-                } else {
-                    out.extend_from_slice(content);
-                }
-                bytes = rest;
-            }
-        }
-    }
-}
-
-/// A BER header as OpenSSL's `ASN1_get_object` reads it: whether the value is constructed,
-/// its length (`None`: indefinite, for a constructed value only) and the header's size.
-fn ber_header(bytes: &[u8]) -> Option<(bool, Option<usize>, usize)> {
-    let constructed = bytes.first()? & 0x20 != 0;
-    let mut at = 1;
-    if bytes[0] & 0x1F == 0x1F {
-        let mut number = 0u32;
-        loop {
-            let byte = *bytes.get(at)?;
-            at += 1;
-            number = (number << 7) | u32::from(byte & 0x7F);
-            if byte < 0x80 {
-                break;
-            }
-            if number > i32::MAX as u32 >> 7 {
-                return None;
-            }
-        }
-    }
-    let first = *bytes.get(at)?;
-    at += 1;
-    let length = match first {
-        0x80 => return constructed.then_some((true, None, at)),
-        0..=0x7F => usize::from(first),
-        _ => {
-            let octets = bytes.get(at..at + usize::from(first & 0x7F))?;
-            at += octets.len();
-            let significant = &octets[octets.iter().take_while(|b| **b == 0).count()..];
-            if significant.len() > 8 {
-                return None;
-            }
-            let length = significant
-                .iter()
-                .fold(0u64, |a, b| (a << 8) | u64::from(*b));
-            usize::try_from(length)
-                .ok()
-                .filter(|l| *l <= i64::MAX as usize)?
-        }
-    };
-    (length <= bytes.len() - at).then_some((constructed, Some(length), at))
-}
-
 #[cfg(test)]
 mod tests {
+    use super::ber::collect;
+    use super::openssl::oid_is_well_formed;
     use super::*;
     use const_oid::AssociatedOid;
+    use der::Decode;
     use proptest::prelude::*;
     use rustls_pki_types::pem::PemObject;
     use x509_cert::ext::pkix::name::GeneralName;
@@ -655,6 +229,40 @@ mod tests {
         ParsedCertificate::parse(der.to_vec().into(), Kind::InvalidCertificate, "c").ok()
     }
 
+    /// The key identifiers are where `x509-cert` finds them.
+    fn assert_key_ids_as_x509_cert_reads_them(
+        parsed: &ParsedCertificate,
+        tbs: &x509_cert::TbsCertificate,
+    ) {
+        let extension = |oid| {
+            tbs.extensions()
+                .into_iter()
+                .flatten()
+                .find(|e| e.extn_id == oid)
+                .map(|e| e.extn_value.as_bytes().to_vec())
+        };
+        let ski = extension(SubjectKeyIdentifier::OID).map(|v| {
+            SubjectKeyIdentifier::from_der(&v)
+                .unwrap()
+                .0
+                .as_bytes()
+                .to_vec()
+        });
+        let at = |range: &Option<Range<usize>>| {
+            range.as_ref().map(|r| parsed.bytes(r).unwrap().to_vec())
+        };
+        assert_eq!(at(&parsed.at.key_ids.subject), ski);
+        let aki = extension(AuthorityKeyIdentifier::OID)
+            .map(|v| AuthorityKeyIdentifier::from_der(&v).unwrap());
+        let ours = parsed.at.key_ids.authority.as_ref();
+        assert_eq!(aki.is_some(), ours.is_some());
+        if let (Some(aki), Some(ours)) = (aki, ours) {
+            let key_id = aki.key_identifier.map(|k| k.as_bytes().to_vec());
+            assert_eq!(at(&ours.key_id), key_id);
+            assert!(ours.issuer.is_none() && ours.serial.is_none());
+        }
+    }
+
     /// Every fixture but record 13's 64 random bytes is read, with the names and key that
     /// `x509-cert` finds.
     #[test]
@@ -671,15 +279,15 @@ mod tests {
             let parsed = read(der).expect("a fixture certificate is read");
             let tbs = cert.tbs_certificate();
             assert_eq!(
-                parsed.spki_der(),
+                parsed.spki_der().unwrap(),
                 tbs.subject_public_key_info().to_der().unwrap()
             );
             assert_eq!(
-                parsed.bytes(&parsed.at.issuer),
+                parsed.bytes(&parsed.at.issuer).unwrap(),
                 tbs.issuer().to_der().unwrap()
             );
             assert_eq!(
-                parsed.bytes(&parsed.at.subject),
+                parsed.bytes(&parsed.at.subject).unwrap(),
                 tbs.subject().to_der().unwrap()
             );
             let cn = tbs
@@ -690,36 +298,10 @@ mod tests {
             assert_eq!(parsed.common_name(), cn);
             // The fixture PKI has no link certificates: self-issued is self-signed there.
             assert_eq!(parsed.is_self_signed(), tbs.issuer() == tbs.subject());
-            // The key identifiers where x509-cert finds them.
-            let extension = |oid| {
-                tbs.extensions()
-                    .into_iter()
-                    .flatten()
-                    .find(|e| e.extn_id == oid)
-                    .map(|e| e.extn_value.as_bytes().to_vec())
-            };
-            let ski = extension(SubjectKeyIdentifier::OID).map(|v| {
-                SubjectKeyIdentifier::from_der(&v)
-                    .unwrap()
-                    .0
-                    .as_bytes()
-                    .to_vec()
-            });
-            let at =
-                |range: &Option<Range<usize>>| range.as_ref().map(|r| parsed.bytes(r).to_vec());
-            assert_eq!(at(&parsed.at.key_ids.subject), ski);
-            let aki = extension(AuthorityKeyIdentifier::OID)
-                .map(|v| AuthorityKeyIdentifier::from_der(&v).unwrap());
-            let ours = parsed.at.key_ids.authority.as_ref();
-            assert_eq!(aki.is_some(), ours.is_some());
-            if let (Some(aki), Some(ours)) = (aki, ours) {
-                let key_id = aki.key_identifier.map(|k| k.as_bytes().to_vec());
-                assert_eq!(at(&ours.key_id), key_id);
-                assert!(ours.issuer.is_none() && ours.serial.is_none());
-            }
+            assert_key_ids_as_x509_cert_reads_them(&parsed, tbs);
             assert!(!parsed.at.key_ids.invalid);
             assert_eq!(
-                parsed.bytes(&parsed.at.serial),
+                parsed.bytes(&parsed.at.serial).unwrap(),
                 tbs.serial_number().as_bytes()
             );
             read_count += 1;
@@ -765,7 +347,7 @@ mod tests {
             &issuer,
             &validity,
             &subject,
-            fixture.spki_der(),
+            fixture.spki_der().unwrap(),
         ]);
         seq(&[&tbs, &alg, &[3, 3, 0, 0xAB, 0xCD]])
     }
@@ -808,7 +390,7 @@ mod tests {
             &name(issuer),
             &validity,
             &name(subject),
-            fixture.spki_der(),
+            fixture.spki_der().unwrap(),
             &tlv_bytes(0xA3, &seq(&extensions)),
         ]);
         read(&seq(&[&tbs, &alg, &[3, 3, 0, 0xAB, 0xCD]])).expect("a certificate")
@@ -911,7 +493,7 @@ mod tests {
         );
         let ids = &cert.at.key_ids;
         let read = ids.authority.as_ref().expect("an AKI");
-        let bytes = |r: &Option<Range<usize>>| r.as_ref().map(|r| cert.bytes(r).to_vec());
+        let bytes = |r: &Option<Range<usize>>| r.as_ref().map(|r| cert.bytes(r).unwrap().to_vec());
         assert_eq!(bytes(&read.key_id), Some(b"k-1".to_vec()));
         let name = x509_cert::name::Name::from_str("CN=root,O=x").unwrap();
         assert_eq!(
@@ -924,7 +506,7 @@ mod tests {
         let read = only_serial.at.key_ids.authority.as_ref().unwrap();
         assert!(read.key_id.is_none() && read.issuer.is_none());
         assert_eq!(
-            only_serial.bytes(read.serial.as_ref().unwrap()),
+            only_serial.bytes(read.serial.as_ref().unwrap()).unwrap(),
             [0x00, 200]
         );
     }
@@ -1084,7 +666,7 @@ mod tests {
                     let _ = parsed.issued(&other);
                     let _ = other.issued(&parsed);
                 }
-                prop_assert!(!parsed.spki_der().is_empty());
+                prop_assert!(!parsed.spki_der().unwrap().is_empty());
             }
         }
 

@@ -227,6 +227,9 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
+/// What a check or a group of checks gives: nothing, or the first failure.
+type Checked = Result<(), Failure>;
+
 const RSA_LEAF: &str = include_str!("../examples/demo-store/12345/cert.pem");
 const RSA_CHAIN: &str = include_str!("../examples/demo-store/12345/chain.pem");
 const RSA_KEY: &str = include_str!("../examples/demo-store/12345/key.pem");
@@ -452,7 +455,7 @@ impl Run {
         })
     }
 
-    fn check(&mut self, ok: bool, what: impl FnOnce() -> String) -> Result<(), Failure> {
+    fn check(&mut self, ok: bool, what: impl FnOnce() -> String) -> Checked {
         if ok {
             self.report.checks += 1;
             Ok(())
@@ -467,7 +470,7 @@ impl Run {
         got: Result<T, StoreError>,
         want: &[&'static str],
         call: &str,
-    ) -> Result<(), Failure> {
+    ) -> Checked {
         let want_text = want.join(" or ");
         match got {
             Ok(_) => fail(format!("{call} succeeded; expected {want_text}")),
@@ -485,55 +488,57 @@ impl Run {
             .or_else(|_| fail("the suite's password breaks the default policy"))
     }
 
-    async fn full_access<P: Probe>(
-        &mut self,
-        store: &P,
-        records: &[Record],
-    ) -> Result<(), Failure> {
-        for r in records {
-            let got = match store.certificate(r.id).await {
-                Ok(got) => got,
-                Err(e) => return fail(format!("certificate({}) failed: {e:?}", r.id)),
-            };
-            self.check(got.leaf.as_ref() == r.leaf.as_ref(), || {
-                format!("certificate({}) returned another leaf", r.id)
-            })?;
-            let mut want: Vec<&[u8]> = r.issuers.iter().map(|c| c.as_ref()).collect();
-            let mut have: Vec<&[u8]> = got.issuers.iter().map(|c| c.as_ref()).collect();
-            want.sort();
-            have.sort();
-            self.check(want == have, || {
-                format!("certificate({}) returned other issuers", r.id)
-            })?;
-            match (&r.key, store.private_key(r.id).await) {
-                (Some(want), Ok(have)) => self
-                    .check(want.secret_der() == have.secret_der(), || {
-                        format!("private_key({}) returned another key", r.id)
-                    })?,
-                (Some(_), Err(e)) => {
-                    return fail(format!("private_key({}) failed: {e:?}", r.id));
-                }
-                (None, got) => self.expect_error(
-                    got,
-                    &["KeyNotFound"],
-                    &format!("private_key({}) of a keyless record", r.id),
-                )?,
+    /// What the full-access caller must get for one stored record: its leaf, its issuers,
+    /// its key (or KeyNotFound), and downloads.
+    async fn full_access_record<P: Probe>(&mut self, store: &P, r: &Record) -> Checked {
+        let got = match store.certificate(r.id).await {
+            Ok(got) => got,
+            Err(e) => return fail(format!("certificate({}) failed: {e:?}", r.id)),
+        };
+        self.check(got.leaf.as_ref() == r.leaf.as_ref(), || {
+            format!("certificate({}) returned another leaf", r.id)
+        })?;
+        let mut want: Vec<&[u8]> = r.issuers.iter().map(|c| c.as_ref()).collect();
+        let mut have: Vec<&[u8]> = got.issuers.iter().map(|c| c.as_ref()).collect();
+        want.sort();
+        have.sort();
+        self.check(want == have, || {
+            format!("certificate({}) returned other issuers", r.id)
+        })?;
+        match (&r.key, store.private_key(r.id).await) {
+            (Some(want), Ok(have)) => self.check(want.secret_der() == have.secret_der(), || {
+                format!("private_key({}) returned another key", r.id)
+            })?,
+            (Some(_), Err(e)) => {
+                return fail(format!("private_key({}) failed: {e:?}", r.id));
             }
-            let status = store
-                .download(DownloadRequest::pem(r.id), &self.policy)
-                .await;
-            self.check(status == 200, || {
-                format!("a pem download of {} answered {status}", r.id)
-            })?;
-            let with_key = DownloadRequest::crt(r.id).with_key(self.password()?);
-            let status = store.download(with_key, &self.policy).await;
-            let want = if r.key.is_some() { 200 } else { 404 };
-            self.check(status == want, || {
-                format!(
-                    "a crt download with key of {} answered {status}, expected {want}",
-                    r.id
-                )
-            })?;
+            (None, got) => self.expect_error(
+                got,
+                &["KeyNotFound"],
+                &format!("private_key({}) of a keyless record", r.id),
+            )?,
+        }
+        let status = store
+            .download(DownloadRequest::pem(r.id), &self.policy)
+            .await;
+        self.check(status == 200, || {
+            format!("a pem download of {} answered {status}", r.id)
+        })?;
+        let with_key = DownloadRequest::crt(r.id).with_key(self.password()?);
+        let status = store.download(with_key, &self.policy).await;
+        let want = if r.key.is_some() { 200 } else { 404 };
+        self.check(status == want, || {
+            format!(
+                "a crt download with key of {} answered {status}, expected {want}",
+                r.id
+            )
+        })?;
+        Ok(())
+    }
+
+    async fn full_access<P: Probe>(&mut self, store: &P, records: &[Record]) -> Checked {
+        for r in records {
+            self.full_access_record(store, r).await?;
         }
         let unknown = unknown_id()?;
         self.expect_error(
@@ -558,11 +563,7 @@ impl Run {
         })
     }
 
-    async fn key_export_denied<P: Probe>(
-        &mut self,
-        store: &P,
-        records: &[Record],
-    ) -> Result<(), Failure> {
+    async fn key_export_denied<P: Probe>(&mut self, store: &P, records: &[Record]) -> Checked {
         for r in records.iter().filter(|r| r.key.is_some()) {
             let readable = store.certificate(r.id).await.is_ok();
             self.check(readable, || {
@@ -601,7 +602,7 @@ impl Run {
         want: &[&'static str],
         want_for_key: &[&'static str],
         statuses: &[u16],
-    ) -> Result<(), Failure> {
+    ) -> Checked {
         for r in records {
             self.expect_error(
                 store.certificate(r.id).await,
@@ -637,11 +638,7 @@ impl Run {
         Ok(())
     }
 
-    async fn unauthenticated<P: Probe>(
-        &mut self,
-        store: &P,
-        records: &[Record],
-    ) -> Result<(), Failure> {
+    async fn unauthenticated<P: Probe>(&mut self, store: &P, records: &[Record]) -> Checked {
         let caller = "an unauthenticated caller";
         let want = &["Unauthenticated"];
         self.refused(store, records, caller, want, want, &[401])
@@ -660,7 +657,7 @@ impl Run {
         )
     }
 
-    async fn forbidden<P: Probe>(&mut self, store: &P, records: &[Record]) -> Result<(), Failure> {
+    async fn forbidden<P: Probe>(&mut self, store: &P, records: &[Record]) -> Checked {
         // A store may hide existence: NotFound stands in for Forbidden. For the key it may
         // also check export rights first.
         self.refused(

@@ -45,7 +45,7 @@ impl Credential {
             (Vec::new(), 0)
         };
         let key = match key {
-            Some(key) => Some(CheckedKey::check(key, leaf.spki_der())?),
+            Some(key) => Some(CheckedKey::check(key, leaf.spki_der()?)?),
             None => None,
         };
         Ok(Self {

@@ -288,7 +288,7 @@ impl From<ErrorKind> for Error {
     fn from(kind: ErrorKind) -> Self {
         let message = match kind {
             // The messages the crate itself gives these kinds.
-            ErrorKind::BodyTooLarge => "the request body is larger than 64 KiB",
+            ErrorKind::BodyTooLarge => return crate::request::body_too_large(),
             ErrorKind::Unauthenticated => "authentication is required",
             _ => match kind.status() {
                 400 => "the request is invalid",

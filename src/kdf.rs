@@ -17,52 +17,62 @@
 
 use zeroize::{Zeroize, Zeroizing};
 
-/// One derivation: its function, password, salt and iteration count.
+/// What every derivation takes.
 #[derive(Clone, Copy)]
-pub(crate) enum Kdf<'a> {
-    /// PBKDF2 with HMAC-SHA256 over the raw password bytes.
-    Pbkdf2Sha256 {
-        password: &'a [u8],
-        salt: &'a [u8],
-        iterations: u32,
-    },
-    /// The PKCS#12 KDF over SHA-256; `password` is the BMPString form (UTF-16BE with its
-    /// two zero bytes), `id` the diversifier (1 key, 2 IV, 3 MAC).
-    Pkcs12Sha256 {
-        password: &'a [u8],
-        salt: &'a [u8],
-        id: u8,
-        iterations: u32,
-    },
-    /// The PKCS#12 KDF over SHA-1.
-    Pkcs12Sha1 {
-        password: &'a [u8],
-        salt: &'a [u8],
-        id: u8,
-        iterations: u32,
-    },
+pub(crate) struct Params<'a> {
+    /// PBKDF2: the password's UTF-8 bytes. PKCS#12: its BMPString form (UTF-16BE with its
+    /// two zero bytes).
+    pub(crate) password: &'a [u8],
+    pub(crate) salt: &'a [u8],
+    pub(crate) iterations: u32,
 }
 
-impl Kdf<'_> {
+/// The diversifier ID of the PKCS#12 KDF (RFC 7292, appendix B.3): what the derived bytes
+/// are for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Diversifier {
+    /// An encryption key.
+    Key = 1,
+    /// An IV.
+    Iv = 2,
+    /// A MAC key.
+    Mac = 3,
+}
+
+/// One derivation: its function and its parameters.
+#[derive(Clone, Copy)]
+pub(crate) enum Kdf<'a> {
+    /// PBKDF2 with HMAC-SHA256 (RFC 8018).
+    Pbkdf2Sha256(Params<'a>),
+    /// The PKCS#12 KDF over SHA-256.
+    Pkcs12Sha256(Params<'a>, Diversifier),
+    /// The PKCS#12 KDF over SHA-1.
+    Pkcs12Sha1(Params<'a>, Diversifier),
+}
+
+impl<'a> Kdf<'a> {
+    fn params(&self) -> &Params<'a> {
+        match self {
+            Kdf::Pbkdf2Sha256(params)
+            | Kdf::Pkcs12Sha256(params, _)
+            | Kdf::Pkcs12Sha1(params, _) => params,
+        }
+    }
+
     /// The compressions this derivation needs for `out_len` bytes, about: what the
     /// parallel split balances.
     #[cfg_attr(not(feature = "parallel-kdf"), allow(dead_code))]
     pub(crate) fn cost(&self, out_len: usize) -> u64 {
-        match *self {
-            Kdf::Pbkdf2Sha256 { iterations, .. } => {
-                2 * u64::from(iterations) * out_len.div_ceil(32) as u64
-            }
-            Kdf::Pkcs12Sha256 { iterations, .. } => {
-                u64::from(iterations) * out_len.div_ceil(32) as u64
-            }
-            Kdf::Pkcs12Sha1 { iterations, .. } => {
-                u64::from(iterations) * out_len.div_ceil(20) as u64
-            }
-        }
+        let (per_iteration, digest_len) = match self {
+            Kdf::Pbkdf2Sha256(_) => (2, 32),
+            Kdf::Pkcs12Sha256(..) => (1, 32),
+            Kdf::Pkcs12Sha1(..) => (1, 20),
+        };
+        per_iteration * u64::from(self.params().iterations) * out_len.div_ceil(digest_len) as u64
     }
 
     fn is_sha1(&self) -> bool {
-        matches!(self, Kdf::Pkcs12Sha1 { .. })
+        matches!(self, Kdf::Pkcs12Sha1(..))
     }
 }
 
@@ -111,17 +121,29 @@ pub(crate) fn derive_parallel(jobs: &mut [(Kdf<'_>, &mut [u8])]) {
     });
 }
 
-/// A compression function and the byte order of its state (both big-endian here).
+/// A compression function over a state of big-endian 32-bit words (SHA-256 and SHA-1).
 trait Core {
-    type State: Copy + Zeroize;
+    type State: Copy + Zeroize + AsRef<[u32]> + AsMut<[u32]>;
     /// The initial state.
     const IV: Self::State;
     /// The digest length in bytes.
     const OUT: usize;
     fn compress(state: &mut Self::State, block: &[u8; 64]);
+
     /// Writes the digest of `state` into the first [`OUT`](Self::OUT) bytes of `dest`.
-    fn put(dest: &mut [u8], state: &Self::State);
-    fn xor(acc: &mut Self::State, state: &Self::State);
+    #[inline(always)]
+    fn put(dest: &mut [u8], state: &Self::State) {
+        for (d, w) in dest.chunks_exact_mut(4).zip(state.as_ref()) {
+            d.copy_from_slice(&w.to_be_bytes());
+        }
+    }
+
+    #[inline(always)]
+    fn xor(acc: &mut Self::State, state: &Self::State) {
+        for (a, s) in acc.as_mut().iter_mut().zip(state.as_ref()) {
+            *a ^= s;
+        }
+    }
 }
 
 struct Sha256Core;
@@ -138,20 +160,6 @@ impl Core for Sha256Core {
     fn compress(state: &mut [u32; 8], block: &[u8; 64]) {
         sha2::block_api::compress256(state, std::slice::from_ref(block));
     }
-
-    #[inline(always)]
-    fn put(dest: &mut [u8], state: &[u32; 8]) {
-        for (d, w) in dest.chunks_exact_mut(4).zip(state) {
-            d.copy_from_slice(&w.to_be_bytes());
-        }
-    }
-
-    #[inline(always)]
-    fn xor(acc: &mut [u32; 8], state: &[u32; 8]) {
-        for (a, s) in acc.iter_mut().zip(state) {
-            *a ^= s;
-        }
-    }
 }
 
 struct Sha1Core;
@@ -164,20 +172,6 @@ impl Core for Sha1Core {
     #[inline(always)]
     fn compress(state: &mut [u32; 5], block: &[u8; 64]) {
         sha1::block_api::compress(state, std::slice::from_ref(block));
-    }
-
-    #[inline(always)]
-    fn put(dest: &mut [u8], state: &[u32; 5]) {
-        for (d, w) in dest.chunks_exact_mut(4).zip(state) {
-            d.copy_from_slice(&w.to_be_bytes());
-        }
-    }
-
-    #[inline(always)]
-    fn xor(acc: &mut [u32; 5], state: &[u32; 5]) {
-        for (a, s) in acc.iter_mut().zip(state) {
-            *a ^= s;
-        }
     }
 }
 
@@ -210,70 +204,92 @@ fn padded_block(len: usize, prefix: usize) -> [u8; 64] {
     block
 }
 
-/// One chain of iterations: each step compresses `block` from `starts[phase]` and writes
-/// the result back as the next step's message.
+/// The HMAC pad a PBKDF2 lane compresses from next.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pad {
+    Inner = 0,
+    Outer = 1,
+}
+
+/// How a lane's chain goes on from one step to the next.
+enum Chain<H: Core> {
+    /// PBKDF2: U_j = HMAC(P, U_{j-1}), an inner then an outer compression, each from its
+    /// pad's state; T is the XOR of the outer outputs.
+    Hmac {
+        pads: [H::State; 2],
+        next: Pad,
+        t: H::State,
+    },
+    /// PKCS#12: A = H(A), each step a compression from the IV; the last output is in the
+    /// lane's `out`. It keeps what its job's next output block starts from.
+    Hash(Pkcs12Job),
+}
+
+/// What a PKCS#12 job's next output block starts from (RFC 7292, appendix B.2).
+struct Pkcs12Job {
+    /// I: the salt and the password, each repeated to whole blocks.
+    i: Zeroizing<Vec<u8>>,
+    id: Diversifier,
+    iterations: u32,
+}
+
+/// One chain of iterations: each step compresses `block` from the chain's state and writes
+/// the result back as the next step's message. Aligned to a cache line, so that the hot
+/// loop's speed does not depend on where the allocator puts the lanes.
+#[repr(align(64))]
 struct Lane<H: Core> {
-    /// PBKDF2: the HMAC inner and outer states, used in turn. PKCS#12: the IV twice.
-    starts: [H::State; 2],
+    chain: Chain<H>,
     block: [u8; 64],
-    /// PBKDF2: the XOR of the outer outputs (T). PKCS#12: the last output.
-    acc: H::State,
-    scratch: H::State,
+    /// The last step's output.
+    out: H::State,
     steps: u64,
-    phase: usize,
-    /// PBKDF2 (HMAC: alternate inner and outer, XOR the outer outputs) or PKCS#12.
-    hmac: bool,
     /// Which job, and which output block of it.
     job: usize,
     index: usize,
 }
 
+impl<H: Core> Lane<H> {
+    /// The state this lane's next step compresses from.
+    #[inline(always)]
+    fn start(&self) -> H::State {
+        match &self.chain {
+            Chain::Hmac { pads, next, .. } => pads[*next as usize],
+            Chain::Hash(_) => H::IV,
+        }
+    }
+
+    /// Takes the step's output in `out`: the next message, and T for PBKDF2.
+    #[inline(always)]
+    fn advance(&mut self) {
+        H::put(&mut self.block, &self.out);
+        if let Chain::Hmac { next, t, .. } = &mut self.chain {
+            if *next == Pad::Outer {
+                H::xor(t, &self.out);
+                *next = Pad::Inner;
+            } else {
+                *next = Pad::Outer;
+            }
+        }
+        self.steps -= 1;
+    }
+
+    /// The output block this lane derives, once its steps are done.
+    fn result(&self) -> H::State {
+        match &self.chain {
+            Chain::Hmac { t, .. } => *t,
+            Chain::Hash(_) => self.out,
+        }
+    }
+}
+
 impl<H: Core> Drop for Lane<H> {
     fn drop(&mut self) {
-        self.starts.zeroize();
-        self.block.zeroize();
-        self.acc.zeroize();
-        self.scratch.zeroize();
-    }
-}
-
-/// The per-job state kept between a job's output blocks.
-enum Prep<H: Core> {
-    /// The HMAC inner and outer states of the password.
-    Pbkdf2 { pads: [H::State; 2] },
-    /// The PKCS#12 `I` string (salt and password, each repeated to whole blocks).
-    Pkcs12 { i: Zeroizing<Vec<u8>>, d: [u8; 64] },
-    /// Not a job of this hash.
-    Skip,
-}
-
-impl<H: Core> Drop for Prep<H> {
-    fn drop(&mut self) {
-        if let Prep::Pbkdf2 { pads } = self {
+        if let Chain::Hmac { pads, t, .. } = &mut self.chain {
             pads.zeroize();
+            t.zeroize();
         }
-    }
-}
-
-fn params<'a>(kdf: &Kdf<'a>) -> (&'a [u8], &'a [u8], u32) {
-    match *kdf {
-        Kdf::Pbkdf2Sha256 {
-            password,
-            salt,
-            iterations,
-        }
-        | Kdf::Pkcs12Sha256 {
-            password,
-            salt,
-            iterations,
-            ..
-        }
-        | Kdf::Pkcs12Sha1 {
-            password,
-            salt,
-            iterations,
-            ..
-        } => (password, salt, iterations),
+        self.block.zeroize();
+        self.out.zeroize();
     }
 }
 
@@ -300,13 +316,12 @@ fn hmac_pads<H: Core>(password: &[u8]) -> [H::State; 2] {
 /// The lane of PBKDF2 output block `index` (0-based): U_1 computed, the rest to iterate.
 fn pbkdf2_lane<H: Core>(
     pads: &[H::State; 2],
-    salt: &[u8],
-    iterations: u32,
+    params: &Params<'_>,
     job: usize,
     index: usize,
 ) -> Lane<H> {
-    let mut msg = Zeroizing::new(Vec::with_capacity(salt.len() + 4));
-    msg.extend_from_slice(salt);
+    let mut msg = Zeroizing::new(Vec::with_capacity(params.salt.len() + 4));
+    msg.extend_from_slice(params.salt);
     msg.extend_from_slice(&(index as u32).wrapping_add(1).to_be_bytes());
     let inner = hash_from::<H>(pads[0], 64, &msg);
     let mut block = padded_block(H::OUT, 64);
@@ -315,71 +330,72 @@ fn pbkdf2_lane<H: Core>(
     H::compress(&mut u1, &block);
     H::put(&mut block, &u1);
     Lane {
-        starts: *pads,
+        chain: Chain::Hmac {
+            pads: *pads,
+            next: Pad::Inner,
+            t: u1,
+        },
         block,
-        acc: u1,
-        scratch: u1,
-        steps: 2 * u64::from(iterations.max(1) - 1),
-        phase: 0,
-        hmac: true,
+        out: u1,
+        steps: 2 * u64::from(params.iterations.max(1) - 1),
         job,
         index,
     }
 }
 
 /// The lane of a PKCS#12 output block: A = H(D || I) computed, the rest to iterate.
-fn pkcs12_lane<H: Core>(
-    d: &[u8; 64],
-    i: &[u8],
-    iterations: u32,
-    job: usize,
-    index: usize,
-) -> Lane<H> {
+fn pkcs12_lane<H: Core>(next: Pkcs12Job, job: usize, index: usize) -> Lane<H> {
     let mut state = H::IV;
-    H::compress(&mut state, d);
-    let a1 = hash_from::<H>(state, 64, i);
+    H::compress(&mut state, &[next.id as u8; 64]);
+    let a1 = hash_from::<H>(state, 64, &next.i);
     let mut block = padded_block(H::OUT, 0);
     H::put(&mut block, &a1);
     Lane {
-        starts: [H::IV; 2],
-        block,
-        acc: a1,
-        scratch: a1,
         // The crate takes an i32 and iterates `1..rounds`: a count of 0 hashes once.
-        steps: u64::from(iterations.max(1) - 1),
-        phase: 0,
-        hmac: false,
+        steps: u64::from(next.iterations.max(1) - 1),
+        chain: Chain::Hash(next),
+        block,
+        out: a1,
         job,
         index,
     }
 }
 
-/// Runs the jobs selected by `mine` to completion, all their lanes interleaved.
-fn run<H: Core>(jobs: &mut [(Kdf<'_>, &mut [u8])], mine: impl Fn(&Kdf<'_>) -> bool) {
-    let mut preps: Vec<Prep<H>> = Vec::with_capacity(jobs.len());
-    let mut lanes: Vec<Lane<H>> = Vec::with_capacity(jobs.len() + 2);
+/// The first lanes of the jobs selected by `mine`: every output block of a PBKDF2 job, the
+/// first of a PKCS#12 job (each of its blocks starts from the one before).
+fn first_lanes<H: Core>(
+    jobs: &[(Kdf<'_>, &mut [u8])],
+    mine: impl Fn(&Kdf<'_>) -> bool,
+) -> Vec<Lane<H>> {
+    let mut lanes = Vec::with_capacity(jobs.len() + 2);
     for (j, (kdf, out)) in jobs.iter().enumerate() {
         if !mine(kdf) || out.is_empty() {
-            preps.push(Prep::Skip);
             continue;
         }
-        let (password, salt, iterations) = params(kdf);
-        match *kdf {
-            Kdf::Pbkdf2Sha256 { .. } => {
-                let pads = hmac_pads::<H>(password);
+        match kdf {
+            Kdf::Pbkdf2Sha256(params) => {
+                let mut pads = hmac_pads::<H>(params.password);
                 for index in 0..out.len().div_ceil(H::OUT) {
-                    lanes.push(pbkdf2_lane(&pads, salt, iterations, j, index));
+                    lanes.push(pbkdf2_lane(&pads, params, j, index));
                 }
-                preps.push(Prep::Pbkdf2 { pads });
+                pads.zeroize();
             }
-            Kdf::Pkcs12Sha256 { id, .. } | Kdf::Pkcs12Sha1 { id, .. } => {
-                let d = [id; 64];
-                let i = pkcs12_i(salt, password);
-                lanes.push(pkcs12_lane(&d, &i, iterations, j, 0));
-                preps.push(Prep::Pkcs12 { i, d });
+            Kdf::Pkcs12Sha256(params, id) | Kdf::Pkcs12Sha1(params, id) => {
+                let next = Pkcs12Job {
+                    i: pkcs12_i(params.salt, params.password),
+                    id: *id,
+                    iterations: params.iterations,
+                };
+                lanes.push(pkcs12_lane(next, j, 0));
             }
         }
     }
+    lanes
+}
+
+/// Runs the jobs selected by `mine` to completion, all their lanes interleaved.
+fn run<H: Core>(jobs: &mut [(Kdf<'_>, &mut [u8])], mine: impl Fn(&Kdf<'_>) -> bool) {
+    let mut lanes = first_lanes::<H>(jobs, mine);
     while !lanes.is_empty() {
         // Step every lane until the first one finishes.
         let rounds = lanes.iter().map(|l| l.steps).min().unwrap_or(0);
@@ -387,43 +403,42 @@ fn run<H: Core>(jobs: &mut [(Kdf<'_>, &mut [u8])], mine: impl Fn(&Kdf<'_>) -> bo
             // All compressions first, then all the write-backs: the compressions do not
             // depend on each other, so the processor runs them side by side.
             for lane in lanes.iter_mut() {
-                lane.scratch = lane.starts[lane.phase];
-                H::compress(&mut lane.scratch, &lane.block);
+                lane.out = lane.start();
+                H::compress(&mut lane.out, &lane.block);
             }
             for lane in lanes.iter_mut() {
-                H::put(&mut lane.block, &lane.scratch);
-                if lane.hmac {
-                    if lane.phase == 1 {
-                        H::xor(&mut lane.acc, &lane.scratch);
-                    }
-                    lane.phase ^= 1;
-                } else {
-                    lane.acc = lane.scratch;
-                }
-                lane.steps -= 1;
+                lane.advance();
             }
         }
-        // Finish the lanes that are done; a PKCS#12 job may need its next block.
-        let mut k = 0;
-        while k < lanes.len() {
-            if lanes[k].steps > 0 {
-                k += 1;
-                continue;
-            }
-            let lane = lanes.swap_remove(k);
-            let (kdf, out) = &mut jobs[lane.job];
-            let start = lane.index * H::OUT;
-            let end = out.len().min(start + H::OUT);
-            let mut digest = Zeroizing::new([0u8; 32]);
-            H::put(&mut digest[..], &lane.acc);
-            out[start..end].copy_from_slice(&digest[..end - start]);
-            if end < out.len()
-                && let Prep::Pkcs12 { i, d } = &mut preps[lane.job]
-            {
-                pkcs12_next_i(i, &digest[..H::OUT]);
-                let (_, _, iterations) = params(kdf);
-                lanes.push(pkcs12_lane(d, i, iterations, lane.job, lane.index + 1));
-            }
+        finish_lanes(jobs, &mut lanes);
+    }
+}
+
+/// Writes out the lanes that are done; a PKCS#12 job that needs its next output block
+/// gets its next lane.
+fn finish_lanes<H: Core>(jobs: &mut [(Kdf<'_>, &mut [u8])], lanes: &mut Vec<Lane<H>>) {
+    let mut k = 0;
+    while k < lanes.len() {
+        if lanes[k].steps > 0 {
+            k += 1;
+            continue;
+        }
+        let mut lane = lanes.swap_remove(k);
+        let out = &mut *jobs[lane.job].1;
+        let start = lane.index * H::OUT;
+        let end = out.len().min(start + H::OUT);
+        let mut digest = Zeroizing::new([0u8; 32]);
+        H::put(&mut digest[..], &lane.result());
+        out[start..end].copy_from_slice(&digest[..end - start]);
+        if end < out.len()
+            && let Chain::Hash(next) = &mut lane.chain
+        {
+            let mut next = Pkcs12Job {
+                i: std::mem::take(&mut next.i),
+                ..*next
+            };
+            pkcs12_next_i(&mut next.i, &digest[..H::OUT]);
+            lanes.push(pkcs12_lane(next, lane.job, lane.index + 1));
         }
     }
 }
@@ -458,14 +473,18 @@ mod tests {
     use pkcs12::kdf::{Pkcs12KeyType, derive_key};
     use proptest::prelude::*;
 
+    fn params<'a>(password: &'a [u8], salt: &'a [u8], iterations: u32) -> Params<'a> {
+        Params {
+            password,
+            salt,
+            iterations,
+        }
+    }
+
     fn pbkdf2_ours(password: &[u8], salt: &[u8], iterations: u32, len: usize) -> Vec<u8> {
         let mut out = vec![0u8; len];
         derive(&mut [(
-            Kdf::Pbkdf2Sha256 {
-                password,
-                salt,
-                iterations,
-            },
+            Kdf::Pbkdf2Sha256(params(password, salt, iterations)),
             &mut out[..],
         )]);
         out
@@ -477,30 +496,24 @@ mod tests {
         out
     }
 
-    fn key_type(id: u8) -> Pkcs12KeyType {
+    fn key_type(id: Diversifier) -> Pkcs12KeyType {
         match id {
-            1 => Pkcs12KeyType::EncryptionKey,
-            2 => Pkcs12KeyType::Iv,
-            _ => Pkcs12KeyType::Mac,
+            Diversifier::Key => Pkcs12KeyType::EncryptionKey,
+            Diversifier::Iv => Pkcs12KeyType::Iv,
+            Diversifier::Mac => Pkcs12KeyType::Mac,
         }
+    }
+
+    fn diversifier(id: u8) -> Diversifier {
+        [Diversifier::Key, Diversifier::Iv, Diversifier::Mac][usize::from(id - 1)]
     }
 
     fn pkcs12_ours(sha1: bool, pw: &[u8], salt: &[u8], id: u8, n: u32, len: usize) -> Vec<u8> {
         let mut out = vec![0u8; len];
         let kdf = if sha1 {
-            Kdf::Pkcs12Sha1 {
-                password: pw,
-                salt,
-                id,
-                iterations: n,
-            }
+            Kdf::Pkcs12Sha1(params(pw, salt, n), diversifier(id))
         } else {
-            Kdf::Pkcs12Sha256 {
-                password: pw,
-                salt,
-                id,
-                iterations: n,
-            }
+            Kdf::Pkcs12Sha256(params(pw, salt, n), diversifier(id))
         };
         derive(&mut [(kdf, &mut out[..])]);
         out
@@ -509,9 +522,9 @@ mod tests {
     fn pkcs12_crate(sha1: bool, pw: &[u8], salt: &[u8], id: u8, n: u32, len: usize) -> Vec<u8> {
         let rounds = i32::try_from(n).unwrap();
         if sha1 {
-            derive_key::<sha1::Sha1>(pw, salt, key_type(id), rounds, len)
+            derive_key::<sha1::Sha1>(pw, salt, key_type(diversifier(id)), rounds, len)
         } else {
-            derive_key::<sha2::Sha256>(pw, salt, key_type(id), rounds, len)
+            derive_key::<sha2::Sha256>(pw, salt, key_type(diversifier(id)), rounds, len)
         }
     }
 
@@ -633,47 +646,18 @@ mod tests {
         let mut d = [0u8; 24];
         let mut e = [0u8; 8];
         derive(&mut [
+            (Kdf::Pbkdf2Sha256(params(b"pw", b"s1", 100)), &mut a[..]),
             (
-                Kdf::Pbkdf2Sha256 {
-                    password: b"pw",
-                    salt: b"s1",
-                    iterations: 100,
-                },
-                &mut a[..],
-            ),
-            (
-                Kdf::Pkcs12Sha1 {
-                    password: &bmp,
-                    salt: b"s4",
-                    id: 1,
-                    iterations: 33,
-                },
+                Kdf::Pkcs12Sha1(params(&bmp, b"s4", 33), Diversifier::Key),
                 &mut d[..],
             ),
+            (Kdf::Pbkdf2Sha256(params(b"pw", b"s2", 7)), &mut b[..]),
             (
-                Kdf::Pbkdf2Sha256 {
-                    password: b"pw",
-                    salt: b"s2",
-                    iterations: 7,
-                },
-                &mut b[..],
-            ),
-            (
-                Kdf::Pkcs12Sha256 {
-                    password: &bmp,
-                    salt: b"s3",
-                    id: 3,
-                    iterations: 50,
-                },
+                Kdf::Pkcs12Sha256(params(&bmp, b"s3", 50), Diversifier::Mac),
                 &mut c[..],
             ),
             (
-                Kdf::Pkcs12Sha1 {
-                    password: &bmp,
-                    salt: b"s5",
-                    id: 2,
-                    iterations: 1,
-                },
+                Kdf::Pkcs12Sha1(params(&bmp, b"s5", 1), Diversifier::Iv),
                 &mut e[..],
             ),
         ]);
@@ -692,29 +676,10 @@ mod tests {
         let mut b = [0u8; 32];
         let mut c = [0u8; 32];
         derive_parallel(&mut [
+            (Kdf::Pbkdf2Sha256(params(b"pw", b"s1", 3000)), &mut a[..]),
+            (Kdf::Pbkdf2Sha256(params(b"pw", b"s2", 3000)), &mut b[..]),
             (
-                Kdf::Pbkdf2Sha256 {
-                    password: b"pw",
-                    salt: b"s1",
-                    iterations: 3000,
-                },
-                &mut a[..],
-            ),
-            (
-                Kdf::Pbkdf2Sha256 {
-                    password: b"pw",
-                    salt: b"s2",
-                    iterations: 3000,
-                },
-                &mut b[..],
-            ),
-            (
-                Kdf::Pkcs12Sha256 {
-                    password: &bmp,
-                    salt: b"s3",
-                    id: 3,
-                    iterations: 3000,
-                },
+                Kdf::Pkcs12Sha256(params(&bmp, b"s3", 3000), Diversifier::Mac),
                 &mut c[..],
             ),
         ]);

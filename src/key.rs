@@ -128,6 +128,8 @@ fn is_rsa(oid: ObjectIdentifier) -> bool {
     oid == rfc5912::RSA_ENCRYPTION || oid == rfc5912::ID_RSASSA_PSS
 }
 
+/// Whether the PKCS#8 key `pkcs8` is the private half of the leaf's `spki`: a key that
+/// does not decode is invalid, one of another algorithm or value a mismatch.
 fn check_pair(pkcs8: &[u8], spki: &SubjectPublicKeyInfoRef<'_>) -> Result<(), Error> {
     let info = PrivateKeyInfoRef::from_der(pkcs8).map_err(|_| invalid())?;
     let key_oid = info.algorithm.oid;
@@ -137,73 +139,17 @@ fn check_pair(pkcs8: &[u8], spki: &SubjectPublicKeyInfoRef<'_>) -> Result<(), Er
         if !is_rsa(leaf_oid) {
             return Err(mismatch());
         }
-        let private =
-            pkcs1::RsaPrivateKey::<der::asn1::UintRef<'_>>::from_der(info.private_key.as_bytes())
-                .map_err(|_| invalid())?;
-        let public = pkcs1::RsaPublicKey::<der::asn1::UintRef<'_>>::from_der(leaf_point)
-            .map_err(|_| mismatch())?;
-        let derived = private.public_key();
-        if derived.modulus.as_bytes() != public.modulus.as_bytes()
-            || derived.public_exponent.as_bytes() != public.public_exponent.as_bytes()
-        {
-            return Err(mismatch());
-        }
-        Ok(())
+        rsa_pair(&info, leaf_point)
     } else if key_oid == rfc5912::ID_EC_PUBLIC_KEY {
         if leaf_oid != rfc5912::ID_EC_PUBLIC_KEY {
             return Err(mismatch());
         }
-        let ec =
-            sec1::EcPrivateKey::from_der(info.private_key.as_bytes()).map_err(|_| invalid())?;
-        let key_curve = match info.algorithm.parameters {
-            Some(p) => Some(p.decode_as::<ObjectIdentifier>().map_err(|_| invalid())?),
-            None => None,
-        }
-        .or_else(|| ec.parameters.and_then(|p| p.named_curve()))
-        .ok_or_else(|| unsupported("an EC key without a named curve"))?;
-        let leaf_curve = spki
-            .algorithm
-            .parameters
-            .and_then(|p| p.decode_as::<ObjectIdentifier>().ok())
-            .ok_or_else(mismatch)?;
-        if key_curve != leaf_curve {
-            return Err(mismatch());
-        }
-        let embedded = ec.public_key.or(info.public_key.and_then(|b| b.as_bytes()));
-        match key_curve {
-            c if c == rfc5912::SECP_256_R_1 => {
-                ec_matches::<p256::NistP256>(ec.private_key, embedded, leaf_point)
-            }
-            c if c == rfc5912::SECP_384_R_1 => {
-                ec_matches::<p384::NistP384>(ec.private_key, embedded, leaf_point)
-            }
-            c if c == rfc5912::SECP_521_R_1 => {
-                ec_matches::<p521::NistP521>(ec.private_key, embedded, leaf_point)
-            }
-            _ => Err(unsupported(
-                "an EC key on a curve other than P-256, P-384, P-521",
-            )),
-        }
+        ec_pair(&info, spki, leaf_point)
     } else if key_oid == rfc8410::ID_ED_25519 {
         if leaf_oid != rfc8410::ID_ED_25519 {
             return Err(mismatch());
         }
-        let seed =
-            <&OctetStringRef>::from_der(info.private_key.as_bytes()).map_err(|_| invalid())?;
-        let seed: &[u8; 32] = seed.as_bytes().try_into().map_err(|_| invalid())?;
-        let mut seed = Zeroizing::new(*seed);
-        let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
-        seed.iter_mut().for_each(|b| *b = 0);
-        let derived = signing.verifying_key().to_bytes();
-        if let Some(embedded) = info.public_key.and_then(|b| b.as_bytes())
-            && embedded != derived
-        {
-            return Err(invalid());
-        }
-        if leaf_point != derived {
-            return Err(mismatch());
-        }
-        Ok(())
+        ed25519_pair(&info, leaf_point)
     } else if key_oid == rfc8410::ID_ED_448 {
         Err(unsupported("an Ed448 key"))
     } else if key_oid == rfc8410::ID_X_25519 || key_oid == rfc8410::ID_X_448 {
@@ -211,6 +157,81 @@ fn check_pair(pkcs8: &[u8], spki: &SubjectPublicKeyInfoRef<'_>) -> Result<(), Er
     } else {
         Err(unsupported("of an unsupported algorithm"))
     }
+}
+
+/// An RSA key: its modulus and public exponent are the leaf's.
+fn rsa_pair(info: &PrivateKeyInfoRef<'_>, leaf_point: &[u8]) -> Result<(), Error> {
+    let private =
+        pkcs1::RsaPrivateKey::<der::asn1::UintRef<'_>>::from_der(info.private_key.as_bytes())
+            .map_err(|_| invalid())?;
+    let public = pkcs1::RsaPublicKey::<der::asn1::UintRef<'_>>::from_der(leaf_point)
+        .map_err(|_| mismatch())?;
+    let derived = private.public_key();
+    if derived.modulus.as_bytes() != public.modulus.as_bytes()
+        || derived.public_exponent.as_bytes() != public.public_exponent.as_bytes()
+    {
+        return Err(mismatch());
+    }
+    Ok(())
+}
+
+/// An EC key: on the leaf's curve (named in the PKCS#8 algorithm or the SEC 1 key), its
+/// public point the leaf's (and the one it embeds, if any).
+fn ec_pair(
+    info: &PrivateKeyInfoRef<'_>,
+    spki: &SubjectPublicKeyInfoRef<'_>,
+    leaf_point: &[u8],
+) -> Result<(), Error> {
+    let ec = sec1::EcPrivateKey::from_der(info.private_key.as_bytes()).map_err(|_| invalid())?;
+    let key_curve = match info.algorithm.parameters {
+        Some(p) => Some(p.decode_as::<ObjectIdentifier>().map_err(|_| invalid())?),
+        None => None,
+    }
+    .or_else(|| ec.parameters.and_then(|p| p.named_curve()))
+    .ok_or_else(|| unsupported("an EC key without a named curve"))?;
+    let leaf_curve = spki
+        .algorithm
+        .parameters
+        .and_then(|p| p.decode_as::<ObjectIdentifier>().ok())
+        .ok_or_else(mismatch)?;
+    if key_curve != leaf_curve {
+        return Err(mismatch());
+    }
+    let embedded = ec.public_key.or(info.public_key.and_then(|b| b.as_bytes()));
+    match key_curve {
+        c if c == rfc5912::SECP_256_R_1 => {
+            ec_matches::<p256::NistP256>(ec.private_key, embedded, leaf_point)
+        }
+        c if c == rfc5912::SECP_384_R_1 => {
+            ec_matches::<p384::NistP384>(ec.private_key, embedded, leaf_point)
+        }
+        c if c == rfc5912::SECP_521_R_1 => {
+            ec_matches::<p521::NistP521>(ec.private_key, embedded, leaf_point)
+        }
+        _ => Err(unsupported(
+            "an EC key on a curve other than P-256, P-384, P-521",
+        )),
+    }
+}
+
+/// An Ed25519 key: the public key its seed gives is the leaf's (and the one it embeds, if
+/// any).
+fn ed25519_pair(info: &PrivateKeyInfoRef<'_>, leaf_point: &[u8]) -> Result<(), Error> {
+    let seed = <&OctetStringRef>::from_der(info.private_key.as_bytes()).map_err(|_| invalid())?;
+    let seed: &[u8; 32] = seed.as_bytes().try_into().map_err(|_| invalid())?;
+    let mut seed = Zeroizing::new(*seed);
+    let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
+    seed.iter_mut().for_each(|b| *b = 0);
+    let derived = signing.verifying_key().to_bytes();
+    if let Some(embedded) = info.public_key.and_then(|b| b.as_bytes())
+        && embedded != derived
+    {
+        return Err(invalid());
+    }
+    if leaf_point != derived {
+        return Err(mismatch());
+    }
+    Ok(())
 }
 
 fn ec_matches<C>(scalar: &[u8], embedded: Option<&[u8]>, leaf_point: &[u8]) -> Result<(), Error>

@@ -140,7 +140,7 @@ fn refuse_unservable(request: &DownloadRequest) -> Result<(), Error> {
     if request.format() == Format::P7b && request.includes_key() {
         return Err(Error::new(
             ErrorKind::KeyNotSupported,
-            "the p7b format cannot carry a private key",
+            crate::request::P7B_CANNOT_CARRY_A_KEY,
         ));
     }
     Ok(())

@@ -33,7 +33,7 @@ pub enum PfxEncryption {
 }
 
 impl PfxEncryption {
-    const ALL: [Self; 3] = [
+    pub(crate) const ALL: [Self; 3] = [
         PfxEncryption::Aes256Sha256,
         PfxEncryption::Aes256Sha256Pbmac1,
         PfxEncryption::TripleDesSha1,
@@ -296,6 +296,19 @@ pub struct ExportPolicyBuilder {
     policy: ExportPolicy,
 }
 
+/// The builder's setters, each of one field of the policy: `name(arg: Type) => field;`.
+macro_rules! builder_setters {
+    ($($(#[$doc:meta])* $name:ident($arg:ident: $ty:ty) => $field:ident;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(mut self, $arg: $ty) -> Self {
+                self.policy.$field = $arg;
+                self
+            }
+        )*
+    };
+}
+
 impl ExportPolicyBuilder {
     /// Sets every iteration count.
     pub fn all_iterations(self, iterations: u32) -> Self {
@@ -304,53 +317,24 @@ impl ExportPolicyBuilder {
             .legacy_iterations(iterations)
     }
 
-    /// Sets the PBKDF2 iterations.
-    pub fn pbkdf2_iterations(mut self, iterations: u32) -> Self {
-        self.policy.pbkdf2_iterations = iterations;
-        self
-    }
-
-    /// Sets the MAC iterations of the modern PFX.
-    pub fn mac_iterations(mut self, iterations: u32) -> Self {
-        self.policy.mac_iterations = iterations;
-        self
-    }
-
-    /// Sets the iterations of the legacy PFX.
-    pub fn legacy_iterations(mut self, iterations: u32) -> Self {
-        self.policy.legacy_iterations = iterations;
-        self
-    }
-
-    /// Sets the PBKDF2 salt length in bytes.
-    pub fn pbkdf2_salt_len(mut self, len: usize) -> Self {
-        self.policy.pbkdf2_salt_len = len;
-        self
-    }
-
-    /// Sets the MAC salt length in bytes (8 by default: 16 was reported to fail on macOS).
-    pub fn mac_salt_len(mut self, len: usize) -> Self {
-        self.policy.mac_salt_len = len;
-        self
-    }
-
-    /// Sets the salt length of the legacy PFX.
-    pub fn legacy_salt_len(mut self, len: usize) -> Self {
-        self.policy.legacy_salt_len = len;
-        self
-    }
-
-    /// Sets the password policy.
-    pub fn password_policy(mut self, policy: PasswordPolicy) -> Self {
-        self.policy.password = policy;
-        self
-    }
-
-    /// Sets the PFX profile of requests that name none (a request's own `pfx_encryption`
-    /// still wins).
-    pub fn pfx_encryption(mut self, profile: PfxEncryption) -> Self {
-        self.policy.pfx_encryption = profile;
-        self
+    builder_setters! {
+        /// Sets the PBKDF2 iterations.
+        pbkdf2_iterations(iterations: u32) => pbkdf2_iterations;
+        /// Sets the MAC iterations of the modern PFX.
+        mac_iterations(iterations: u32) => mac_iterations;
+        /// Sets the iterations of the legacy PFX.
+        legacy_iterations(iterations: u32) => legacy_iterations;
+        /// Sets the PBKDF2 salt length in bytes.
+        pbkdf2_salt_len(len: usize) => pbkdf2_salt_len;
+        /// Sets the MAC salt length in bytes (8 by default: 16 was reported to fail on macOS).
+        mac_salt_len(len: usize) => mac_salt_len;
+        /// Sets the salt length of the legacy PFX.
+        legacy_salt_len(len: usize) => legacy_salt_len;
+        /// Sets the password policy.
+        password_policy(policy: PasswordPolicy) => password;
+        /// Sets the PFX profile of requests that name none (a request's own `pfx_encryption`
+        /// still wins).
+        pfx_encryption(profile: PfxEncryption) => pfx_encryption;
     }
 
     /// Checks and returns the policy.

@@ -18,6 +18,20 @@ use crate::policy::{PasswordPolicy, PfxEncryption};
 /// The largest request body accepted, in bytes (64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// The error of a body over [`MAX_BODY_BYTES`].
+pub(crate) fn body_too_large() -> Error {
+    Error::new(
+        ErrorKind::BodyTooLarge,
+        format!(
+            "the request body is larger than {} KiB",
+            MAX_BODY_BYTES / 1024
+        ),
+    )
+}
+
+/// Why a p7b download with the key is refused.
+pub(crate) const P7B_CANNOT_CARRY_A_KEY: &str = "the p7b format cannot carry a private key";
+
 /// The id of a stored certificate: from 1 to 2^63-1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CertificateId(u64);
@@ -72,8 +86,11 @@ impl Format {
         }
     }
 
+    /// Every format, in the order messages list them.
+    const ALL: [Format; 4] = [Format::Pfx, Format::Pem, Format::Crt, Format::P7b];
+
     fn parse(s: &str) -> Option<Self> {
-        [Format::Pfx, Format::Pem, Format::Crt, Format::P7b]
+        Self::ALL
             .into_iter()
             .find(|f| s.eq_ignore_ascii_case(f.as_str()))
     }
@@ -95,6 +112,19 @@ pub enum ChainOrder {
     LeafFirst,
     /// The exact reverse of [`LeafFirst`](Self::LeafFirst).
     RootFirst,
+}
+
+impl ChainOrder {
+    /// Every order, in the order messages list them.
+    pub(crate) const ALL: [ChainOrder; 2] = [ChainOrder::LeafFirst, ChainOrder::RootFirst];
+
+    /// The name used on the wire.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ChainOrder::LeafFirst => "leaf_first",
+            ChainOrder::RootFirst => "root_first",
+        }
+    }
 }
 
 /// The friendlyName of a PFX: 1 to 64 characters, no control characters, none beyond
@@ -371,83 +401,143 @@ impl DownloadRequest {
     /// asked anything; every failure is a 400 with its own [`ErrorKind`].
     pub fn from_json_with_policy(body: &[u8], policy: &PasswordPolicy) -> Result<Self, Error> {
         if body.len() > MAX_BODY_BYTES {
-            return Err(Error::new(
-                ErrorKind::BodyTooLarge,
-                "the request body is larger than 64 KiB",
-            ));
+            return Err(body_too_large());
         }
         let fields = RawFields::parse(body)?;
         fields.validate(policy)
     }
 }
 
-/// A `password` value as it came, kept in a zeroizing buffer.
-enum RawPassword {
-    Text(Zeroizing<String>),
-    Null,
-    NotText,
+/// Declares the fields of a request body once: the [`Field`] that names each in code, its
+/// name in the JSON body, and the error kind of a value it does not take. Parsing, the
+/// duplicate and unknown-field errors, the list of fields in messages and the order of the
+/// checks all come from this one table.
+macro_rules! request_fields {
+    ($($field:ident: $name:literal => $invalid:ident,)*) => {
+        /// A field of the request body.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        enum Field {
+            $($field,)*
+        }
+
+        impl Field {
+            /// Every field, in the order the messages list them and the checks run.
+            const ALL: &[Field] = &[$(Field::$field,)*];
+
+            /// The field's name in the JSON body.
+            const fn name(self) -> &'static str {
+                match self {
+                    $(Field::$field => $name,)*
+                }
+            }
+
+            /// The error of a value this field does not take.
+            const fn invalid(self) -> ErrorKind {
+                match self {
+                    $(Field::$field => ErrorKind::$invalid,)*
+                }
+            }
+        }
+    };
 }
 
-impl<'de> Deserialize<'de> for RawPassword {
+request_fields! {
+    Id: "id" => InvalidId,
+    Format: "format" => UnsupportedFormat,
+    DownloadKey: "download_key" => InvalidDownloadKey,
+    Password: "password" => InvalidPassword,
+    IncludeChain: "include_chain" => InvalidIncludeChain,
+    IncludeRoot: "include_root" => InvalidIncludeRoot,
+    ChainOrder: "chain_order" => InvalidChainOrder,
+    FriendlyName: "friendly_name" => InvalidFriendlyName,
+    PfxEncryption: "pfx_encryption" => InvalidPfxEncryption,
+}
+
+impl Field {
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|f| f.name() == name)
+    }
+
+    /// The error of a value this field does not take: "`name` must be `what`".
+    fn must_be(self, what: &str) -> Error {
+        Error::new(self.invalid(), format!("{} must be {what}", self.name()))
+    }
+}
+
+/// A value as it came. Text is kept in a zeroizing buffer (a password is text); arrays,
+/// objects and numbers that are not whole and non-negative are not kept, no field takes
+/// them.
+enum RawValue {
+    Null,
+    Bool(bool),
+    Integer(u64),
+    Text(Zeroizing<String>),
+    Other,
+}
+
+impl From<Value> for RawValue {
+    fn from(value: Value) -> Self {
+        match value {
+            Value::Null => RawValue::Null,
+            Value::Bool(b) => RawValue::Bool(b),
+            Value::Number(n) => n.as_u64().map_or(RawValue::Other, RawValue::Integer),
+            Value::String(s) => RawValue::Text(Zeroizing::new(s)),
+            Value::Array(_) | Value::Object(_) => RawValue::Other,
+        }
+    }
+}
+
+/// The password's reader: its text straight into a zeroizing buffer; a value that is not
+/// text is skipped.
+impl<'de> Deserialize<'de> for RawValue {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = RawPassword;
+            type Value = RawValue;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
+                f.write_str("a JSON value")
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawPassword, E> {
-                Ok(RawPassword::Text(Zeroizing::new(v.to_owned())))
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawValue, E> {
+                Ok(RawValue::Text(Zeroizing::new(v.to_owned())))
             }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<RawPassword, E> {
-                Ok(RawPassword::Text(Zeroizing::new(v)))
+            fn visit_string<E: de::Error>(self, v: String) -> Result<RawValue, E> {
+                Ok(RawValue::Text(Zeroizing::new(v)))
             }
-            fn visit_unit<E: de::Error>(self) -> Result<RawPassword, E> {
-                Ok(RawPassword::Null)
+            fn visit_unit<E: de::Error>(self) -> Result<RawValue, E> {
+                Ok(RawValue::Null)
             }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<RawPassword, E> {
-                Ok(RawPassword::NotText)
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<RawValue, E> {
+                Ok(RawValue::Bool(v))
             }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<RawPassword, E> {
-                Ok(RawPassword::NotText)
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawValue, E> {
+                Ok(u64::try_from(v).map_or(RawValue::Other, RawValue::Integer))
             }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<RawPassword, E> {
-                Ok(RawPassword::NotText)
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawValue, E> {
+                Ok(RawValue::Integer(v))
             }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<RawPassword, E> {
-                Ok(RawPassword::NotText)
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<RawValue, E> {
+                Ok(RawValue::Other)
             }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<RawPassword, A::Error> {
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<RawValue, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(RawPassword::NotText)
+                Ok(RawValue::Other)
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawPassword, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawValue, A::Error> {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(RawPassword::NotText)
+                Ok(RawValue::Other)
             }
         }
         d.deserialize_any(V)
     }
 }
 
-/// The fields of a body as they came, before any rule but "one JSON object" is applied.
-#[derive(Default)]
+/// The fields of a body as they came, before any rule but "one JSON object" is applied:
+/// the value of each [`Field`] at its place in [`Field::ALL`].
 struct RawFields {
-    id: Option<Value>,
-    format: Option<Value>,
-    download_key: Option<Value>,
-    password: Option<RawPassword>,
-    include_chain: Option<Value>,
-    include_root: Option<Value>,
-    chain_order: Option<Value>,
-    friendly_name: Option<Value>,
-    pfx_encryption: Option<Value>,
+    values: [Option<RawValue>; Field::ALL.len()],
     duplicate: Option<String>,
     unknown: Option<String>,
 }
-
-const FIELDS: &str = "id, format, download_key, password, include_chain, include_root, \
-                      chain_order, friendly_name, pfx_encryption";
 
 /// A field name fit to quote in a message: at most 64 characters, escaped.
 fn quote_field(name: &str) -> String {
@@ -456,6 +546,21 @@ fn quote_field(name: &str) -> String {
         short.push('…');
     }
     format!("{short:?}")
+}
+
+/// `"a", "b" or "c"`: the names a field takes, for a message.
+fn either(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => quoted.concat(),
+    }
+}
+
+/// `"a", "b", "c"`: the names a field takes, for a message.
+fn one_of(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+    quoted.join(", ")
 }
 
 impl<'de> Deserialize<'de> for RawFields {
@@ -467,49 +572,28 @@ impl<'de> Deserialize<'de> for RawFields {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawFields, A::Error> {
-                let mut fields = RawFields::default();
+                let mut fields = RawFields {
+                    values: std::array::from_fn(|_| None),
+                    duplicate: None,
+                    unknown: None,
+                };
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                    fn put<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
-                        map: &mut A,
-                        slot: &mut Option<T>,
-                        name: &str,
-                        duplicate: &mut Option<String>,
-                    ) -> Result<(), A::Error> {
-                        let value = map.next_value::<T>()?;
-                        if slot.is_some() {
-                            duplicate.get_or_insert_with(|| name.to_owned());
-                        } else {
-                            *slot = Some(value);
-                        }
-                        Ok(())
-                    }
-                    let dup = &mut fields.duplicate;
-                    match key.as_ref() {
-                        "id" => put(&mut map, &mut fields.id, "id", dup)?,
-                        "format" => put(&mut map, &mut fields.format, "format", dup)?,
-                        "download_key" => {
-                            put(&mut map, &mut fields.download_key, "download_key", dup)?
-                        }
-                        "password" => put(&mut map, &mut fields.password, "password", dup)?,
-                        "include_chain" => {
-                            put(&mut map, &mut fields.include_chain, "include_chain", dup)?
-                        }
-                        "include_root" => {
-                            put(&mut map, &mut fields.include_root, "include_root", dup)?
-                        }
-                        "chain_order" => {
-                            put(&mut map, &mut fields.chain_order, "chain_order", dup)?
-                        }
-                        "friendly_name" => {
-                            put(&mut map, &mut fields.friendly_name, "friendly_name", dup)?
-                        }
-                        "pfx_encryption" => {
-                            put(&mut map, &mut fields.pfx_encryption, "pfx_encryption", dup)?
-                        }
-                        other => {
-                            map.next_value::<IgnoredAny>()?;
-                            fields.unknown.get_or_insert_with(|| other.to_owned());
-                        }
+                    let Some(field) = Field::from_name(&key) else {
+                        map.next_value::<IgnoredAny>()?;
+                        fields.unknown.get_or_insert_with(|| key.into_owned());
+                        continue;
+                    };
+                    let value = if field == Field::Password {
+                        // The password never passes through a buffer that is not zeroized.
+                        map.next_value::<RawValue>()?
+                    } else {
+                        RawValue::from(map.next_value::<Value>()?)
+                    };
+                    let slot = &mut fields.values[field as usize];
+                    if slot.is_some() {
+                        fields.duplicate.get_or_insert_with(|| key.into_owned());
+                    } else {
+                        *slot = Some(value);
                     }
                 }
                 Ok(fields)
@@ -521,11 +605,6 @@ impl<'de> Deserialize<'de> for RawFields {
 
 fn bad(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Error {
     Error::new(kind, message)
-}
-
-/// `null` counts as absent for the optional fields.
-fn present(v: Option<Value>) -> Option<Value> {
-    v.filter(|v| !v.is_null())
 }
 
 impl RawFields {
@@ -550,7 +629,15 @@ impl RawFields {
         Ok(fields)
     }
 
-    fn validate(self, policy: &PasswordPolicy) -> Result<DownloadRequest, Error> {
+    /// The value of `field`; `null` counts as absent.
+    fn take(&mut self, field: Field) -> Option<RawValue> {
+        self.values[field as usize]
+            .take()
+            .filter(|v| !matches!(v, RawValue::Null))
+    }
+
+    /// Applies the contract's rules, field by field in the order of [`Field::ALL`].
+    fn validate(mut self, policy: &PasswordPolicy) -> Result<DownloadRequest, Error> {
         if let Some(name) = &self.duplicate {
             return Err(bad(
                 ErrorKind::DuplicateField,
@@ -558,127 +645,51 @@ impl RawFields {
             ));
         }
         if let Some(name) = &self.unknown {
+            let names: Vec<&str> = Field::ALL.iter().map(|f| f.name()).collect();
             return Err(bad(
                 ErrorKind::UnknownField,
                 format!(
-                    "unknown field {}; the fields are {FIELDS}",
-                    quote_field(name)
+                    "unknown field {}; the fields are {}",
+                    quote_field(name),
+                    names.join(", ")
                 ),
             ));
         }
-        let id = parse_id(self.id)?;
-        let format = parse_format(self.format)?;
-        let wants_key = match format {
-            // The key is always in a PFX: download_key is ignored, whatever its value.
-            Format::Pfx => true,
-            Format::Pem | Format::Crt => parse_download_key(self.download_key)?,
-            // A p7b holds certificates only: a key asked for is refused, not dropped.
-            Format::P7b => {
-                if parse_download_key(self.download_key)? {
-                    return Err(bad(
-                        ErrorKind::KeyNotSupported,
-                        "the p7b format cannot carry a private key: download_key must be false",
-                    ));
-                }
-                false
-            }
-        };
-        let password = match self.password {
-            None | Some(RawPassword::Null) => None,
-            Some(RawPassword::NotText) => {
-                return Err(bad(ErrorKind::InvalidPassword, "password must be a string"));
-            }
-            Some(RawPassword::Text(text)) => Some(text),
-        };
-        let password = if wants_key {
-            let Some(text) = password.filter(|p| !p.is_empty()) else {
-                let why = match format {
-                    Format::Pfx => "a password is required for the pfx format",
-                    _ => "a password is required when download_key is true",
-                };
-                return Err(bad(ErrorKind::PasswordRequired, why));
-            };
-            // Move the text out without leaving a copy behind.
-            let mut text = text;
-            Some(Password::new(std::mem::take(&mut *text), policy)?)
-        } else {
-            // No key goes out: the password is ignored.
-            None
-        };
-        let include_chain = match present(self.include_chain) {
-            None => true,
-            Some(Value::Bool(b)) => b,
-            Some(_) => {
-                return Err(bad(
-                    ErrorKind::InvalidIncludeChain,
-                    "include_chain must be true or false",
-                ));
-            }
-        };
-        let include_root = match present(self.include_root) {
-            None => true,
-            Some(Value::Bool(b)) => b,
-            Some(_) => {
-                return Err(bad(
-                    ErrorKind::InvalidIncludeRoot,
-                    "include_root must be true or false",
-                ));
-            }
-        };
-        let chain_order = match present(self.chain_order) {
-            None => ChainOrder::LeafFirst,
-            Some(Value::String(s)) if s == "leaf_first" => ChainOrder::LeafFirst,
-            Some(Value::String(s)) if s == "root_first" => ChainOrder::RootFirst,
-            Some(_) => {
-                return Err(bad(
-                    ErrorKind::InvalidChainOrder,
-                    "chain_order must be \"leaf_first\" or \"root_first\"",
-                ));
-            }
-        };
-        let friendly_name = match present(self.friendly_name) {
-            None => None,
-            Some(Value::String(s)) => Some(FriendlyName::new(s)?),
-            Some(_) => {
-                return Err(bad(
-                    ErrorKind::InvalidFriendlyName,
-                    "friendly_name must be a string",
-                ));
-            }
-        };
-        let pfx_encryption = match present(self.pfx_encryption) {
-            None => None,
-            Some(Value::String(s)) if PfxEncryption::from_name(&s).is_some() => {
-                PfxEncryption::from_name(&s)
-            }
-            Some(_) => {
-                return Err(bad(
-                    ErrorKind::InvalidPfxEncryption,
-                    "pfx_encryption must be \"aes256_sha256\", \"aes256_sha256_pbmac1\" or \
-                     \"tripledes_sha1\"",
-                ));
-            }
-        };
+        let id = read_id(self.take(Field::Id))?;
+        let format = read_format(self.take(Field::Format))?;
+        let wants_key = read_wants_key(format, self.take(Field::DownloadKey))?;
+        let password = read_password(self.take(Field::Password), format, wants_key, policy)?;
+        // A struct expression evaluates its fields in the order written: the checks run
+        // in the order of `Field::ALL`.
         Ok(DownloadRequest {
             id,
             format,
             password,
-            include_chain,
-            include_root,
-            chain_order,
-            friendly_name,
-            pfx_encryption,
+            include_chain: read_bool(Field::IncludeChain, self.take(Field::IncludeChain))?,
+            include_root: read_bool(Field::IncludeRoot, self.take(Field::IncludeRoot))?,
+            chain_order: read_name(
+                Field::ChainOrder,
+                self.take(Field::ChainOrder),
+                &ChainOrder::ALL,
+                ChainOrder::name,
+            )?
+            .unwrap_or_default(),
+            friendly_name: read_friendly_name(self.take(Field::FriendlyName))?,
+            pfx_encryption: read_name(
+                Field::PfxEncryption,
+                self.take(Field::PfxEncryption),
+                &PfxEncryption::ALL,
+                PfxEncryption::as_str,
+            )?,
         })
     }
 }
 
-fn parse_id(v: Option<Value>) -> Result<CertificateId, Error> {
-    const WHY: &str = "id must be an integer from 1 to 9223372036854775807, \
-                       or a string of its decimal digits";
+fn read_id(v: Option<RawValue>) -> Result<CertificateId, Error> {
     let n = match v {
-        None | Some(Value::Null) => return Err(bad(ErrorKind::MissingField, "id is required")),
-        Some(Value::Number(n)) => n.as_u64(),
-        Some(Value::String(s)) => {
+        None => return Err(bad(ErrorKind::MissingField, "id is required")),
+        Some(RawValue::Integer(n)) => Some(n),
+        Some(RawValue::Text(s)) => {
             if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
                 None
             } else {
@@ -687,33 +698,106 @@ fn parse_id(v: Option<Value>) -> Result<CertificateId, Error> {
         }
         Some(_) => None,
     };
-    n.and_then(CertificateId::new)
-        .ok_or_else(|| bad(ErrorKind::InvalidId, WHY))
+    n.and_then(CertificateId::new).ok_or_else(|| {
+        Field::Id.must_be(&format!(
+            "an integer from 1 to {}, or a string of its decimal digits",
+            CertificateId::MAX
+        ))
+    })
 }
 
-fn parse_format(v: Option<Value>) -> Result<Format, Error> {
-    const WHY: &str = "format must be one of \"pfx\", \"pem\", \"crt\", \"p7b\"";
+fn read_format(v: Option<RawValue>) -> Result<Format, Error> {
+    let unsupported = |names: &[&str]| Field::Format.must_be(&format!("one of {}", one_of(names)));
+    let names: Vec<&str> = Format::ALL.iter().map(|f| f.as_str()).collect();
     match v {
-        None | Some(Value::Null) => Err(bad(
+        None => Err(bad(
             ErrorKind::MissingField,
-            "format is required: one of \"pfx\", \"pem\", \"crt\", \"p7b\"",
+            format!("format is required: one of {}", one_of(&names)),
         )),
-        Some(Value::String(s)) => {
-            Format::parse(&s).ok_or_else(|| bad(ErrorKind::UnsupportedFormat, WHY))
-        }
-        Some(_) => Err(bad(ErrorKind::UnsupportedFormat, WHY)),
+        Some(RawValue::Text(s)) => Format::parse(&s).ok_or_else(|| unsupported(&names)),
+        Some(_) => Err(unsupported(&names)),
     }
 }
 
-fn parse_download_key(v: Option<Value>) -> Result<bool, Error> {
-    match v {
-        None | Some(Value::Null) => Ok(false),
-        Some(Value::Bool(b)) => Ok(b),
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(true),
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(false),
-        Some(_) => Err(bad(
-            ErrorKind::InvalidDownloadKey,
-            "download_key must be true, false, \"true\", \"false\" or null",
+/// Whether the key goes out: always in a PFX (`download_key` is ignored, whatever its
+/// value); never in a p7b (a key asked for is refused, not dropped).
+fn read_wants_key(format: Format, download_key: Option<RawValue>) -> Result<bool, Error> {
+    let asked = || match download_key {
+        None => Ok(false),
+        Some(RawValue::Bool(b)) => Ok(b),
+        Some(RawValue::Text(s)) if s.eq_ignore_ascii_case("true") => Ok(true),
+        Some(RawValue::Text(s)) if s.eq_ignore_ascii_case("false") => Ok(false),
+        Some(_) => Err(Field::DownloadKey.must_be("true, false, \"true\", \"false\" or null")),
+    };
+    match format {
+        Format::Pfx => Ok(true),
+        Format::Pem | Format::Crt => asked(),
+        Format::P7b if asked()? => Err(bad(
+            ErrorKind::KeyNotSupported,
+            format!("{P7B_CANNOT_CARRY_A_KEY}: download_key must be false"),
         )),
+        Format::P7b => Ok(false),
+    }
+}
+
+/// The password, when the key goes out; a password sent without the key is ignored (once
+/// it is known to be text).
+fn read_password(
+    v: Option<RawValue>,
+    format: Format,
+    wants_key: bool,
+    policy: &PasswordPolicy,
+) -> Result<Option<Password>, Error> {
+    let text = match v {
+        None => None,
+        Some(RawValue::Text(text)) => Some(text),
+        Some(_) => return Err(Field::Password.must_be("a string")),
+    };
+    if !wants_key {
+        return Ok(None);
+    }
+    let Some(mut text) = text.filter(|p| !p.is_empty()) else {
+        let why = match format {
+            Format::Pfx => format!("a password is required for the {format} format"),
+            _ => "a password is required when download_key is true".to_owned(),
+        };
+        return Err(bad(ErrorKind::PasswordRequired, why));
+    };
+    // Move the text out without leaving a copy behind.
+    Password::new(std::mem::take(&mut *text), policy).map(Some)
+}
+
+/// An optional boolean field, true when absent.
+fn read_bool(field: Field, v: Option<RawValue>) -> Result<bool, Error> {
+    match v {
+        None => Ok(true),
+        Some(RawValue::Bool(b)) => Ok(b),
+        Some(_) => Err(field.must_be("true or false")),
+    }
+}
+
+/// An optional field that takes one of the wire names of `all`, matched exactly.
+fn read_name<T: Copy>(
+    field: Field,
+    v: Option<RawValue>,
+    all: &[T],
+    name: fn(T) -> &'static str,
+) -> Result<Option<T>, Error> {
+    let known = match &v {
+        None => return Ok(None),
+        Some(RawValue::Text(s)) => all.iter().copied().find(|t| name(*t) == s.as_str()),
+        Some(_) => None,
+    };
+    known.map(Some).ok_or_else(|| {
+        let names: Vec<&str> = all.iter().map(|t| name(*t)).collect();
+        field.must_be(&either(&names))
+    })
+}
+
+fn read_friendly_name(v: Option<RawValue>) -> Result<Option<FriendlyName>, Error> {
+    match v {
+        None => Ok(None),
+        Some(RawValue::Text(mut s)) => FriendlyName::new(std::mem::take(&mut *s)).map(Some),
+        Some(_) => Err(Field::FriendlyName.must_be("a string")),
     }
 }

@@ -88,40 +88,36 @@ impl StoreError {
     /// assert!(error.source().unwrap().to_string().contains("vault-7"));
     /// ```
     pub fn into_error(self, id: CertificateId) -> Error {
-        match self {
-            StoreError::Unauthenticated => {
-                Error::new(ErrorKind::Unauthenticated, "authentication is required")
-            }
-            StoreError::Forbidden => Error::new(
-                ErrorKind::Forbidden,
-                format!("you may not download certificate {id}"),
-            ),
-            StoreError::KeyExportForbidden => Error::new(
-                ErrorKind::KeyExportForbidden,
+        use ErrorKind::*;
+        let (kind, message) = match self {
+            StoreError::Unauthenticated => (Unauthenticated, "authentication is required".into()),
+            StoreError::Forbidden => (Forbidden, format!("you may not download certificate {id}")),
+            StoreError::KeyExportForbidden => (
+                KeyExportForbidden,
                 format!("you may not export the private key of certificate {id}"),
             ),
-            StoreError::NotFound => Error::new(
-                ErrorKind::CertificateNotFound,
-                format!("no certificate with id {id}"),
-            ),
-            StoreError::KeyNotFound => Error::new(
-                ErrorKind::KeyNotFound,
+            StoreError::NotFound => (CertificateNotFound, format!("no certificate with id {id}")),
+            StoreError::KeyNotFound => (
+                KeyNotFound,
                 format!("certificate {id} has no private key stored"),
             ),
-            StoreError::InvalidCertificate => Error::new(
-                ErrorKind::InvalidCertificate,
+            StoreError::InvalidCertificate => (
+                InvalidCertificate,
                 format!("the stored certificate {id} cannot be read"),
             ),
-            StoreError::InvalidKey => Error::new(
-                ErrorKind::InvalidKey,
+            StoreError::InvalidKey => (
+                InvalidKey,
                 format!("the stored private key of certificate {id} cannot be read"),
             ),
-            StoreError::Backend(source) => Error::new(
-                ErrorKind::StoreFailure,
-                "the certificate store failed; the details are in the server's log",
-            )
-            .with_source(source),
-        }
+            StoreError::Backend(source) => {
+                return Error::new(
+                    StoreFailure,
+                    "the certificate store failed; the details are in the server's log",
+                )
+                .with_source(source);
+            }
+        };
+        Error::new(kind, message)
     }
 
     /// The variant's name, without the backend's text.

@@ -19,13 +19,13 @@ use const_oid::AssociatedOid;
 use der::{ErrorKind, Reader, SliceReader, Tag};
 use x509_cert::ext::pkix::{AuthorityKeyIdentifier, SubjectKeyIdentifier};
 
-use super::{Tlv, UNIVERSAL, content_is_valid, pos, tlv};
+use super::ber::tag::{INTEGER, OCTET_STRING, SEQUENCE};
+use super::ber::{Tlv, UNIVERSAL, tlv};
+use super::openssl::content_is_valid;
+use super::rfc5280::pos;
 
 /// The context-specific class (the two high bits of the identifier octet).
 const CONTEXT_SPECIFIC: u8 = 2;
-const INTEGER: u32 = 2;
-const OCTET_STRING: u32 = 4;
-const SEQUENCE: u32 = 16;
 
 /// Where a certificate's key identifiers are.
 #[derive(Default)]

@@ -18,14 +18,12 @@ use std::borrow::Cow;
 
 use der::{Reader, SliceReader};
 
-use super::{
-    BMP_STRING, IA5_STRING, PRINTABLE_STRING, TELETEX_STRING, Tlv, UNIVERSAL, UNIVERSAL_STRING,
-    UTF8_STRING, collect, object_identifier, tlv,
+use super::ber::tag::{
+    BMP_STRING, IA5_STRING, PRINTABLE_STRING, SEQUENCE, SET, TELETEX_STRING, UNIVERSAL_STRING,
+    UTF8_STRING, VISIBLE_STRING,
 };
-
-const VISIBLE_STRING: u32 = 26;
-const SEQUENCE: u32 = 16;
-const SET: u32 = 17;
+use super::ber::{Tlv, UNIVERSAL, collect, tlv};
+use super::rfc5280::object_identifier;
 
 /// Whether the DER names `a` and `b` are the same name. Equal bytes are; names that do
 /// not parse are equal to nothing else.

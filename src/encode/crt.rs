@@ -1,6 +1,6 @@
 //! crt: the DER leaf, and on request the DER `EncryptedPrivateKeyInfo` beside it.
 
-use super::encrypt_private_key;
+use super::pbes2::encrypt_private_key;
 use crate::credential::Credential;
 use crate::error::Error;
 use crate::policy::ExportPolicy;

@@ -107,6 +107,38 @@ mod tests {
         pad(a).cmp(&pad(b))
     }
 
+    /// The certificates of a certs-only `SignedData` in DER, checked to be that shape: no
+    /// digest algorithms, no content, no CRLs, no signers.
+    fn certs_only_certificates(der: &[u8], what: &str) -> Vec<Vec<u8>> {
+        let info = ContentInfo::from_der(der).expect(what);
+        assert_eq!(info.to_der().unwrap(), der, "{what}: re-encodes as is");
+        assert_eq!(
+            info.content_type,
+            const_oid::db::rfc5911::ID_SIGNED_DATA,
+            "{what}"
+        );
+        let sd: SignedData = info.content.decode_as().expect(what);
+        assert_eq!(sd.version, CmsVersion::V1, "{what}");
+        assert!(sd.digest_algorithms.is_empty(), "{what}");
+        assert_eq!(
+            sd.encap_content_info.econtent_type,
+            const_oid::db::rfc5911::ID_DATA,
+            "{what}"
+        );
+        assert!(sd.encap_content_info.econtent.is_none(), "{what}");
+        assert!(sd.crls.is_none(), "{what}");
+        assert!(sd.signer_infos.0.is_empty(), "{what}");
+        sd.certificates
+            .expect("certificates")
+            .0
+            .iter()
+            .map(|c| match c {
+                CertificateChoices::Certificate(c) => c.to_der().unwrap(),
+                CertificateChoices::Other(_) => panic!("{what}: not a certificate"),
+            })
+            .collect()
+    }
+
     /// Every p7b: strict DER (it decodes with the `cms` types and re-encodes to the same
     /// bytes, and `der` decodes DER only), the certs-only shape, the certificates exactly
     /// the stored ones, byte for byte, in X.690 order.
@@ -140,34 +172,7 @@ mod tests {
                     .unwrap();
                 let der = response.certificate();
 
-                let info = ContentInfo::from_der(der).expect(&what);
-                assert_eq!(info.to_der().unwrap(), der, "{what}: re-encodes as is");
-                assert_eq!(
-                    info.content_type,
-                    const_oid::db::rfc5911::ID_SIGNED_DATA,
-                    "{what}"
-                );
-                let sd: SignedData = info.content.decode_as().expect(&what);
-                assert_eq!(sd.version, CmsVersion::V1, "{what}");
-                assert!(sd.digest_algorithms.is_empty(), "{what}");
-                assert_eq!(
-                    sd.encap_content_info.econtent_type,
-                    const_oid::db::rfc5911::ID_DATA,
-                    "{what}"
-                );
-                assert!(sd.encap_content_info.econtent.is_none(), "{what}");
-                assert!(sd.crls.is_none(), "{what}");
-                assert!(sd.signer_infos.0.is_empty(), "{what}");
-                let certs: Vec<Vec<u8>> = sd
-                    .certificates
-                    .expect("certificates")
-                    .0
-                    .iter()
-                    .map(|c| match c {
-                        CertificateChoices::Certificate(c) => c.to_der().unwrap(),
-                        CertificateChoices::Other(_) => panic!("{what}: not a certificate"),
-                    })
-                    .collect();
+                let certs = certs_only_certificates(der, &what);
                 for pair in certs.windows(2) {
                     assert_eq!(
                         x690_cmp(&pair[0], &pair[1]),

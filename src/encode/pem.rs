@@ -8,7 +8,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use super::encrypt_private_key;
+use super::pbes2::encrypt_private_key;
 use crate::credential::Credential;
 use crate::error::Error;
 use crate::policy::ExportPolicy;

@@ -32,13 +32,13 @@ use spki::AlgorithmIdentifierOwned;
 use x509_cert::attr::{Attribute, Attributes};
 use zeroize::Zeroizing;
 
-use super::{
-    der_error, derive, draw, draw_pbes2, encrypted_private_key_info, internal, pbes2_algorithm,
-    pbes2_encrypt, pbes2_kdf,
+use super::pbes2::{
+    draw_pbes2, encrypted_private_key_info, pbes2_algorithm, pbes2_encrypt, pbes2_kdf,
 };
+use super::{der_error, derive, draw, internal};
 use crate::credential::Credential;
 use crate::error::{Error, ErrorKind};
-use crate::kdf::Kdf;
+use crate::kdf::{Diversifier, Kdf, Params};
 use crate::policy::ExportPolicy;
 use crate::policy::PfxEncryption;
 use crate::random::RandomSource;
@@ -107,13 +107,18 @@ impl Encryption {
             }
             Encryption::TripleDes(params) => {
                 let iterations = to_u32(params.iterations)?;
-                let kdf = |id| Kdf::Pkcs12Sha1 {
+                let params = Params {
                     password: password.bmp,
                     salt: params.salt.as_bytes(),
-                    id,
                     iterations,
                 };
-                vec![(kdf(1), &mut out.key[..24]), (kdf(2), &mut out.iv[..])]
+                vec![
+                    (
+                        Kdf::Pkcs12Sha1(params, Diversifier::Key),
+                        &mut out.key[..24],
+                    ),
+                    (Kdf::Pkcs12Sha1(params, Diversifier::Iv), &mut out.iv[..]),
+                ]
             }
         })
     }
@@ -226,31 +231,29 @@ impl Authentication {
                 iterations,
             } => (digest, salt.as_bytes(), to_u32(*iterations)?),
             Authentication::Pbmac1(params) => {
-                let kdf = Kdf::Pbkdf2Sha256 {
+                let kdf = Kdf::Pbkdf2Sha256(Params {
                     password: password.utf8,
                     salt: params.salt.as_bytes(),
                     iterations: params.iteration_count,
-                };
+                });
                 return Ok((kdf, &mut out.key[..]));
             }
         };
-        let password = password.bmp;
+        let params = Params {
+            password: password.bmp,
+            salt,
+            iterations,
+        };
         Ok(if *digest == rfc5912::ID_SHA_1 {
-            let kdf = Kdf::Pkcs12Sha1 {
-                password,
-                salt,
-                id: 3,
-                iterations,
-            };
-            (kdf, &mut out.key[..20])
+            (
+                Kdf::Pkcs12Sha1(params, Diversifier::Mac),
+                &mut out.key[..20],
+            )
         } else {
-            let kdf = Kdf::Pkcs12Sha256 {
-                password,
-                salt,
-                id: 3,
-                iterations,
-            };
-            (kdf, &mut out.key[..])
+            (
+                Kdf::Pkcs12Sha256(params, Diversifier::Mac),
+                &mut out.key[..],
+            )
         })
     }
 
