@@ -11,10 +11,13 @@
 //!
 //! Every download runs the same way for every store: `prepare_async` on a current-thread
 //! tokio runtime, then `encode`. The crt breakdown times the vault's pieces alone: the
-//! token lookup (`Vault::caller`), the certificate query, the key query and unsealing.
+//! token lookup (`Vault::caller`), the certificate query, the key query and unsealing. The
+//! last table times the SQLite lookup as the store spells it beside the spelling that SQLite
+//! re-prepares at each execution (PERFORMANCE.md).
 
 mod common;
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use cert_download::{
@@ -49,6 +52,7 @@ struct Fixture {
     keyring: Keyring,
     sealed: SealedKey,
     vault: Vault,
+    url: String,
     token: String,
     store: VaultStore,
     _dir: Option<tempfile::TempDir>,
@@ -91,6 +95,7 @@ async fn fill(
         keyring,
         sealed,
         vault,
+        url: url.to_owned(),
         token,
         store,
         _dir: dir,
@@ -307,6 +312,72 @@ fn ratio_table(rt: &Runtime, memory: &Memory, vaults: &[Fixture], policy: &Expor
     }
 }
 
+/// The store's SQLite lookup (`QUERY_SQLITE`, parameters compared as `+$N`) beside the same
+/// query spelt `column = $N`, on the bench's SQLite file through a pool of its own: sqlx
+/// clears the bindings before each execution, and SQLite re-prepares a statement whose plan
+/// it marked as depending on a parameter's value; the second spelling is so marked.
+fn reprepare_table(rt: &Runtime, vaults: &[Fixture]) {
+    use sha2::Digest;
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+    let Some(f) = vaults.iter().find(|f| f.name == "sqlite") else {
+        return;
+    };
+    let options = SqliteConnectOptions::from_str(&f.url)
+        .expect("the SQLite URL")
+        .journal_mode(SqliteJournalMode::Wal);
+    let pool = rt
+        .block_on(
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options),
+        )
+        .expect("the SQLite file");
+    let hash = sha2::Sha256::digest(f.token.as_bytes()).to_vec();
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("a clock after 1970")
+            .as_secs(),
+    )
+    .expect("seconds in an i64");
+    let bare = cert_download_vault::QUERY_SQLITE.replace("+$", "$");
+    let run = |sql: &str| {
+        let row = rt
+            .block_on(
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(&hash)
+                    .bind(1_i64)
+                    .bind(now)
+                    .fetch_optional(&pool),
+            )
+            .expect("the lookup");
+        assert!(keep(row).is_some(), "the lookup finds the token");
+    };
+    let mut plus = || run(cert_download_vault::QUERY_SQLITE);
+    let mut equal = || run(&bare);
+    let mut fs: [&mut dyn FnMut(); 2] = [&mut plus, &mut equal];
+    let wall = interleaved(41, 2e6, &mut fs);
+    let cpu = cpu_interleaved(4, 5e8, &mut fs).unwrap_or_default();
+    println!("\n| SQLite lookup query alone | wall time (median) | CPU time | CPU vs as stored |");
+    println!("|---|---|---|---|");
+    for (i, spelling) in [
+        "as the store runs it (`t.hash = +$1`, `c.id = +$2`)",
+        "spelt `t.hash = $1`, `c.id = $2` (re-prepared on each execution)",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (cpu_text, ratio) = match cpu.get(i) {
+            Some(ns) => (format!("{:.1} µs", ns / 1e3), format!("{:.2}", ns / cpu[0])),
+            None => ("-".into(), "-".into()),
+        };
+        println!(
+            "| {spelling} | {:.1} µs | {cpu_text} | {ratio} |",
+            wall[i] / 1e3
+        );
+    }
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -338,4 +409,5 @@ fn main() {
         criterion_benches(&rt, &memory, &vaults, &policy);
     }
     ratio_table(&rt, &memory, &vaults, &policy);
+    reprepare_table(&rt, &vaults);
 }

@@ -82,6 +82,8 @@ mod store;
 mod vault;
 
 pub use seal::{KekFileError, Keyring, SealError, SealedKey};
+#[doc(hidden)]
+pub use store::QUERY_SQLITE;
 pub use store::VaultStore;
 pub use vault::{
     AuditEntry, AuditFilter, AuditRow, ImportOutcome, NewToken, Permission, RekeyReport, Scope,
