@@ -119,8 +119,7 @@ fn public_of(pkcs8: &[u8]) -> Option<(String, Vec<u8>)> {
 /// Asserts that a PKCS#8 key belongs to the leaf: the public key computed from it is the
 /// leaf's (an EC point compared uncompressed, whatever form the leaf uses).
 fn assert_key_matches_leaf(pkcs8: &[u8], leaf: &[u8]) {
-    let cert = x509_cert::Certificate::from_der(leaf).expect("a leaf the crate accepted parses");
-    let spki = cert.tbs_certificate().subject_public_key_info();
+    let spki = leaf_spki(leaf).expect("a leaf the crate accepted has a SubjectPublicKeyInfo");
     let leaf_bits = spki.subject_public_key.raw_bytes().to_vec();
     let (oid, public) = public_of(pkcs8).expect("a key the crate exported is one it supports");
     assert_eq!(spki.algorithm.oid.to_string(), oid, "the key's algorithm");
@@ -130,6 +129,31 @@ fn assert_key_matches_leaf(pkcs8: &[u8], leaf: &[u8]) {
         leaf_bits
     };
     assert!(public == leaf_bits, "the exported key does not belong to the leaf");
+}
+
+/// The leaf's SubjectPublicKeyInfo, found by stepping over the TBSCertificate's fields as
+/// plain TLVs: the crate reads certificates that x509-cert cannot decode (OID arcs and
+/// times that OpenSSL reads, e.g. a signature algorithm OID x509-cert calls malformed), so
+/// this oracle must not need x509-cert to decode the whole leaf.
+fn leaf_spki(leaf: &[u8]) -> der::Result<spki::SubjectPublicKeyInfoRef<'_>> {
+    use der::asn1::AnyRef;
+    use der::{Reader, SliceReader, Tag, TagNumber};
+    let certificate = AnyRef::from_der(leaf)?;
+    let mut fields = SliceReader::new(certificate.value())?;
+    let tbs = fields.decode::<AnyRef<'_>>()?;
+    let mut tbs = SliceReader::new(tbs.value())?;
+    let version = Tag::ContextSpecific {
+        constructed: true,
+        number: TagNumber(0),
+    };
+    if der::Tag::peek(&tbs)? == version {
+        tbs.decode::<AnyRef<'_>>()?;
+    }
+    // serialNumber, signature, issuer, validity, subject.
+    for _ in 0..5 {
+        tbs.decode::<AnyRef<'_>>()?;
+    }
+    tbs.decode()
 }
 
 /// An EC point in uncompressed form (the curve told by its length).
