@@ -42,7 +42,10 @@ fn canonical(request: &DownloadRequest) -> String {
         fields.push(format!("\"download_key\": {}", request.includes_key()));
     }
     if let Some(password) = request.password() {
-        fields.push(format!("\"password\": {}", json_string(password.secret_str())));
+        fields.push(format!(
+            "\"password\": {}",
+            json_string(password.secret_str())
+        ));
     }
     if let Some(name) = request.friendly_name() {
         fields.push(format!("\"friendly_name\": {}", json_string(name.as_str())));
@@ -80,7 +83,11 @@ fuzz_target!(|body: &[u8]| {
             }
         }
         Ok(request) => {
-            assert!(body.len() <= MAX_BODY_BYTES, "{} bytes accepted", body.len());
+            assert!(
+                body.len() <= MAX_BODY_BYTES,
+                "{} bytes accepted",
+                body.len()
+            );
             assert!((1..=i64::MAX as u64).contains(&request.id().get()));
             // A key leaves exactly for pfx, or when asked; always with a password.
             if request.format() == Format::Pfx {

@@ -80,8 +80,7 @@ fn public_of(pkcs8: &[u8]) -> Option<(String, Vec<u8>)> {
             .ok()?
         }
         "1.2.840.10045.2.1" => {
-            let curve: der::asn1::ObjectIdentifier =
-                info.algorithm.parameters?.decode_as().ok()?;
+            let curve: der::asn1::ObjectIdentifier = info.algorithm.parameters?.decode_as().ok()?;
             let ec = sec1::EcPrivateKey::from_der(secret).ok()?;
             let scalar = ec.private_key;
             match curve.to_string().as_str() {
@@ -128,7 +127,10 @@ fn assert_key_matches_leaf(pkcs8: &[u8], leaf: &[u8]) {
     } else {
         leaf_bits
     };
-    assert!(public == leaf_bits, "the exported key does not belong to the leaf");
+    assert!(
+        public == leaf_bits,
+        "the exported key does not belong to the leaf"
+    );
 }
 
 /// The leaf's SubjectPublicKeyInfo, found by stepping over the TBSCertificate's fields as
@@ -160,9 +162,21 @@ fn leaf_spki(leaf: &[u8]) -> der::Result<spki::SubjectPublicKeyInfoRef<'_>> {
 fn uncompressed(point: &[u8]) -> Option<Vec<u8>> {
     use elliptic_curve::sec1::ToSec1Point;
     Some(match point.len() {
-        33 | 65 => p256::PublicKey::from_sec1_bytes(point).ok()?.to_sec1_point(false).as_bytes().to_vec(),
-        49 | 97 => p384::PublicKey::from_sec1_bytes(point).ok()?.to_sec1_point(false).as_bytes().to_vec(),
-        67 | 133 => p521::PublicKey::from_sec1_bytes(point).ok()?.to_sec1_point(false).as_bytes().to_vec(),
+        33 | 65 => p256::PublicKey::from_sec1_bytes(point)
+            .ok()?
+            .to_sec1_point(false)
+            .as_bytes()
+            .to_vec(),
+        49 | 97 => p384::PublicKey::from_sec1_bytes(point)
+            .ok()?
+            .to_sec1_point(false)
+            .as_bytes()
+            .to_vec(),
+        67 | 133 => p521::PublicKey::from_sec1_bytes(point)
+            .ok()?
+            .to_sec1_point(false)
+            .as_bytes()
+            .to_vec(),
         _ => return None,
     })
 }
@@ -175,7 +189,10 @@ fn assert_same_key(pkcs8: &[u8], stored: &PrivateKeyDer<'_>) {
         PrivateKeyDer::Pkcs8(k) => assert!(pkcs8 == k.secret_pkcs8_der(), "not the stored key"),
         PrivateKeyDer::Pkcs1(k) => {
             let info = pkcs8::PrivateKeyInfoRef::from_der(pkcs8).unwrap();
-            assert!(info.private_key.as_bytes() == k.secret_pkcs1_der(), "not the stored key");
+            assert!(
+                info.private_key.as_bytes() == k.secret_pkcs1_der(),
+                "not the stored key"
+            );
         }
         PrivateKeyDer::Sec1(k) => {
             let info = pkcs8::PrivateKeyInfoRef::from_der(pkcs8).unwrap();
@@ -208,7 +225,10 @@ fn check_success(
             // Nothing but well-formed blocks: certificates, then at most one encrypted key.
             let blocks = pem_blocks(text);
             let rebuilt: String = blocks.iter().map(|(label, der)| pem(label, der)).collect();
-            assert_eq!(text, rebuilt, "the PEM is exactly its blocks, 64 characters a line");
+            assert_eq!(
+                text, rebuilt,
+                "the PEM is exactly its blocks, 64 characters a line"
+            );
             let certs: Vec<&Vec<u8>> = blocks
                 .iter()
                 .take_while(|(label, _)| label == "CERTIFICATE")
@@ -221,7 +241,10 @@ fn check_success(
                     der
                 })
                 .collect();
-            assert!(certs.iter().any(|c| c.as_slice() == leaf), "the leaf is in the PEM");
+            assert!(
+                certs.iter().any(|c| c.as_slice() == leaf),
+                "the leaf is in the PEM"
+            );
             assert!(keys.len() <= 1);
             if let Some(epki) = keys.first() {
                 let (pkcs8, _) = common::decrypt_epki(epki, PASSWORD);
@@ -244,7 +267,10 @@ fn check_success(
         _ => {
             let pfx = common::read_pfx(response.certificate(), PASSWORD);
             assert!(pfx.mac_ok, "the PFX's MAC does not verify");
-            assert!(pfx.certs.iter().any(|(c, _)| c == leaf), "the leaf is in the PFX");
+            assert!(
+                pfx.certs.iter().any(|(c, _)| c == leaf),
+                "the leaf is in the PFX"
+            );
             assert_same_key(&pfx.key_pkcs8, stored_key.expect("a key was stored"));
             assert_key_matches_leaf(&pfx.key_pkcs8, leaf);
         }
@@ -336,13 +362,20 @@ fuzz_target!(|data: &[u8]| {
     // The three outcomes every other request's follows from.
     let leaf_only = verdict(&run(DownloadRequest::crt(id)));
     assert!(
-        matches!(leaf_only, Ok(()) | Err("invalid_certificate" | "invalid_chain")),
+        matches!(
+            leaf_only,
+            Ok(()) | Err("invalid_certificate" | "invalid_chain")
+        ),
         "crt: {leaf_only:?}"
     );
     let chain = verdict(&run(DownloadRequest::pem(id)));
     let with_key = verdict(&run(DownloadRequest::crt(id).with_key(password())));
     if stored_key.is_none() {
-        assert_eq!(with_key, Err("key_not_found"), "crt with a key none is stored");
+        assert_eq!(
+            with_key,
+            Err("key_not_found"),
+            "crt with a key none is stored"
+        );
     } else if leaf_only.is_err() {
         assert_eq!(with_key, leaf_only, "crt with key, after the crt failed");
     } else {
@@ -350,7 +383,10 @@ fuzz_target!(|data: &[u8]| {
             matches!(
                 with_key,
                 Ok(())
-                    | Err("invalid_key" | "unsupported_key" | "key_mismatch" | "invalid_certificate")
+                    | Err("invalid_key"
+                        | "unsupported_key"
+                        | "key_mismatch"
+                        | "invalid_certificate")
             ),
             "crt with key: {with_key:?}"
         );
@@ -358,7 +394,10 @@ fuzz_target!(|data: &[u8]| {
     if leaf_only.is_err() {
         assert_eq!(chain, leaf_only, "pem, after the crt failed");
     } else {
-        assert!(matches!(chain, Ok(()) | Err("invalid_chain")), "pem: {chain:?}");
+        assert!(
+            matches!(chain, Ok(()) | Err("invalid_chain")),
+            "pem: {chain:?}"
+        );
     }
 
     // (request, it carries the chain, it carries the key)
@@ -383,8 +422,16 @@ fuzz_target!(|data: &[u8]| {
             true,
             false,
         ),
-        (DownloadRequest::pfx(id, password()).with_root(false), true, true),
-        (DownloadRequest::pfx(id, password()).with_chain(false), false, true),
+        (
+            DownloadRequest::pfx(id, password()).with_root(false),
+            true,
+            true,
+        ),
+        (
+            DownloadRequest::pfx(id, password()).with_chain(false),
+            false,
+            true,
+        ),
         (DownloadRequest::p7b(id), true, false),
         (DownloadRequest::p7b(id).with_root(false), true, false),
     ];
