@@ -51,6 +51,10 @@ pub enum VaultError {
     /// The URL is neither `sqlite://` nor `postgres://` (or `postgresql://`).
     #[error("unsupported database URL (use sqlite://FILE or postgres://...)")]
     UnsupportedUrl,
+
+    /// The new SQLite file could not be created.
+    #[error("cannot create the SQLite file: {0}")]
+    CreateFile(#[source] std::io::Error),
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
@@ -102,6 +106,7 @@ impl VaultError {
     pub fn code(&self) -> &'static str {
         match self {
             VaultError::UnsupportedUrl => "unsupported_url",
+            VaultError::CreateFile(_) => "create_file",
             VaultError::Database(_) => "database",
             VaultError::Migrate(_) => "migration",
             VaultError::NotInitialized => "not_initialized",
@@ -393,6 +398,25 @@ impl fmt::Debug for Vault {
     }
 }
 
+/// Creates a new SQLite file readable and writable by its owner only (0600), as the KEK file
+/// must be: it holds sealed keys and token hashes, and SQLite gives its `-wal` and `-shm`
+/// files the database file's mode. An existing file is left as it is.
+fn create_owner_only(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if path.as_os_str().is_empty() || path == std::path::Path::new(":memory:") {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Err(error) if error.kind() != std::io::ErrorKind::AlreadyExists => Err(error),
+        _ => Ok(()),
+    }
+}
+
 impl Vault {
     /// Opens the vault at `url` (`sqlite://FILE` or `postgres://...`) with the KEKs of
     /// `keyring`, and checks them: each KEK of the file that the vault knows opens its check
@@ -452,6 +476,9 @@ impl Vault {
                 // FULL: a committed audit row or import survives a power cut, not only a crash.
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(options.acquire_timeout);
+            if options.migrate {
+                create_owner_only(connect.get_filename()).map_err(VaultError::CreateFile)?;
+            }
             Db::Sqlite(
                 SqlitePoolOptions::new()
                     .max_connections(options.max_connections)

@@ -226,3 +226,30 @@ async fn no_plaintext_key_at_rest(backend: Backend) {
 }
 
 on_both!(no_plaintext_key_at_rest);
+
+/// A new SQLite vault file is its owner's only (0600), and so are the `-wal` and `-shm`
+/// files SQLite makes beside it: others on the host read neither sealed keys nor token
+/// hashes.
+#[tokio::test]
+async fn sqlite_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let vault = db.init().await;
+    let (stored, _) = import_dir(&vault, &common::demo_store(), &DEMO_WITH_KEYS[..1]).await;
+    assert_eq!(stored.len(), 1);
+    let file = db.file.as_ref().unwrap();
+    let mut seen = 0;
+    for suffix in ["", "-wal", "-shm"] {
+        let path = PathBuf::from(format!("{}{suffix}", file.display()));
+        if let Ok(meta) = std::fs::metadata(&path) {
+            seen += 1;
+            let mode = meta.permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{} has mode {mode:o}", path.display());
+        }
+    }
+    assert!(
+        seen >= 2,
+        "the database and its WAL exist while the vault is open"
+    );
+    vault.close().await;
+}
