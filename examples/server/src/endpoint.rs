@@ -1,5 +1,5 @@
-//! `POST /api/certificate/download`: the body read within its limits, then who asks
-//! ([`crate::auth`]), the headers, the library's validation, the per-principal limit, the
+//! `POST /api/certificate/download`: who asks ([`crate::auth`], from the headers alone),
+//! then the body read within its limits, the headers, the library's validation, the per-principal limit, the
 //! store, and the encoding of keyed downloads behind a bounded queue. Every outcome is
 //! one audit line, written in [`download`].
 
@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
@@ -22,13 +23,13 @@ use tower::buffer::Buffer;
 use tower::load_shed::LoadShed;
 use tower::load_shed::error::Overloaded;
 use tower::{BoxError, ServiceBuilder, ServiceExt};
-use zeroize::Zeroizing;
 
-use crate::Client;
 use crate::auth::{Grant, Tokens, authenticate};
 use crate::body::{self, BodyFailure};
+use crate::client::Client;
+use crate::logs;
 use crate::options::Limits;
-use crate::refusal::{Refusal, closing, json_response};
+use crate::refusal::{Refusal, json_response};
 use crate::throttle::Throttle;
 
 /// The directory store seen by one caller: it may read every record, and export keys only
@@ -196,8 +197,12 @@ struct Audit {
 }
 
 impl Audit {
-    /// The one audit line of a request: who, what, and how it ended.
+    /// The one audit line of a request: who, what, and how it ended. Those of anonymous
+    /// refusals are subject to the log limit of their address.
     fn log(&self, client: Client, outcome: &Result<DownloadResponse, Refusal>) {
+        if self.principal.is_none() && !logs::allow(client.ip) {
+            return;
+        }
         let (status, error) = match outcome {
             Ok(_) => (200, "-"),
             Err(refusal) => (refusal.status.as_u16(), refusal.code),
@@ -208,7 +213,8 @@ impl Audit {
             .unzip3();
         tracing::info!(
             target: "audit",
-            client = %client.addr,
+            client = %client.shown(),
+            via = client.via().map(tracing::field::display),
             principal = self.principal.as_deref().unwrap_or("-"),
             id,
             format,
@@ -234,17 +240,44 @@ impl<A, B, C> Unzip3<A, B, C> for Option<(A, B, C)> {
     }
 }
 
-/// The handler: reads the body, judges the request, audits the outcome, answers.
+/// Marks the response of the endpoint: `Some(principal)` when the request authenticated
+/// (its lines are never dropped); an anonymous refusal's audit line is its only line.
+#[derive(Clone, Debug)]
+pub(crate) struct Audited(pub(crate) Option<String>);
+
+/// The handler: judges the request, audits the outcome, answers.
 pub(crate) async fn download(State(endpoint): State<Arc<Endpoint>>, request: Request) -> Response {
     let client = Client::of(&request);
     let (parts, body) = request.into_parts();
-    let declared = parts
-        .headers
+    let mut audit = Audit::default();
+    let outcome = judge(&endpoint, client, &parts.headers, body, &mut audit).await;
+    audit.log(client, &outcome);
+    let mut response = match outcome {
+        Ok(download) => json_response(StatusCode::OK, download.to_json()),
+        Err(refusal) => refusal.into_response(),
+    };
+    response.extensions_mut().insert(Audited(audit.principal));
+    response
+}
+
+/// Who asks (from the headers alone), then the body, then what is asked.
+async fn judge(
+    endpoint: &Endpoint,
+    client: Client,
+    headers: &HeaderMap,
+    body: Body,
+    audit: &mut Audit,
+) -> Result<DownloadResponse, Refusal> {
+    // Before any body byte is read (and so before hyper sends `100 Continue`): an
+    // anonymous caller learns nothing but 401, and costs no more than its headers.
+    let grant = authenticate(&endpoint.tokens, &endpoint.throttle, client.ip, headers)?;
+    audit.principal = Some(grant.principal.clone());
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    // The body is read (within its cap and timeouts) before anything is answered, so that
-    // the client, still sending, sees the answer rather than a reset (RFC 9112 §9.6).
+    // The body is read (within its cap and timeouts) before anything more is answered, so
+    // that the client, still sending, sees the answer rather than a reset (RFC 9112 §9.6).
     let body = body::read(
         body,
         declared,
@@ -255,47 +288,12 @@ pub(crate) async fn download(State(endpoint): State<Arc<Endpoint>>, request: Req
     // The rest of a body too large to drain is still on the connection: whatever the
     // answer, it is the connection's last.
     let unread = matches!(body, Err(BodyFailure::TooLarge { drained: false }));
-    let mut audit = Audit::default();
-    let outcome = judge(&endpoint, client, &parts.headers, body, &mut audit).await;
-    audit.log(client, &outcome);
-    let mut response = match outcome {
-        Ok(download) => json_response(StatusCode::OK, download.to_json()),
-        Err(refusal) => refusal.into_response(),
+    let refusal = match &body {
+        Err(BodyFailure::TooLarge { .. }) | Ok(_) => header_refusal(headers),
+        Err(failure) => Some(body_refusal(failure)),
     };
-    if unread {
-        closing(&mut response);
-    }
-    response
-}
-
-/// Everything after the body is read: who asks, then what.
-async fn judge(
-    endpoint: &Endpoint,
-    client: Client,
-    headers: &HeaderMap,
-    body: Result<Zeroizing<Vec<u8>>, BodyFailure>,
-    audit: &mut Audit,
-) -> Result<DownloadResponse, Refusal> {
-    // A body that stalled, broke off or was cut by shutdown is answered whoever sent it.
-    if let Err(
-        failure @ (BodyFailure::Timeout
-        | BodyFailure::Truncated
-        | BodyFailure::Malformed
-        | BodyFailure::ShuttingDown),
-    ) = &body
-    {
-        return Err(body_refusal(failure));
-    }
-    // Who is asking comes first: an anonymous caller learns nothing but 401.
-    let grant = authenticate(
-        &endpoint.tokens,
-        &endpoint.throttle,
-        client.addr.ip(),
-        headers,
-    )?;
-    audit.principal = Some(grant.principal.clone());
-    if let Some(refusal) = header_refusal(headers) {
-        return Err(refusal);
+    if let Some(refusal) = refusal {
+        return Err(if unread { refusal.closing() } else { refusal });
     }
     let body = body.map_err(|failure| body_refusal(&failure))?;
     let request = DownloadRequest::from_json_with_policy(&body, endpoint.policy.password_policy())

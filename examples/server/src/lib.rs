@@ -31,19 +31,20 @@
 
 mod auth;
 mod body;
+mod client;
 mod endpoint;
+mod logs;
 mod options;
 mod refusal;
 mod serve;
 mod throttle;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
@@ -56,7 +57,8 @@ pub use auth::Tokens;
 pub use options::{Limits, Options, Transport};
 pub use serve::{serve, shutdown_signal, tls_acceptor};
 
-use endpoint::Endpoint;
+use client::{Client, Proxies};
+use endpoint::{Audited, Endpoint};
 
 /// The endpoint's path.
 pub const PATH: &str = "/api/certificate/download";
@@ -105,39 +107,34 @@ impl Config {
     }
 }
 
-/// The address a request comes from: the peer of its connection (axum's
-/// [`ConnectInfo`], which [`serve`] puts on each request), or `0.0.0.0:0` without one.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Client {
-    pub(crate) addr: SocketAddr,
-}
-
-impl Client {
-    pub(crate) fn of(request: &Request) -> Self {
-        let addr = request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
-        Self { addr }
-    }
-}
-
-/// One log line per request: client address, method, path, status, time. Never a header
-/// or a body.
+/// One log line per request: client address, method, path (escaped and cut short),
+/// status, time; never a header or a body. Requests that did not authenticate: an
+/// endpoint refusal has its audit line only, other paths a line subject to the log limit
+/// of their address.
 async fn log_request(request: Request, next: axum::middleware::Next) -> Response {
-    let client = Client::of(&request).addr;
-    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let client = Client::of(&request);
+    let method = logs::shown(request.method().as_str());
+    let path = logs::shown(request.uri().path());
     let start = Instant::now();
-    tracing::debug!(%client, %method, %path, "request received");
+    tracing::debug!(client = %client.shown(), %method, %path, "request received");
     let response = next.run(request).await;
-    tracing::info!(
-        %client,
-        %method,
-        %path,
-        status = response.status().as_u16(),
-        micros = start.elapsed().as_micros() as u64,
-        "request"
-    );
+    let logged = match response.extensions().get::<Audited>() {
+        Some(Audited(Some(_))) => true,
+        // The audit line said it all.
+        Some(Audited(None)) => false,
+        None => logs::allow(client.ip),
+    };
+    if logged {
+        tracing::info!(
+            client = %client.shown(),
+            via = client.via().map(tracing::field::display),
+            %method,
+            %path,
+            status = response.status().as_u16(),
+            micros = start.elapsed().as_micros() as u64,
+            "request"
+        );
+    }
     response
 }
 
@@ -156,8 +153,9 @@ fn sweep_while_alive(endpoint: Weak<Endpoint>) {
 }
 
 /// The service: the endpoint with its layers (outermost last: the body's idle timeout,
-/// the whole request's timeout with the contract's 408, the request log), 404 for other
-/// paths and 405 for other methods. Must be called inside a tokio runtime (the encoding
+/// the whole request's timeout with the contract's 408, the request log, the client
+/// address from the peer or a trusted proxy), 404 for other paths and 405 for other
+/// methods (both close the connection). Must be called inside a tokio runtime (the encoding
 /// queue's worker and the rate limiters' sweeper are tasks).
 pub fn app(config: Config) -> Router {
     let Config {
@@ -169,6 +167,8 @@ pub fn app(config: Config) -> Router {
     } = config;
     let endpoint = Arc::new(Endpoint::new(&store, tokens, &limits, policy, shutdown));
     sweep_while_alive(Arc::downgrade(&endpoint));
+    logs::set_rate(limits.log_lines_per_second);
+    let proxies = Proxies::new(&limits.trusted_proxies);
     Router::new()
         .route(
             PATH,
@@ -182,6 +182,7 @@ pub fn app(config: Config) -> Router {
         ))
         .layer(axum::middleware::map_response(refusal::shape_bare_errors))
         .layer(axum::middleware::from_fn(log_request))
+        .layer(axum::middleware::from_fn_with_state(proxies, client::layer))
         .with_state(endpoint)
 }
 
