@@ -15,8 +15,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use cert_download::{
     BlockingStore, CertificateId, CertificateRecord, CertificateStore, DirectoryStore,
-    DownloadRequest, DownloadResponse, Error, ErrorKind, ExportPolicy, Format, OsRandom, Prepared,
-    PrivateKeyDer, StoreError, prepare_async,
+    DownloadRequest, DownloadResponse, Error, ErrorKind, ExportPolicy, Format, OsRandom,
+    PrivateKeyDer, StoreError, prepare, prepare_async,
 };
 use tokio::sync::watch;
 use tower::buffer::Buffer;
@@ -33,8 +33,8 @@ use crate::refusal::{Refusal, json_response};
 use crate::throttle::Throttle;
 
 /// The directory store seen by one caller: it may read every record, and export keys only
-/// with the grant. Served to the async handler by the crate's `BlockingStore`, which runs
-/// each call on tokio's blocking pool (and wipes a key whose request was cancelled).
+/// with the grant. Read on an encoding thread for keyed downloads, and through the crate's
+/// `BlockingStore` (each call on tokio's blocking pool) for the others.
 #[derive(Debug)]
 struct CallerStore {
     store: Arc<DirectoryStore>,
@@ -57,16 +57,31 @@ impl CertificateStore for CallerStore {
 type Encoded = Result<DownloadResponse, Error>;
 type EncodeFuture = Pin<Box<dyn Future<Output = Result<Encoded, BoxError>> + Send>>;
 
+/// A keyed download for an encoding thread: the whole of it, store and encoding, runs
+/// there (one hand-off to the blocking pool and back, not one per store call: the profile
+/// showed the thread switches as the largest cost beside the KDF).
+struct Job {
+    request: DownloadRequest,
+    store: CallerStore,
+    policy: ExportPolicy,
+}
+
+impl Job {
+    fn run(self) -> Encoded {
+        prepare(self.request, &self.store)?.encode(&self.policy, &mut OsRandom)
+    }
+}
+
 /// Keyed downloads on the blocking pool: at most `encode_threads` at once (tower's
 /// `ConcurrencyLimit`), at most `encode_queue` waiting (tower's `Buffer`), and beyond that
 /// refused at once (tower's `LoadShed`).
-type Encoder = LoadShed<Buffer<(Prepared, ExportPolicy), EncodeFuture>>;
+type Encoder = LoadShed<Buffer<Job, EncodeFuture>>;
 
 fn encoder(limits: &Limits) -> Encoder {
     let run = ServiceBuilder::new()
         .concurrency_limit(limits.encode_threads())
-        .service_fn(|(prepared, policy): (Prepared, ExportPolicy)| async move {
-            tokio::task::spawn_blocking(move || prepared.encode(&policy, &mut OsRandom))
+        .service_fn(|job: Job| async move {
+            tokio::task::spawn_blocking(move || job.run())
                 .await
                 .map_err(BoxError::from)
         })
@@ -306,25 +321,34 @@ async fn judge(
     }
     let with_key = request.includes_key();
     audit.download = Some((request.id(), request.format(), with_key));
-    let store = BlockingStore::new(CallerStore {
+    let store = CallerStore {
         store: Arc::clone(&endpoint.store),
         grant,
-    });
-    let prepared = prepare_async(request, &store)
-        .await
-        .map_err(|error| Refusal::from(&error))?;
+    };
     let encoded = if with_key {
-        encode_keyed(endpoint, prepared).await?
+        let policy = endpoint.policy;
+        encode_keyed(
+            endpoint,
+            Job {
+                request,
+                store,
+                policy,
+            },
+        )
+        .await?
     } else {
-        // Downloads without a key cost microseconds: encoded in place.
-        prepared.encode(&endpoint.policy, &mut OsRandom)
+        // Downloads without a key cost microseconds: the store on the blocking pool, the
+        // encoding in place.
+        prepare_async(request, &BlockingStore::new(store))
+            .await
+            .and_then(|prepared| prepared.encode(&endpoint.policy, &mut OsRandom))
     };
     encoded.map_err(|error| Refusal::from(&error))
 }
 
 /// Queues a keyed download for an encoding thread, or refuses it at once (503).
-async fn encode_keyed(endpoint: &Endpoint, prepared: Prepared) -> Result<Encoded, Refusal> {
-    match queue(endpoint.encoder.clone(), prepared, endpoint.policy).await {
+async fn encode_keyed(endpoint: &Endpoint, job: Job) -> Result<Encoded, Refusal> {
+    match queue(endpoint.encoder.clone(), job).await {
         Ok(encoded) => Ok(encoded),
         Err(e) if e.is::<Overloaded>() => Err(Refusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -338,10 +362,6 @@ async fn encode_keyed(endpoint: &Endpoint, prepared: Prepared) -> Result<Encoded
 
 /// The queue's future on owned values: a `Send` future that borrows nothing (a borrow
 /// across tower's future trips the compiler's `Send` check of the handler).
-fn queue(
-    encoder: Encoder,
-    prepared: Prepared,
-    policy: ExportPolicy,
-) -> impl Future<Output = Result<Encoded, BoxError>> + Send {
-    encoder.oneshot((prepared, policy))
+fn queue(encoder: Encoder, job: Job) -> impl Future<Output = Result<Encoded, BoxError>> + Send {
+    encoder.oneshot(job)
 }
