@@ -16,11 +16,14 @@
 //!   answers, the timeout layers and the request log.
 //! - [`Options`] and [`Limits`] (`options.rs`): the command line on `clap`, each limit
 //!   stated once (flag, default, help).
-//! - `auth.rs`: bearer [`Tokens`] and the failure limit per address; `refusal.rs`: the one
-//!   type every refusal is, and the contract's error body; `body.rs`: reading a body into
-//!   one buffer of fixed cap; `throttle.rs`: the `governor` rate limits.
-//! - [`serve`] (`serve.rs`): the accept loop, connection cap, hyper's options, TLS,
-//!   graceful shutdown; [`run`] puts it all together for the binary.
+//! - `auth.rs`: bearer [`Tokens`], judged first, and the failure limits; `refusal.rs`: the
+//!   one type every refusal is, and the contract's error body; `body.rs`: reading a body
+//!   into one buffer of fixed cap; `throttle.rs`: the `governor` rate limits; `client.rs`:
+//!   the client address, from the peer or a trusted proxy's `Forwarded`/`X-Forwarded-For`;
+//!   `logs.rs`: client text escaped and cut, log lines of unauthenticated clients limited.
+//! - [`serve`] (`serve.rs`): the accept loop, the connection caps (in all, per address),
+//!   a keep-alive connection's age and request count, hyper's options, TLS, graceful
+//!   shutdown; [`run`] puts it all together for the binary.
 //!
 //! Callers authenticate with `Authorization: Bearer <token>`; the tokens file maps each
 //! token to a principal and whether it may export keys:
@@ -155,8 +158,11 @@ fn sweep_while_alive(endpoint: Weak<Endpoint>) {
 /// The service: the endpoint with its layers (outermost last: the body's idle timeout,
 /// the whole request's timeout with the contract's 408, the request log, the client
 /// address from the peer or a trusted proxy), 404 for other paths and 405 for other
-/// methods (both close the connection). Must be called inside a tokio runtime (the encoding
-/// queue's worker and the rate limiters' sweeper are tasks).
+/// methods (both close the connection). The peer's address is axum's
+/// `ConnectInfo<SocketAddr>` on each request ([`serve`] puts it there, as
+/// `Router::into_make_service_with_connect_info` would); without it the client is
+/// `0.0.0.0`. Must be called inside a tokio runtime (the encoding queue's worker and the
+/// rate limiters' sweeper are tasks).
 pub fn app(config: Config) -> Router {
     let Config {
         store,
