@@ -343,7 +343,8 @@ async fn edge_3_an_anonymous_body_is_not_read_nor_continued() {
 
 /// For 3 s, one address sends requests with an 8 KiB path, wrong tokens, and TLS
 /// handshakes that fail, on three connections at a time: the log grows by at most 4 KiB
-/// a second, no line is longer than 600 bytes. (The old server wrote every path in full:
+/// a second, no line is longer than 600 bytes, and what was left out is counted in summary
+/// lines. (The old server wrote every path in full:
 /// 15.4 MiB/s from one keep-alive connection; one line per failed handshake.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn edge_4_one_hostile_client_writes_a_few_kib_of_log_a_second() {
@@ -419,6 +420,19 @@ async fn edge_4_one_hostile_client_writes_a_few_kib_of_log_a_second() {
         per_second <= BOUND_PER_SECOND,
         "{per_second} log bytes a second from one client (bound {BOUND_PER_SECOND})"
     );
+    // What was left out is summed up (every 10 s).
+    for summary in [
+        "log lines of unauthenticated clients suppressed",
+        "TLS handshakes failed",
+    ] {
+        assert!(
+            server
+                .wait_for_log(summary, 1, Duration::from_secs(15))
+                .await,
+            "no summary line {summary:?}:\n{}",
+            server.log_so_far()
+        );
+    }
 }
 
 /// Ten requests pipelined on one connection, ten times: the fastest round takes less than
