@@ -1,7 +1,7 @@
 //! `POST /api/certificate/download`: who asks ([`crate::auth`], from the headers alone),
-//! then the body read within its limits, the headers, the library's validation, the per-principal limit, the
-//! store, and the encoding of keyed downloads behind a bounded queue. Every outcome is
-//! one audit line, written in [`download`].
+//! then the body read within its limits, the headers, the library's validation, the
+//! per-principal limit, the store, and the encoding of keyed downloads behind a bounded
+//! queue. Every outcome is one audit line, written in [`download`].
 
 use std::future::Future;
 use std::path::Path;
