@@ -1,12 +1,16 @@
 //! A load benchmark of the HTTPS service: starts the server (the release build next to this
-//! example), then for pfx and crt of the demo store's RSA record at each concurrency keeps
-//! that many requests in flight over keep-alive HTTPS connections for a few seconds, and
-//! prints requests/s and the p50/p99 latency of the 200s, and how many were shed (503).
+//! example), measures in the same run how fast one thread of this process downloads the
+//! same file through the library alone (no HTTP, no TLS), then for pfx and crt of the demo
+//! store's RSA record at each concurrency keeps that many requests in flight over
+//! keep-alive HTTPS connections for a few seconds, and prints requests/s and the p50/p99
+//! latency of the 200s, how many were shed (503), the server's CPU time per request and the
+//! CPU this client used, and, for pfx, the rate against the cores times the single-thread
+//! rate.
 //!
 //! ```sh
 //! cargo build --release -p cert-download-server --bins --examples
-//! target/release/examples/load                       # pfx and crt at 1, 8 and 64
-//! target/release/examples/load --seconds 10 --concurrency 1,8,64 --formats pfx,crt \
+//! target/release/examples/load                       # pfx and crt at 1, 2 and 16
+//! target/release/examples/load --seconds 10 --concurrency 1,2,16 --formats pfx,crt \
 //!     --server target/release/cert-download-server -- --encode-queue 64
 //! ```
 //!
@@ -46,7 +50,7 @@ fn options() -> Result<Options, String> {
         server: default_server,
         seconds: 5.0,
         warmup: 1.0,
-        concurrency: vec![1, 8, 64],
+        concurrency: vec![1, 2, 16],
         formats: vec!["pfx".into(), "crt".into()],
         server_args: Vec::new(),
     };
@@ -174,8 +178,83 @@ fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1e3)
 }
 
+/// CPU time (user and system) of a process so far, from `/proc/<pid>/stat`.
+fn cpu_time(pid: &str) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    // After the command name (in parentheses), utime and stime are fields 12 and 13.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: u64 = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    let hz = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .unwrap_or(100);
+    Duration::from_millis(ticks * 1000 / hz.max(1))
+}
+
+/// The machine's idle and total CPU time so far (all cores), in clock ticks, from
+/// `/proc/stat`: what no process used, this run's or anyone else's.
+fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...
+    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+    (idle, fields.iter().take(8).sum())
+}
+
+/// Downloads of `format` on one thread of this process, through the library alone (the
+/// request parsed, the demo store read, the file encoded), for `seconds`: per second of
+/// wall time, and per second of this thread's CPU time (which other processes on the
+/// machine do not inflate).
+fn single_thread_rate(format: &str, seconds: f64) -> Result<(f64, f64), String> {
+    use cert_download::{DirectoryStore, ExportPolicy, OsRandom, download_json};
+    let store = DirectoryStore::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../demo-store"));
+    let policy = ExportPolicy::default();
+    let cpu_before = cpu_time("thread-self");
+    let start = Instant::now();
+    let mut done = 0u32;
+    while start.elapsed().as_secs_f64() < seconds || done < 3 {
+        download_json(body(format).as_bytes(), &store, &policy, &mut OsRandom)
+            .map_err(|e| format!("the library refused the {format} request: {e}"))?;
+        done += 1;
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = cpu_time("thread-self")
+        .saturating_sub(cpu_before)
+        .as_secs_f64();
+    Ok((f64::from(done) / wall, f64::from(done) / cpu.max(1e-3)))
+}
+
 fn main() -> Result<(), String> {
     let options = options()?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut single = Vec::new();
+    for format in &options.formats {
+        single.push((
+            format.clone(),
+            single_thread_rate(format, options.seconds.min(3.0))?,
+        ));
+    }
     let mut server = Command::new(&options.server)
         .args(["--listen", "127.0.0.1:0"])
         .args([
@@ -227,17 +306,27 @@ fn main() -> Result<(), String> {
             options.server.display(),
             options.server_args.join(" ")
         );
+        for (format, (rate, cpu_rate)) in &single {
+            println!(
+                "{format} through the library on one thread: {rate:.0}/s of wall time ({} ms each), {cpu_rate:.0}/s of CPU time ({} ms of CPU each); {cores} cores",
+                ms(Duration::from_secs_f64(1.0 / rate)),
+                ms(Duration::from_secs_f64(1.0 / cpu_rate))
+            );
+        }
         println!();
         println!(
-            "| format | concurrency | requests/s (200) | p50 ms | p99 ms | shed (503)/s | other |"
+            "| format | concurrency | requests/s (200) | / (cores x 1 thread) | p50 ms | p99 ms | shed (503)/s | other | server CPU ms/request | server CPU % | client CPU % | machine idle % |"
         );
-        println!("|---|---:|---:|---:|---:|---:|---:|");
-        for format in &options.formats {
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let server_pid = server.id().to_string();
+        for (format, (rate, _)) in &single {
             for &concurrency in &options.concurrency {
+                let (server_before, client_before) = (cpu_time(&server_pid), cpu_time("self"));
+                let machine_before = machine_ticks();
                 let (mut tally, elapsed) = run(
                     &client,
                     &url,
-                    format,
+                    format.as_str(),
                     concurrency,
                     Duration::from_secs_f64(options.warmup),
                     Duration::from_secs_f64(options.seconds),
@@ -245,13 +334,25 @@ fn main() -> Result<(), String> {
                 .await;
                 tally.ok.sort();
                 let secs = elapsed.as_secs_f64();
+                // Warm-up included on both sides: CPU over all requests of the run.
+                let server_cpu = cpu_time(&server_pid).saturating_sub(server_before);
+                let client_cpu = cpu_time("self").saturating_sub(client_before);
+                let machine = machine_ticks();
+                let idle = (machine.0 - machine_before.0) as f64 * 100.0
+                    / (machine.1 - machine_before.1).max(1) as f64;
+                let wall = secs + options.warmup;
+                let per_second = tally.ok.len() as f64 / secs;
+                let answered = (per_second * wall).max(1.0);
                 println!(
-                    "| {format} | {concurrency} | {:.0} | {} | {} | {:.0} | {} |",
-                    tally.ok.len() as f64 / secs,
+                    "| {format} | {concurrency} | {per_second:.0} | {:.2} | {} | {} | {:.0} | {} | {:.2} | {:.0} | {:.0} | {idle:.0} |",
+                    per_second / (cores as f64 * rate),
                     ms(percentile(&tally.ok, 50.0)),
                     ms(percentile(&tally.ok, 99.0)),
                     tally.shed as f64 / secs,
-                    tally.other
+                    tally.other,
+                    server_cpu.as_secs_f64() * 1e3 / answered,
+                    server_cpu.as_secs_f64() * 100.0 / wall,
+                    client_cpu.as_secs_f64() * 100.0 / wall,
                 );
             }
         }

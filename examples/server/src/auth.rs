@@ -88,25 +88,23 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, Refusal> {
     }))
 }
 
-const TOO_MANY_FAILURES: &str = "too many failed authentications from this address";
-
-/// The caller's grant, or why there is none. An address over its failure budget is
-/// refused before its token is looked at (a guesser must not learn at full speed which
-/// guess is right); each failure is counted against it.
+/// The caller's grant, or why there is none. The token is judged first, so a valid one
+/// is never refused for the failures of others at the same address; each failure is
+/// counted, and over the budget answered 429 instead of 401. Every refusal closes the
+/// connection: a client that has not authenticated gets one request per connection.
 pub(crate) fn authenticate(
     tokens: &Tokens,
     throttle: &Throttle,
     ip: IpAddr,
     headers: &HeaderMap,
 ) -> Result<Grant, Refusal> {
-    let token = bearer(headers)?;
-    if let Some(wait) = throttle.penalty(ip) {
-        return Err(Refusal::too_many(TOO_MANY_FAILURES, wait));
+    let token = bearer(headers).map_err(Refusal::closing)?;
+    if let Some(grant) = token.and_then(|t| tokens.grant(t)) {
+        return Ok(grant);
     }
-    token
-        .and_then(|t| tokens.grant(t))
-        .ok_or_else(|| match throttle.failed(ip) {
-            Some(wait) => Refusal::too_many(TOO_MANY_FAILURES, wait),
-            None => Refusal::from(&Error::from(ErrorKind::Unauthenticated)),
-        })
+    let refusal = match throttle.failed(ip) {
+        Some(wait) => Refusal::too_many("too many failed authentications", wait),
+        None => Refusal::from(&Error::from(ErrorKind::Unauthenticated)),
+    };
+    Err(refusal.closing())
 }

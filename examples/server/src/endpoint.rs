@@ -1,7 +1,7 @@
-//! `POST /api/certificate/download`: the body read within its limits, then who asks
-//! ([`crate::auth`]), the headers, the library's validation, the per-principal limit, the
-//! store, and the encoding of keyed downloads behind a bounded queue. Every outcome is
-//! one audit line, written in [`download`].
+//! `POST /api/certificate/download`: who asks ([`crate::auth`], from the headers alone),
+//! then the body read within its limits, the headers, the library's validation, the
+//! per-principal limit, the store, and the encoding of keyed downloads behind a bounded
+//! queue. Every outcome is one audit line, written in [`download`].
 
 use std::future::Future;
 use std::path::Path;
@@ -9,31 +9,32 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use cert_download::{
     BlockingStore, CertificateId, CertificateRecord, CertificateStore, DirectoryStore,
-    DownloadRequest, DownloadResponse, Error, ErrorKind, ExportPolicy, Format, OsRandom, Prepared,
-    PrivateKeyDer, StoreError, prepare_async,
+    DownloadRequest, DownloadResponse, Error, ErrorKind, ExportPolicy, Format, OsRandom,
+    PrivateKeyDer, StoreError, prepare, prepare_async,
 };
 use tokio::sync::watch;
 use tower::buffer::Buffer;
 use tower::load_shed::LoadShed;
 use tower::load_shed::error::Overloaded;
 use tower::{BoxError, ServiceBuilder, ServiceExt};
-use zeroize::Zeroizing;
 
-use crate::Client;
 use crate::auth::{Grant, Tokens, authenticate};
 use crate::body::{self, BodyFailure};
+use crate::client::Client;
+use crate::logs;
 use crate::options::Limits;
-use crate::refusal::{Refusal, closing, json_response};
+use crate::refusal::{Refusal, json_response};
 use crate::throttle::Throttle;
 
 /// The directory store seen by one caller: it may read every record, and export keys only
-/// with the grant. Served to the async handler by the crate's `BlockingStore`, which runs
-/// each call on tokio's blocking pool (and wipes a key whose request was cancelled).
+/// with the grant. Read on an encoding thread for keyed downloads, and through the crate's
+/// `BlockingStore` (each call on tokio's blocking pool) for the others.
 #[derive(Debug)]
 struct CallerStore {
     store: Arc<DirectoryStore>,
@@ -56,16 +57,31 @@ impl CertificateStore for CallerStore {
 type Encoded = Result<DownloadResponse, Error>;
 type EncodeFuture = Pin<Box<dyn Future<Output = Result<Encoded, BoxError>> + Send>>;
 
+/// A keyed download for an encoding thread: the whole of it, store and encoding, runs
+/// there (one hand-off to the blocking pool and back, not one per store call: the profile
+/// showed the thread switches as the largest cost beside the KDF).
+struct Job {
+    request: DownloadRequest,
+    store: CallerStore,
+    policy: ExportPolicy,
+}
+
+impl Job {
+    fn run(self) -> Encoded {
+        prepare(self.request, &self.store)?.encode(&self.policy, &mut OsRandom)
+    }
+}
+
 /// Keyed downloads on the blocking pool: at most `encode_threads` at once (tower's
 /// `ConcurrencyLimit`), at most `encode_queue` waiting (tower's `Buffer`), and beyond that
 /// refused at once (tower's `LoadShed`).
-type Encoder = LoadShed<Buffer<(Prepared, ExportPolicy), EncodeFuture>>;
+type Encoder = LoadShed<Buffer<Job, EncodeFuture>>;
 
 fn encoder(limits: &Limits) -> Encoder {
     let run = ServiceBuilder::new()
         .concurrency_limit(limits.encode_threads())
-        .service_fn(|(prepared, policy): (Prepared, ExportPolicy)| async move {
-            tokio::task::spawn_blocking(move || prepared.encode(&policy, &mut OsRandom))
+        .service_fn(|job: Job| async move {
+            tokio::task::spawn_blocking(move || job.run())
                 .await
                 .map_err(BoxError::from)
         })
@@ -196,8 +212,12 @@ struct Audit {
 }
 
 impl Audit {
-    /// The one audit line of a request: who, what, and how it ended.
+    /// The one audit line of a request: who, what, and how it ended. Those of anonymous
+    /// refusals are subject to the log limit of their address.
     fn log(&self, client: Client, outcome: &Result<DownloadResponse, Refusal>) {
+        if self.principal.is_none() && !logs::allow(client.ip) {
+            return;
+        }
         let (status, error) = match outcome {
             Ok(_) => (200, "-"),
             Err(refusal) => (refusal.status.as_u16(), refusal.code),
@@ -208,7 +228,8 @@ impl Audit {
             .unzip3();
         tracing::info!(
             target: "audit",
-            client = %client.addr,
+            client = %client.shown(),
+            via = client.via().map(tracing::field::display),
             principal = self.principal.as_deref().unwrap_or("-"),
             id,
             format,
@@ -234,17 +255,44 @@ impl<A, B, C> Unzip3<A, B, C> for Option<(A, B, C)> {
     }
 }
 
-/// The handler: reads the body, judges the request, audits the outcome, answers.
+/// Marks the response of the endpoint: `Some(principal)` when the request authenticated
+/// (its lines are never dropped); an anonymous refusal's audit line is its only line.
+#[derive(Clone, Debug)]
+pub(crate) struct Audited(pub(crate) Option<String>);
+
+/// The handler: judges the request, audits the outcome, answers.
 pub(crate) async fn download(State(endpoint): State<Arc<Endpoint>>, request: Request) -> Response {
     let client = Client::of(&request);
     let (parts, body) = request.into_parts();
-    let declared = parts
-        .headers
+    let mut audit = Audit::default();
+    let outcome = judge(&endpoint, client, &parts.headers, body, &mut audit).await;
+    audit.log(client, &outcome);
+    let mut response = match outcome {
+        Ok(download) => json_response(StatusCode::OK, download.to_json()),
+        Err(refusal) => refusal.into_response(),
+    };
+    response.extensions_mut().insert(Audited(audit.principal));
+    response
+}
+
+/// Who asks (from the headers alone), then the body, then what is asked.
+async fn judge(
+    endpoint: &Endpoint,
+    client: Client,
+    headers: &HeaderMap,
+    body: Body,
+    audit: &mut Audit,
+) -> Result<DownloadResponse, Refusal> {
+    // Before any body byte is read (and so before hyper sends `100 Continue`): an
+    // anonymous caller learns nothing but 401, and costs no more than its headers.
+    let grant = authenticate(&endpoint.tokens, &endpoint.throttle, client.ip, headers)?;
+    audit.principal = Some(grant.principal.clone());
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    // The body is read (within its cap and timeouts) before anything is answered, so that
-    // the client, still sending, sees the answer rather than a reset (RFC 9112 §9.6).
+    // The body is read (within its cap and timeouts) before anything more is answered, so
+    // that the client, still sending, sees the answer rather than a reset (RFC 9112 §9.6).
     let body = body::read(
         body,
         declared,
@@ -255,47 +303,12 @@ pub(crate) async fn download(State(endpoint): State<Arc<Endpoint>>, request: Req
     // The rest of a body too large to drain is still on the connection: whatever the
     // answer, it is the connection's last.
     let unread = matches!(body, Err(BodyFailure::TooLarge { drained: false }));
-    let mut audit = Audit::default();
-    let outcome = judge(&endpoint, client, &parts.headers, body, &mut audit).await;
-    audit.log(client, &outcome);
-    let mut response = match outcome {
-        Ok(download) => json_response(StatusCode::OK, download.to_json()),
-        Err(refusal) => refusal.into_response(),
+    let refusal = match &body {
+        Err(BodyFailure::TooLarge { .. }) | Ok(_) => header_refusal(headers),
+        Err(failure) => Some(body_refusal(failure)),
     };
-    if unread {
-        closing(&mut response);
-    }
-    response
-}
-
-/// Everything after the body is read: who asks, then what.
-async fn judge(
-    endpoint: &Endpoint,
-    client: Client,
-    headers: &HeaderMap,
-    body: Result<Zeroizing<Vec<u8>>, BodyFailure>,
-    audit: &mut Audit,
-) -> Result<DownloadResponse, Refusal> {
-    // A body that stalled, broke off or was cut by shutdown is answered whoever sent it.
-    if let Err(
-        failure @ (BodyFailure::Timeout
-        | BodyFailure::Truncated
-        | BodyFailure::Malformed
-        | BodyFailure::ShuttingDown),
-    ) = &body
-    {
-        return Err(body_refusal(failure));
-    }
-    // Who is asking comes first: an anonymous caller learns nothing but 401.
-    let grant = authenticate(
-        &endpoint.tokens,
-        &endpoint.throttle,
-        client.addr.ip(),
-        headers,
-    )?;
-    audit.principal = Some(grant.principal.clone());
-    if let Some(refusal) = header_refusal(headers) {
-        return Err(refusal);
+    if let Some(refusal) = refusal {
+        return Err(if unread { refusal.closing() } else { refusal });
     }
     let body = body.map_err(|failure| body_refusal(&failure))?;
     let request = DownloadRequest::from_json_with_policy(&body, endpoint.policy.password_policy())
@@ -308,25 +321,34 @@ async fn judge(
     }
     let with_key = request.includes_key();
     audit.download = Some((request.id(), request.format(), with_key));
-    let store = BlockingStore::new(CallerStore {
+    let store = CallerStore {
         store: Arc::clone(&endpoint.store),
         grant,
-    });
-    let prepared = prepare_async(request, &store)
-        .await
-        .map_err(|error| Refusal::from(&error))?;
+    };
     let encoded = if with_key {
-        encode_keyed(endpoint, prepared).await?
+        let policy = endpoint.policy;
+        encode_keyed(
+            endpoint,
+            Job {
+                request,
+                store,
+                policy,
+            },
+        )
+        .await?
     } else {
-        // Downloads without a key cost microseconds: encoded in place.
-        prepared.encode(&endpoint.policy, &mut OsRandom)
+        // Downloads without a key cost microseconds: the store on the blocking pool, the
+        // encoding in place.
+        prepare_async(request, &BlockingStore::new(store))
+            .await
+            .and_then(|prepared| prepared.encode(&endpoint.policy, &mut OsRandom))
     };
     encoded.map_err(|error| Refusal::from(&error))
 }
 
 /// Queues a keyed download for an encoding thread, or refuses it at once (503).
-async fn encode_keyed(endpoint: &Endpoint, prepared: Prepared) -> Result<Encoded, Refusal> {
-    match queue(endpoint.encoder.clone(), prepared, endpoint.policy).await {
+async fn encode_keyed(endpoint: &Endpoint, job: Job) -> Result<Encoded, Refusal> {
+    match queue(endpoint.encoder.clone(), job).await {
         Ok(encoded) => Ok(encoded),
         Err(e) if e.is::<Overloaded>() => Err(Refusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -340,10 +362,6 @@ async fn encode_keyed(endpoint: &Endpoint, prepared: Prepared) -> Result<Encoded
 
 /// The queue's future on owned values: a `Send` future that borrows nothing (a borrow
 /// across tower's future trips the compiler's `Send` check of the handler).
-fn queue(
-    encoder: Encoder,
-    prepared: Prepared,
-    policy: ExportPolicy,
-) -> impl Future<Output = Result<Encoded, BoxError>> + Send {
-    encoder.oneshot((prepared, policy))
+fn queue(encoder: Encoder, job: Job) -> impl Future<Output = Result<Encoded, BoxError>> + Send {
+    encoder.oneshot(job)
 }

@@ -16,11 +16,14 @@
 //!   answers, the timeout layers and the request log.
 //! - [`Options`] and [`Limits`] (`options.rs`): the command line on `clap`, each limit
 //!   stated once (flag, default, help).
-//! - `auth.rs`: bearer [`Tokens`] and the failure limit per address; `refusal.rs`: the one
-//!   type every refusal is, and the contract's error body; `body.rs`: reading a body into
-//!   one buffer of fixed cap; `throttle.rs`: the `governor` rate limits.
-//! - [`serve`] (`serve.rs`): the accept loop, connection cap, hyper's options, TLS,
-//!   graceful shutdown; [`run`] puts it all together for the binary.
+//! - `auth.rs`: bearer [`Tokens`], judged first, and the failure limits; `refusal.rs`: the
+//!   one type every refusal is, and the contract's error body; `body.rs`: reading a body
+//!   into one buffer of fixed cap; `throttle.rs`: the `governor` rate limits; `client.rs`:
+//!   the client address, from the peer or a trusted proxy's `Forwarded`/`X-Forwarded-For`;
+//!   `logs.rs`: client text escaped and cut, log lines of unauthenticated clients limited.
+//! - [`serve`] (`serve.rs`): the accept loop, the connection caps (in all, per address),
+//!   a keep-alive connection's age and request count, hyper's options, TLS, graceful
+//!   shutdown; [`run`] puts it all together for the binary.
 //!
 //! Callers authenticate with `Authorization: Bearer <token>`; the tokens file maps each
 //! token to a principal and whether it may export keys:
@@ -31,19 +34,20 @@
 
 mod auth;
 mod body;
+mod client;
 mod endpoint;
+mod logs;
 mod options;
 mod refusal;
 mod serve;
 mod throttle;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::post;
@@ -56,7 +60,8 @@ pub use auth::Tokens;
 pub use options::{Limits, Options, Transport};
 pub use serve::{serve, shutdown_signal, tls_acceptor};
 
-use endpoint::Endpoint;
+use client::{Client, Proxies};
+use endpoint::{Audited, Endpoint};
 
 /// The endpoint's path.
 pub const PATH: &str = "/api/certificate/download";
@@ -105,39 +110,34 @@ impl Config {
     }
 }
 
-/// The address a request comes from: the peer of its connection (axum's
-/// [`ConnectInfo`], which [`serve`] puts on each request), or `0.0.0.0:0` without one.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Client {
-    pub(crate) addr: SocketAddr,
-}
-
-impl Client {
-    pub(crate) fn of(request: &Request) -> Self {
-        let addr = request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
-        Self { addr }
-    }
-}
-
-/// One log line per request: client address, method, path, status, time. Never a header
-/// or a body.
+/// One log line per request: client address, method, path (escaped and cut short),
+/// status, time; never a header or a body. Requests that did not authenticate: an
+/// endpoint refusal has its audit line only, other paths a line subject to the log limit
+/// of their address.
 async fn log_request(request: Request, next: axum::middleware::Next) -> Response {
-    let client = Client::of(&request).addr;
-    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let client = Client::of(&request);
+    let method = logs::shown(request.method().as_str());
+    let path = logs::shown(request.uri().path());
     let start = Instant::now();
-    tracing::debug!(%client, %method, %path, "request received");
+    tracing::debug!(client = %client.shown(), %method, %path, "request received");
     let response = next.run(request).await;
-    tracing::info!(
-        %client,
-        %method,
-        %path,
-        status = response.status().as_u16(),
-        micros = start.elapsed().as_micros() as u64,
-        "request"
-    );
+    let logged = match response.extensions().get::<Audited>() {
+        Some(Audited(Some(_))) => true,
+        // The audit line said it all.
+        Some(Audited(None)) => false,
+        None => logs::allow(client.ip),
+    };
+    if logged {
+        tracing::info!(
+            client = %client.shown(),
+            via = client.via().map(tracing::field::display),
+            %method,
+            %path,
+            status = response.status().as_u16(),
+            micros = start.elapsed().as_micros() as u64,
+            "request"
+        );
+    }
     response
 }
 
@@ -156,9 +156,13 @@ fn sweep_while_alive(endpoint: Weak<Endpoint>) {
 }
 
 /// The service: the endpoint with its layers (outermost last: the body's idle timeout,
-/// the whole request's timeout with the contract's 408, the request log), 404 for other
-/// paths and 405 for other methods. Must be called inside a tokio runtime (the encoding
-/// queue's worker and the rate limiters' sweeper are tasks).
+/// the whole request's timeout with the contract's 408, the request log, the client
+/// address from the peer or a trusted proxy), 404 for other paths and 405 for other
+/// methods (both close the connection). The peer's address is axum's
+/// `ConnectInfo<SocketAddr>` on each request ([`serve`] puts it there, as
+/// `Router::into_make_service_with_connect_info` would); without it the client is
+/// `0.0.0.0`. Must be called inside a tokio runtime (the encoding queue's worker and the
+/// rate limiters' sweeper are tasks).
 pub fn app(config: Config) -> Router {
     let Config {
         store,
@@ -169,6 +173,8 @@ pub fn app(config: Config) -> Router {
     } = config;
     let endpoint = Arc::new(Endpoint::new(&store, tokens, &limits, policy, shutdown));
     sweep_while_alive(Arc::downgrade(&endpoint));
+    logs::set_rate(limits.log_lines_per_second);
+    let proxies = Proxies::new(&limits.trusted_proxies);
     Router::new()
         .route(
             PATH,
@@ -182,6 +188,7 @@ pub fn app(config: Config) -> Router {
         ))
         .layer(axum::middleware::map_response(refusal::shape_bare_errors))
         .layer(axum::middleware::from_fn(log_request))
+        .layer(axum::middleware::from_fn_with_state(proxies, client::layer))
         .with_state(endpoint)
 }
 

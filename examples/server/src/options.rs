@@ -71,6 +71,17 @@ pub struct Limits {
     /// Open connections; more wait in the listen backlog
     #[arg(long, value_name = "N", default_value = "1024", value_parser = at_least_one::<usize>)]
     pub max_connections: usize,
+    /// Open connections from one client address (IPv6 by /64; a trusted proxy's are not
+    /// counted); more are closed at once
+    #[arg(long, value_name = "N", default_value = "64", value_parser = at_least_one::<usize>)]
+    pub max_connections_per_address: usize,
+    /// Requests on one keep-alive connection; the last answer closes it
+    #[arg(long, value_name = "N", default_value = "1000", value_parser = at_least_one::<usize>)]
+    pub max_requests_per_connection: usize,
+    /// Age of a keep-alive connection, after which it closes once its request in flight
+    /// is answered
+    #[arg(long, value_name = "SECS", default_value = "300", value_parser = seconds)]
+    pub max_connection_age: Duration,
     /// Pause after accept fails, e.g. out of file descriptors (as `axum::serve` pauses)
     #[arg(long, value_name = "SECS", default_value = "1", value_parser = seconds)]
     pub accept_error_pause: Duration,
@@ -90,6 +101,18 @@ pub struct Limits {
     /// Failed authentications per client address allowed at once
     #[arg(long, value_name = "N", default_value = "10", value_parser = at_least_one::<u32>)]
     pub auth_failure_burst: u32,
+    /// Failed authentications from all addresses together, then 429 (a burst of a sixth
+    /// of it)
+    #[arg(long, value_name = "N", default_value = "600", value_parser = at_least_one::<u32>)]
+    pub auth_failures_per_minute_global: u32,
+    /// A peer whose `Forwarded`/`X-Forwarded-For` names the client (the right-most
+    /// address not itself trusted); repeatable [default: none]
+    #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = cidr)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Log lines per second caused by unauthenticated clients of one address (ten times
+    /// that from all); beyond it they are counted and summed up every 10 s
+    #[arg(long, value_name = "N", default_value = "10", value_parser = at_least_one::<u32>)]
+    pub log_lines_per_second: u32,
     /// Downloads per principal, then 429
     #[arg(long, value_name = "N", default_value = "600", value_parser = at_least_one::<u32>)]
     pub downloads_per_minute: u32,
@@ -208,6 +231,15 @@ fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(value: &str) -> Re
 /// Below 1 KiB not even the request line fits; hyper's buffer floor is 8 KiB.
 fn header_bytes(value: &str) -> Result<usize, String> {
     at_least_one::<u32>(value).map(|n| (n as usize).max(1024))
+}
+
+/// A network (`10.0.0.0/8`, `fd00::/8`), or one address.
+fn cidr(value: &str) -> Result<ipnet::IpNet, String> {
+    value
+        .parse::<ipnet::IpNet>()
+        .or_else(|_| value.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map(|net| net.trunc())
+        .map_err(|_| format!("{value:?} is not an address or a network (CIDR)"))
 }
 
 fn pfx_encryption(value: &str) -> Result<PfxEncryption, String> {

@@ -120,23 +120,26 @@ pub(crate) fn closing(response: &mut Response) {
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
 }
 
-/// 404 for every path but the endpoint's.
+/// 404 for every path but the endpoint's; the connection closes (nothing else to ask
+/// for on it, and no reason to keep a slot for it).
 pub(crate) async fn not_found() -> Response {
     Refusal::new(
         StatusCode::NOT_FOUND,
         "not_found",
         "the only endpoint is POST /api/certificate/download",
     )
+    .closing()
     .into_response()
 }
 
-/// 405 for every method but POST (axum adds `Allow`).
+/// 405 for every method but POST (axum adds `Allow`); the connection closes.
 pub(crate) async fn method_not_allowed() -> Response {
     Refusal::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         "use POST",
     )
+    .closing()
     .into_response()
 }
 

@@ -1,21 +1,32 @@
 //! The process around the router: the TLS configuration, the accept loop with its
-//! connection cap, hyper's connection options, and the shutdown on SIGINT/SIGTERM.
+//! connection caps (in all, per address), hyper's connection options, the age and request
+//! count of a keep-alive connection, and the shutdown on SIGINT/SIGTERM.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use axum::extract::ConnectInfo;
+use axum::response::Response;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::pem::PemObject;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceBuilder;
 
+use crate::client::Proxies;
+use crate::logs;
 use crate::options::Limits;
+use crate::refusal;
+use crate::throttle::client_key;
+
+/// How often the counts of suppressed log lines and failed handshakes are written.
+const LOG_SUMMARY_EVERY: Duration = Duration::from_secs(10);
 
 /// A TLS acceptor for HTTP/1.1 with the certificate (chain) and key of these PEM files.
 pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
@@ -75,8 +86,12 @@ fn is_connection_error(e: &std::io::Error) -> bool {
 }
 
 /// One line for a connection that hyper ended with an error, naming what hyper answered
-/// (it writes 400 and 431 itself, with an empty body) or that nothing was answered.
+/// (it writes 400 and 431 itself, with an empty body) or that nothing was answered;
+/// subject to the log limit of the client's address.
 fn log_connection_error(client: SocketAddr, error: &hyper::Error) {
+    if !logs::allow(client.ip()) {
+        return;
+    }
     let what = if error.is_parse_too_large() {
         "431 sent by hyper: request line and headers over the limit"
     } else if error.is_parse() {
@@ -91,68 +106,169 @@ fn log_connection_error(client: SocketAddr, error: &hyper::Error) {
     tracing::info!(client = %client, error = %error, "connection {what}");
 }
 
+/// Open connections per client address (a trusted proxy's are not counted).
+#[derive(Default)]
+struct PerAddress(Mutex<HashMap<IpAddr, usize>>);
+
+/// A connection's place in [`PerAddress`], given back when it closes.
+struct Slot<'a> {
+    table: &'a PerAddress,
+    key: Option<IpAddr>,
+}
+
+impl PerAddress {
+    /// A slot for a connection from `ip`, unless it already has `max` open.
+    fn take(&self, ip: IpAddr, max: usize) -> Option<Slot<'_>> {
+        let key = client_key(ip);
+        let mut open = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(key).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(Slot {
+            table: self,
+            key: Some(key),
+        })
+    }
+
+    fn uncounted(&self) -> Slot<'_> {
+        Slot {
+            table: self,
+            key: None,
+        }
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let Some(key) = self.key else { return };
+        let mut open = self.table.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&key) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&key);
+            }
+        }
+    }
+}
+
 /// What every connection shares.
 struct Shared {
     tls: Option<TlsAcceptor>,
     http: hyper::server::conn::http1::Builder,
     router: axum::Router,
     limits: Limits,
+    proxies: Proxies,
+    per_address: PerAddress,
+    stopping: watch::Receiver<bool>,
+}
+
+/// Resolves when shutdown begins (or can no longer begin).
+async fn stopping(mut stopping: watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|stopping| *stopping).await;
 }
 
 /// Serves one accepted connection: the TLS handshake (within the header timeout), then
-/// HTTP/1.1 until either side closes it or shutdown begins.
-async fn connection(
-    tcp: TcpStream,
-    client: SocketAddr,
-    shared: Arc<Shared>,
-    watcher: hyper_util::server::graceful::Watcher,
-) {
-    let service = TowerToHyperService::new(
-        ServiceBuilder::new()
-            .layer(axum::Extension(ConnectInfo(client)))
-            .service(shared.router.clone()),
-    );
-    let result = match &shared.tls {
+/// HTTP/1.1 until either side closes it, it reaches its age or request count, or shutdown
+/// begins.
+async fn connection(tcp: TcpStream, client: SocketAddr, shared: Arc<Shared>) {
+    // Small answers go out at once rather than after the client's delayed ACK (Nagle).
+    let _ = tcp.set_nodelay(true);
+    let slot = if shared.proxies.trusts(client.ip()) {
+        shared.per_address.uncounted()
+    } else {
+        match shared
+            .per_address
+            .take(client.ip(), shared.limits.max_connections_per_address)
+        {
+            Some(slot) => slot,
+            None => {
+                if logs::allow(client.ip()) {
+                    tracing::info!(%client, "connection closed: too many open from this address");
+                }
+                return;
+            }
+        }
+    };
+    let limits = &shared.limits;
+    let io = match &shared.tls {
         Some(acceptor) => {
-            let handshake = acceptor.accept(tcp);
-            let stream = match tokio::time::timeout(shared.limits.header_timeout, handshake).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => {
-                    tracing::info!(client = %client, error = %e, "connection closed: TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::info!(client = %client, "connection closed: TLS handshake not done within the header timeout");
-                    return;
-                }
-            };
-            watcher
-                .watch(shared.http.serve_connection(TokioIo::new(stream), service))
-                .await
+            let handshake = tokio::time::timeout(limits.header_timeout, acceptor.accept(tcp));
+            tokio::select! {
+                done = handshake => match done {
+                    Ok(Ok(stream)) => Io::Tls(Box::new(stream)),
+                    // Counted, never logged one by one.
+                    Ok(Err(_)) | Err(_) => return logs::handshake_failed(),
+                },
+                () = stopping(shared.stopping.clone()) => return,
+            }
         }
-        None => {
-            watcher
-                .watch(shared.http.serve_connection(TokioIo::new(tcp), service))
-                .await
-        }
+        None => Io::Plain(tcp),
+    };
+    let served = Arc::new(AtomicUsize::new(0));
+    let max_requests = limits.max_requests_per_connection;
+    let service = ServiceBuilder::new()
+        .layer(axum::Extension(ConnectInfo(client)))
+        .map_response(move |mut response: Response| {
+            // The last request a connection may carry: its answer closes it.
+            if served.fetch_add(1, Ordering::Relaxed) + 1 >= max_requests {
+                refusal::closing(&mut response);
+            }
+            response
+        })
+        .service(shared.router.clone());
+    let result = match io {
+        Io::Tls(stream) => drive(&shared, TokioIo::new(*stream), service).await,
+        Io::Plain(tcp) => drive(&shared, TokioIo::new(tcp), service).await,
     };
     if let Err(e) = result {
         log_connection_error(client, &e);
     }
+    drop(slot);
+}
+
+enum Io {
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    Plain(TcpStream),
+}
+
+/// HTTP/1.1 on a connection until it ends; at its maximum age or when shutdown begins,
+/// the request in flight (if any) is answered and the connection closed.
+async fn drive<I, S>(shared: &Shared, io: I, service: S) -> Result<(), hyper::Error>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: tower::Service<axum::http::Request<hyper::body::Incoming>, Response = Response>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let connection = shared
+        .http
+        .serve_connection(io, TowerToHyperService::new(service));
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => return result,
+        () = tokio::time::sleep(shared.limits.max_connection_age) => {}
+        () = stopping(shared.stopping.clone()) => {}
+    }
+    connection.as_mut().graceful_shutdown();
+    connection.await
 }
 
 /// Accepts connections until `signal` resolves, then stops: `stopping` is set (requests
-/// still sending their body are answered 503 at once), idle connections close, requests in
-/// flight get the grace period.
+/// still sending their body are answered 503 at once, idle connections close, those in a
+/// TLS handshake too), and requests in flight get the grace period.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     router: axum::Router,
     limits: Limits,
     signal: impl std::future::Future<Output = ()>,
-    stopping: tokio::sync::watch::Sender<bool>,
+    stopping: watch::Sender<bool>,
 ) {
-    let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
@@ -169,9 +285,13 @@ pub async fn serve(
         tls,
         http,
         router,
+        proxies: Proxies::new(&limits.trusted_proxies),
         limits,
+        per_address: PerAddress::default(),
+        stopping: stopping.subscribe(),
     });
     let open = Arc::new(Semaphore::new(max_connections));
+    let mut summaries = tokio::time::interval(LOG_SUMMARY_EVERY);
     tokio::pin!(signal);
     // Failed accepts since the last one that worked: the first is logged, the rest only
     // counted, so a listener out of file descriptors writes one line, not one per try.
@@ -212,13 +332,17 @@ pub async fn serve(
                     }
                 }
             },
+            _ = summaries.tick() => {
+                logs::summarize();
+                continue;
+            }
             () = &mut signal => break,
         };
         if failing > 0 {
             tracing::warn!(failed_tries = failing, "accepting connections again");
             failing = 0;
         }
-        let task = connection(tcp, client, Arc::clone(&shared), graceful.watcher());
+        let task = connection(tcp, client, Arc::clone(&shared));
         tokio::spawn(async move {
             task.await;
             drop(permit);
@@ -226,16 +350,19 @@ pub async fn serve(
     }
     drop(listener);
     stopping.send_replace(true);
-    let open = graceful.count();
+    let open_connections = max_connections - open.available_permits();
     tracing::info!(
-        open_connections = open,
+        open_connections,
         grace_ms = grace.as_millis() as u64,
         "shutting down"
     );
-    if tokio::time::timeout(grace, graceful.shutdown())
+    // Every connection holds a permit until it ends: all of them back means all ended.
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(grace, open.acquire_many(all))
         .await
         .is_err()
     {
         tracing::warn!("shutdown grace period over: closing the connections still open");
     }
+    logs::summarize();
 }

@@ -1,11 +1,12 @@
 //! Rate limits, as token buckets of `governor` (GCRA): failed authentications per client
-//! address, downloads per principal.
+//! address and from all addresses together, downloads per principal.
 //!
-//! A client address over its failure budget is refused (429) before its token is even
-//! looked at, until the budget lets one more failure through: otherwise a guesser would
-//! still learn at full speed which guess is right (a 200 among the 429s). `governor` has no
-//! way to ask whether a key is over its limit without spending a cell, so the verdict is
-//! kept beside it: the address and the instant it may try again.
+//! Only failures are limited: a valid token is judged first and never refused for others'
+//! failures (behind a NAT or a proxy, one guesser would lock everyone out). A failure from
+//! an address over its budget, or while all addresses together are over theirs, is
+//! answered 429 instead of 401, and its connection closed. `governor` has no way to ask
+//! whether a key is over its limit without spending a cell, so the verdict is kept beside
+//! it: the address and the instant its failures are judged again.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -13,7 +14,7 @@ use std::num::NonZeroU32;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
 
 use crate::options::Limits;
 
@@ -23,6 +24,8 @@ const PENALTY_SWEEP: usize = 4096;
 #[derive(Debug)]
 pub(crate) struct Throttle {
     failures: DefaultKeyedRateLimiter<IpAddr>,
+    /// Failures from every address together.
+    all_failures: DefaultDirectRateLimiter,
     /// Client addresses over their failure budget, and until when.
     penalties: Mutex<HashMap<IpAddr, Instant>>,
     downloads: DefaultKeyedRateLimiter<String>,
@@ -53,6 +56,10 @@ impl Throttle {
                 limits.auth_failures_per_minute,
                 limits.auth_failure_burst,
             )),
+            all_failures: DefaultDirectRateLimiter::direct(quota(
+                limits.auth_failures_per_minute_global,
+                limits.auth_failures_per_minute_global.div_ceil(6),
+            )),
             penalties: Mutex::new(HashMap::new()),
             downloads: DefaultKeyedRateLimiter::keyed(quota(
                 limits.downloads_per_minute,
@@ -62,7 +69,7 @@ impl Throttle {
     }
 
     /// How long `ip` must still wait, if it is over its failure budget.
-    pub(crate) fn penalty(&self, ip: IpAddr) -> Option<Duration> {
+    fn penalty(&self, ip: IpAddr) -> Option<Duration> {
         let key = client_key(ip);
         let mut penalties = self
             .penalties
@@ -78,12 +85,19 @@ impl Throttle {
         }
     }
 
-    /// Counts a failed authentication from `ip`; over the budget, the address waits (the
-    /// time is returned) before its next attempt is judged.
+    /// Counts a failed authentication from `ip`: how long to wait when it is over the
+    /// budget of its address (which then waits that long before its failures count
+    /// again) or of all addresses.
     pub(crate) fn failed(&self, ip: IpAddr) -> Option<Duration> {
-        let key = client_key(ip);
-        let not_until = self.failures.check_key(&key).err()?;
+        if let Some(wait) = self.penalty(ip) {
+            return Some(wait);
+        }
         let now = Instant::now();
+        let everyone = self.all_failures.check().err();
+        let key = client_key(ip);
+        let Some(not_until) = self.failures.check_key(&key).err() else {
+            return everyone.map(|n| n.wait_time_from(now));
+        };
         let wait = not_until.wait_time_from(now);
         let mut penalties = self
             .penalties

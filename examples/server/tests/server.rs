@@ -21,6 +21,8 @@ mod tools;
 mod attacks;
 #[path = "server/contract.rs"]
 mod contract;
+#[path = "server/edge.rs"]
+mod edge;
 #[path = "server/files.rs"]
 mod files;
 #[path = "server/limits_table.rs"]

@@ -78,7 +78,15 @@ async fn finding_1_a_stalled_or_dripping_body_is_cut_by_its_timeout() {
     const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
     const SLACK: Duration = Duration::from_secs(2);
     const GROWTH_MIB: u64 = 32;
-    let server = Server::start(&["--body-timeout", "1", "--request-timeout", "3"]);
+    // All from one address: more than the default per-address cap.
+    let server = Server::start(&[
+        "--body-timeout",
+        "1",
+        "--request-timeout",
+        "3",
+        "--max-connections-per-address",
+        "1024",
+    ]);
     let pid = server.pid();
     let before = rss_kib(pid);
     let head = head(&[
@@ -546,9 +554,10 @@ async fn finding_5_keyed_downloads_beyond_the_queue_get_503_at_once() {
 // ---------------------------------------------------------------------------------------
 
 /// Five failures are let through (the burst), then the address gets 429 with
-/// `Retry-After`, and while it waits even the right token is not judged (a guesser must not
-/// learn which guess was right at full speed). After the wait, the right token works. Each
-/// request line of the log names the client address. (10,900 guesses/s went through.)
+/// `Retry-After` for its failures. The right token from the same address, meanwhile, is
+/// served: it is judged first, and the limit is on failures only (issue 18: behind a NAT
+/// one guesser locked everyone out; this test once asserted that 429). Each log line names
+/// the client address. (10,900 guesses/s went through.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn finding_6_failed_authentications_are_throttled_per_client_address() {
     const GUESSES: usize = 20;
@@ -584,29 +593,24 @@ async fn finding_6_failed_authentications_are_throttled_per_client_address() {
         wait <= 2,
         "Retry-After {wait} s for a budget of one failure per 2 s"
     );
-    // The right token, while the address waits: not judged either.
-    let reply = post_json(&client, &server, Some(ADMIN), CRT_12345).await;
-    expect_shaped(&reply, 429, &["too_many_requests"]);
-    let wait = retry_after(&reply);
-    tokio::time::sleep(Duration::from_secs(wait) + Duration::from_millis(100)).await;
+    // The right token, while the address waits for its failures: served.
     post_json(&client, &server, Some(ADMIN), CRT_12345)
         .await
         .expect_ok("crt");
+    let reply = post_json(&client, &server, Some("guess-again"), CRT_12345).await;
+    expect_shaped(&reply, 429, &["too_many_requests"]);
 
     let log = server.stop().stderr;
-    let requests: Vec<&str> = log
+    let lines: Vec<&str> = log
         .lines()
-        .filter(|l| l.contains(" request ") || l.ends_with(" request"))
+        .filter(|l| l.contains(" request ") || l.contains(" audit: "))
         .collect();
-    assert!(requests.len() > GUESSES, "{log}");
-    for line in &requests {
+    assert!(lines.len() > 5, "{log}");
+    for line in &lines {
         assert!(
             line.contains("client=127.0.0.1:"),
-            "a request line without the client address: {line}"
+            "a log line without the client address: {line}"
         );
-    }
-    for line in log.lines().filter(|l| l.contains(" audit: ")) {
-        assert!(line.contains("client=127.0.0.1:"), "{line}");
     }
 }
 
@@ -890,6 +894,8 @@ async fn finding_8_sigterm_with_stalled_connections_exits_within_the_grace_perio
         "--encode-queue",
         "4096",
         "--max-connections",
+        "8192",
+        "--max-connections-per-address",
         "8192",
         "--download-burst",
         "4000",

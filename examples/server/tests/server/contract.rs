@@ -390,3 +390,26 @@ async fn a_body_over_64_kib_is_400() {
         .await
         .expect_error(400, &["body_too_large"]);
 }
+
+/// Every answer to a request without a valid token, or to another path or method, closes
+/// its connection (a client that has not authenticated gets one request per connection);
+/// an authenticated refusal does not.
+#[tokio::test]
+async fn unauthenticated_answers_close_the_connection() {
+    let app = App::demo();
+    let close = |reply: &Reply| reply.header("connection") == Some("close");
+    for reply in [
+        app.post(None, PEM_12345).await,
+        app.post(Some("wrong"), PEM_12345).await,
+        app.request(Method::GET, "/", &[], "").await,
+        app.request(Method::GET, PATH, &[("authorization", BEARER_ADMIN)], "")
+            .await,
+    ] {
+        assert!(matches!(reply.status, 401 | 404 | 405), "{reply:?}");
+        assert!(close(&reply), "{reply:?}");
+    }
+    let refused = app.reader(PFX_12345).await;
+    refused.expect_error(403, &["key_export_forbidden", "forbidden"]);
+    assert!(!close(&refused), "{refused:?}");
+    assert!(!close(&app.admin(PEM_12345).await));
+}

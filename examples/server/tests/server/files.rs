@@ -197,18 +197,7 @@ async fn crt_with_key_opens_in_openssl() {
         assert!(subject.contains(cn), "{subject}");
         let key = crt.key.expect("download_key true gives a key");
         let key_file = write(dir.path(), &format!("{id}.key"), &key);
-        let pass = format!("pass:{password}");
-        let plain = openssl(&[
-            "pkcs8",
-            "-inform",
-            "DER",
-            "-in",
-            path(&key_file),
-            "-passin",
-            &pass,
-        ]);
-        assert!(plain.contains("BEGIN PRIVATE KEY"), "{plain}");
-        let plain_file = write(dir.path(), &format!("{id}.plain.pem"), plain.as_bytes());
+        let plain_file = decrypt_pkcs8(dir.path(), id, &key, password);
         assert_eq!(
             key_public_key(&plain_file),
             cert_public_key(&demo(&format!("{id}/cert.pem"))),

@@ -149,26 +149,14 @@ async fn a_body_over_64_kib_is_refused_to_curl() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "big.json", big.as_bytes());
     let at_file = format!("@{}", path(&file));
-    let ca = demo("tls/ca.pem");
     for chunked in [false, true] {
         for _ in 0..CURL_TRIES {
-            let mut args = vec![
-                "-sS",
-                "-X",
-                "POST",
-                &server.url,
-                "-H",
-                "Authorization: Bearer demo-admin-token",
-                "--cacert",
-                path(&ca),
-                "-H",
-                "Content-Type: application/json",
-                "--data-binary",
-                &at_file,
-            ];
+            let mut args = admin_curl_args(&server, ["--data-binary", &at_file]);
+            args.push("-sS".to_owned());
             if chunked {
-                args.extend(["-H", "Transfer-Encoding: chunked"]);
+                args.extend(["-H".to_owned(), "Transfer-Encoding: chunked".to_owned()]);
             }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
             match curl_request(&args) {
                 Ok(reply) => expect_too_large(&reply),
                 Err(e) => lost.push(format!("curl (chunked: {chunked}): {e}")),
@@ -184,11 +172,11 @@ async fn a_body_over_64_kib_is_refused_to_curl() {
     );
 }
 
-/// Runs the vendor's curl command adapted in URL, token and `--cacert` only; returns the
-/// response body parsed.
-fn vendor_curl(server: &Server, body: &str, extra: &[&str]) -> std::process::Output {
+/// The vendor's curl command adapted in URL, token and `--cacert` only, with its data
+/// given as `[flag, value]` (`-d` and the body, or `--data-binary` and `@file`).
+fn admin_curl_args(server: &Server, data: [&str; 2]) -> Vec<String> {
     let ca = demo("tls/ca.pem");
-    let mut args = vec![
+    [
         "-X",
         "POST",
         &server.url,
@@ -198,11 +186,18 @@ fn vendor_curl(server: &Server, body: &str, extra: &[&str]) -> std::process::Out
         path(&ca),
         "-H",
         "Content-Type: application/json",
-        "-d",
-        body,
-    ];
-    args.extend(extra);
-    curl(&args)
+        data[0],
+        data[1],
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// Runs the vendor's curl command (see [`admin_curl_args`]) with `extra` arguments.
+fn vendor_curl(server: &Server, body: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = admin_curl_args(server, ["-d", body]);
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    curl(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 const VENDOR_PFX: &str = r#"{
@@ -266,17 +261,12 @@ async fn the_vendor_curl_examples_work() {
     // Certificate with private key (CRT format).
     let crt = reply_of(vendor_curl(&server, VENDOR_CRT, &[]), "crt").expect_ok_body("crt", false);
     assert_eq!(crt.certificate, demo_leaf("12345"));
-    let key_file = write(dir.path(), "vendor.key", &crt.key.unwrap());
-    let plain = openssl(&[
-        "pkcs8",
-        "-inform",
-        "DER",
-        "-in",
-        path(&key_file),
-        "-passin",
-        "pass:keyprotectionpassword",
-    ]);
-    let plain_file = write(dir.path(), "vendor.plain.pem", plain.as_bytes());
+    let plain_file = decrypt_pkcs8(
+        dir.path(),
+        "vendor",
+        &crt.key.unwrap(),
+        "keyprotectionpassword",
+    );
     assert_eq!(
         key_public_key(&plain_file),
         cert_public_key(&demo("12345/cert.pem"))

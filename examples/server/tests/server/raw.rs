@@ -38,12 +38,34 @@ pub(crate) async fn tcp(server: &Server) -> TcpStream {
         .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", server.addr))
 }
 
+/// A TCP connection to `to` from `source` (any address of 127.0.0.0/8 is this
+/// machine's), nothing sent.
+pub(crate) async fn tcp_from_to(
+    source: std::net::Ipv4Addr,
+    to: std::net::SocketAddr,
+) -> std::io::Result<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(std::net::SocketAddr::from((source, 0)))?;
+    socket.connect(to).await
+}
+
+/// The TLS handshake on `tcp` (verified against the demo CA, as `localhost`).
+pub(crate) async fn connect_tls(tcp: TcpStream) -> std::io::Result<TlsStream<TcpStream>> {
+    let name = ServerName::try_from("localhost").expect("a DNS name");
+    TlsConnector::from(client_config()).connect(name, tcp).await
+}
+
+/// A TLS connection to the server from `source`, or why there is none.
+pub(crate) async fn tls_from(
+    server: &Server,
+    source: std::net::Ipv4Addr,
+) -> std::io::Result<TlsStream<TcpStream>> {
+    connect_tls(tcp_from_to(source, server.addr).await?).await
+}
+
 /// A TLS connection to the server (verified against the demo CA, as `localhost`).
 pub(crate) async fn tls(server: &Server) -> TlsStream<TcpStream> {
-    let tcp = tcp(server).await;
-    let name = ServerName::try_from("localhost").expect("a DNS name");
-    TlsConnector::from(client_config())
-        .connect(name, tcp)
+    connect_tls(tcp(server).await)
         .await
         .unwrap_or_else(|e| panic!("TLS handshake with {} failed: {e}", server.addr))
 }
@@ -86,37 +108,60 @@ pub(crate) async fn read_reply<S: AsyncRead + Unpin>(
     stream: &mut S,
     limit: Duration,
 ) -> Result<Reply, String> {
+    let mut replies = read_replies(stream, 1, limit).await?;
+    Ok(replies.remove(0))
+}
+
+/// Reads `count` responses in a row (pipelined) within `limit`.
+pub(crate) async fn read_replies<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    count: usize,
+    limit: Duration,
+) -> Result<Vec<Reply>, String> {
     let deadline = tokio::time::Instant::now() + limit;
     let mut buffer = Vec::new();
+    let mut replies = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     loop {
-        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+        while let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
             let want = end + 4 + content_length(&head);
-            if buffer.len() >= want {
-                return Ok(parse_reply(&head, &buffer[end + 4..want]));
+            if buffer.len() < want {
+                break;
             }
+            replies.push(parse_reply(&head, &buffer[end + 4..want]));
+            buffer.drain(..want);
+        }
+        if replies.len() >= count {
+            return Ok(replies);
         }
         let read = tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await;
+        let so_far = || {
+            format!(
+                "{} responses and {} bytes so far",
+                replies.len(),
+                buffer.len()
+            )
+        };
         match read {
             Err(_) => {
                 return Err(format!(
-                    "no complete response within {limit:?} ({} bytes so far)",
-                    buffer.len()
+                    "no complete response within {limit:?} ({})",
+                    so_far()
                 ));
             }
             Ok(Ok(0)) => {
                 return Err(format!(
-                    "the connection closed before a complete response ({} bytes: {:?})",
-                    buffer.len(),
+                    "the connection closed before a complete response ({}: {:?})",
+                    so_far(),
                     String::from_utf8_lossy(&buffer)
                 ));
             }
             Ok(Ok(n)) => buffer.extend_from_slice(&chunk[..n]),
             Ok(Err(e)) => {
                 return Err(format!(
-                    "reading failed before a complete response ({} bytes): {e}",
-                    buffer.len()
+                    "reading failed before a complete response ({}): {e}",
+                    so_far()
                 ));
             }
         }

@@ -88,6 +88,26 @@ pub(crate) fn openssl_refuses(args: &[&str], message: &str) {
     );
 }
 
+/// Decrypts a DER `EncryptedPrivateKeyInfo` with `openssl pkcs8` into
+/// `dir/<name>.plain.pem` (failing the test unless it is an unencrypted PKCS#8 key then);
+/// returns that path.
+#[track_caller]
+pub(crate) fn decrypt_pkcs8(dir: &Path, name: &str, der: &[u8], password: &str) -> PathBuf {
+    let encrypted = write(dir, &format!("{name}.p8.der"), der);
+    let pass = format!("pass:{password}");
+    let plain = openssl(&[
+        "pkcs8",
+        "-inform",
+        "DER",
+        "-in",
+        path(&encrypted),
+        "-passin",
+        &pass,
+    ]);
+    assert!(plain.contains("BEGIN PRIVATE KEY"), "{plain}");
+    write(dir, &format!("{name}.plain.pem"), plain.as_bytes())
+}
+
 /// The public key of a PEM certificate file, as `openssl x509 -pubkey` prints it.
 pub(crate) fn cert_public_key(cert_pem: &Path) -> String {
     openssl(&["x509", "-in", path(cert_pem), "-noout", "-pubkey"])
