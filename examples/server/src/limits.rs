@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use cert_download::PfxEncryption;
 
+use crate::vault::VaultArgs;
+
 /// The limits that keep one client, or many, from taking the service down. Each is a flag;
 /// [`FLAGS`] gives its default, and the README's server section lists them all.
 #[derive(Clone, Debug)]
@@ -159,6 +161,7 @@ pub(crate) fn usage() -> String {
     let mut text = String::from(
         "usage: cert-download-server [--store DIR] [--tokens FILE] [--listen ADDR]
               [--tls-cert FILE --tls-key FILE] [--insecure-http] [LIMITS]
+       cert-download-server --database URL --kek-file FILE [--db-...] [--listen ADDR] ...
   --store DIR        the DirectoryStore root (default: the crate's demo store)
   --tokens FILE      bearer tokens, JSON (default: DIR/tokens.json)
   --listen ADDR      address to listen on (default: 127.0.0.1:8443)
@@ -167,8 +170,13 @@ pub(crate) fn usage() -> String {
   --insecure-http    plain HTTP instead of HTTPS: allowed on a loopback address only
   --pfx-encryption P the PFX profile of requests that name none: aes256_sha256 (default),
                      aes256_sha256_pbmac1 (every algorithm FIPS-approved), tripledes_sha1
-limits:\n",
+the vault (instead of --store and --tokens):\n",
     );
+    for (flag, value, what) in crate::vault::FLAGS {
+        let left = format!("{flag} {value}");
+        text.push_str(&format!("  {left:<32} {what}\n"));
+    }
+    text.push_str("limits:\n");
     for (flag, value, what) in FLAGS {
         let left = format!("{flag} {value}");
         text.push_str(&format!("  {left:<32} {what}\n"));
@@ -185,6 +193,8 @@ pub(crate) struct Args {
     pub(crate) tls: Option<(PathBuf, PathBuf)>,
     pub(crate) pfx_encryption: PfxEncryption,
     pub(crate) limits: Limits,
+    /// `Some` with `--database`: the vault instead of the directory store and tokens file.
+    pub(crate) vault: Option<VaultArgs>,
 }
 
 fn seconds(flag: &str, value: &str) -> Result<Duration, String> {
@@ -244,6 +254,7 @@ pub(crate) fn parse_args() -> Result<Args, String> {
     let mut insecure_http = false;
     let mut pfx_encryption = PfxEncryption::default();
     let mut limits = Limits::default();
+    let mut vault = VaultArgs::default();
     let mut args = std::env::args_os().skip(1);
     while let Some(arg) = args.next() {
         let Some(flag) = arg.to_str() else {
@@ -284,12 +295,23 @@ pub(crate) fn parse_args() -> Result<Args, String> {
                 let text = value
                     .to_str()
                     .ok_or_else(|| format!("{flag}: {value:?} is not text"))?;
-                if !set_limit(&mut limits, flag, text)? {
+                if !set_limit(&mut limits, flag, text)? && !vault.set(flag, text)? {
                     return Err(format!("unknown argument {arg:?}"));
                 }
             }
         }
     }
+    let vault = match vault.wanted()? {
+        true if store.is_some() || tokens.is_some() => {
+            return Err(
+                "--store and --tokens serve the directory store; --database serves \
+                        the vault (its tokens and grants are in the database)"
+                    .into(),
+            );
+        }
+        true => Some(vault),
+        false => None,
+    };
     let store = store
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../demo-store")));
     let tokens = tokens.unwrap_or_else(|| store.join("tokens.json"));
@@ -320,5 +342,6 @@ pub(crate) fn parse_args() -> Result<Args, String> {
         tls,
         pfx_encryption,
         limits,
+        vault,
     })
 }

@@ -6,7 +6,12 @@
 //!     --listen 127.0.0.1:8443 --tls-cert cert.pem --tls-key key.pem
 //! cargo run --release -p cert-download-server -- --insecure-http --listen 127.0.0.1:8080
 //! cargo run --release -p cert-download-server -- --help       # every limit and its default
+//! cargo run --release -p cert-download-server -- --database postgres://... --kek-file FILE
 //! ```
+//!
+//! With `--database` the callers, grants, keys and audit trail are the vault's
+//! (`cert-download-vault`, see `vault.rs`): an audit row is committed before any download
+//! is answered.
 //!
 //! Callers authenticate with `Authorization: Bearer <token>`; the tokens file maps each
 //! token to a principal and whether it may export keys:
@@ -25,6 +30,7 @@ mod errors;
 mod limits;
 mod service;
 mod throttle;
+mod vault;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -286,7 +292,10 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), String> {
-    let tokens = Tokens::load(&args.tokens)?;
+    let tokens = match args.vault {
+        Some(_) => Tokens::none(),
+        None => Tokens::load(&args.tokens)?,
+    };
     let tls = args
         .tls
         .as_ref()
@@ -303,7 +312,18 @@ fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("the export policy: {e}"))?;
     let result = runtime.block_on(async move {
         let (stopping, shutdown) = tokio::sync::watch::channel(false);
-        let app = Arc::new(App::new(&args.store, tokens, &limits, policy, shutdown));
+        let vault = match &args.vault {
+            Some(vault) => Some(vault::VaultBackend::open(vault).await?),
+            None => None,
+        };
+        let app = Arc::new(App::new(
+            &args.store,
+            tokens,
+            vault,
+            &limits,
+            policy,
+            shutdown,
+        ));
         let sweeper = Arc::clone(&app);
         tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(60));
@@ -325,7 +345,11 @@ fn run(args: Args) -> Result<(), String> {
             ip => ip.to_string(),
         };
         println!("listening on {scheme}://{host}:{}{PATH}", local.port());
-        tracing::info!(store = %args.store.display(), %local, scheme, ?limits, "ready");
+        if args.vault.is_none() {
+            tracing::info!(store = %args.store.display(), %local, scheme, ?limits, "ready");
+        } else {
+            tracing::info!(store = "vault", %local, scheme, ?limits, "ready");
+        }
         let router = service::router(app, &limits);
         serve(listener, tls, router, limits, stopping).await;
         Ok(())

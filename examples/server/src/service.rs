@@ -37,6 +37,7 @@ use crate::errors::{
 };
 use crate::limits::Limits;
 use crate::throttle::Throttle;
+use crate::vault::{VaultBackend, VaultCaller, download_error};
 
 pub(crate) const PATH: &str = "/api/certificate/download";
 
@@ -56,6 +57,11 @@ struct Grant {
 pub(crate) struct Tokens(Vec<([u8; 32], Grant)>);
 
 impl Tokens {
+    /// No tokens: the vault's database holds them.
+    pub(crate) fn none() -> Self {
+        Self(Vec::new())
+    }
+
     pub(crate) fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read(path)
             .map_err(|e| format!("cannot read the tokens file {}: {e}", path.display()))?;
@@ -137,6 +143,8 @@ fn encoder(limits: &Limits) -> Encoder {
 pub(crate) struct App {
     store: Arc<DirectoryStore>,
     tokens: Tokens,
+    /// `Some`: callers, grants, keys and the audit trail are the vault's (`vault.rs`).
+    vault: Option<VaultBackend>,
     policy: ExportPolicy,
     encoder: Encoder,
     pub(crate) throttle: Throttle,
@@ -150,6 +158,7 @@ impl std::fmt::Debug for App {
         f.debug_struct("App")
             .field("store", &self.store)
             .field("tokens", &self.tokens)
+            .field("vault", &self.vault)
             .finish_non_exhaustive()
     }
 }
@@ -159,6 +168,7 @@ impl App {
     pub(crate) fn new(
         store: &Path,
         tokens: Tokens,
+        vault: Option<VaultBackend>,
         limits: &Limits,
         policy: ExportPolicy,
         shutdown: watch::Receiver<bool>,
@@ -166,6 +176,7 @@ impl App {
         Self {
             store: Arc::new(DirectoryStore::new(store)),
             tokens,
+            vault,
             policy,
             encoder: encoder(limits),
             throttle: Throttle::new(limits),
@@ -182,6 +193,36 @@ fn encode_keyed(
     policy: ExportPolicy,
 ) -> impl Future<Output = Result<Encoded, BoxError>> + Send {
     encoder.oneshot((prepared, policy))
+}
+
+/// An authenticated caller: of the tokens file, or of the vault.
+enum Caller {
+    File(Grant),
+    Vault(Box<VaultCaller>),
+}
+
+impl Caller {
+    fn principal(&self) -> &str {
+        match self {
+            Caller::File(grant) => &grant.principal,
+            Caller::Vault(caller) => caller.principal(),
+        }
+    }
+}
+
+/// The caller `token` names: `Ok(None)` for none; `Err` with the answer when the vault's
+/// database cannot say.
+async fn authenticate(app: &App, token: Option<&str>) -> Result<Option<Caller>, Response> {
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    match &app.vault {
+        None => Ok(app.tokens.grant(token).map(Caller::File)),
+        Some(vault) => Ok(vault
+            .authenticate(token)
+            .await?
+            .map(|caller| Caller::Vault(Box::new(caller)))),
+    }
 }
 
 /// How the request names its caller.
@@ -364,7 +405,11 @@ async fn judge(
             too_many_requests("too many failed authentications from this address", wait),
         );
     }
-    let Some(grant) = token.and_then(|t| app.tokens.grant(t)) else {
+    let caller = match authenticate(app, token).await {
+        Ok(caller) => caller,
+        Err(response) => return refuse(&client, "-", response),
+    };
+    let Some(caller) = caller else {
         let response = match app.throttle.failed(ip) {
             Some(wait) => {
                 too_many_requests("too many failed authentications from this address", wait)
@@ -373,7 +418,7 @@ async fn judge(
         };
         return refuse(&client, "-", response);
     };
-    let principal = grant.principal.clone();
+    let principal = caller.principal().to_owned();
 
     if let Some(refusal) = header_refusal(&parts.headers) {
         return refuse(&client, &principal, refusal);
@@ -395,33 +440,42 @@ async fn judge(
     }
 
     let (id, format, with_key) = (request.id(), request.format(), request.includes_key());
-    let store = BlockingStore::new(CallerStore {
-        store: Arc::clone(&app.store),
-        grant,
-    });
-    let result = match prepare_async(request, &store).await {
-        Err(error) => Err(error),
-        Ok(prepared) if !with_key => prepared.encode(&app.policy, &mut OsRandom),
+    let prepared = match &caller {
+        Caller::File(grant) => {
+            let store = BlockingStore::new(CallerStore {
+                store: Arc::clone(&app.store),
+                grant: grant.clone(),
+            });
+            prepare_async(request, &store).await
+        }
+        Caller::Vault(caller) => caller.prepare(request).await,
+    };
+    let answer = |encoded: Encoded| match encoded {
+        Ok(response) => json_response(StatusCode::OK, response.to_json()),
+        Err(error) => download_error(&error),
+    };
+    let response = match prepared {
+        Err(error) => download_error(&error),
+        Ok(prepared) if !with_key => answer(prepared.encode(&app.policy, &mut OsRandom)),
         Ok(prepared) => match encode_keyed(app.encoder.clone(), prepared, app.policy).await {
-            Ok(encoded) => encoded,
-            Err(e) if e.is::<Overloaded>() => {
-                return refuse(
-                    &client,
-                    &principal,
-                    retry_after(
-                        http_error(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "overloaded",
-                            "every encoding thread is busy and the queue is full",
-                        ),
-                        std::time::Duration::from_secs(1),
-                    ),
-                );
-            }
-            Err(_) => Err(Error::from(ErrorKind::Internal)),
+            Ok(encoded) => answer(encoded),
+            Err(e) if e.is::<Overloaded>() => retry_after(
+                http_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "overloaded",
+                    "every encoding thread is busy and the queue is full",
+                ),
+                std::time::Duration::from_secs(1),
+            ),
+            Err(_) => library_error(&Error::from(ErrorKind::Internal)),
         },
     };
-    let status = result.as_ref().map_or_else(Error::status, |_| 200);
+    // The vault's audit row is committed before anything is sent (see vault.rs).
+    let response = match &caller {
+        Caller::File(_) => response,
+        Caller::Vault(caller) => caller.answer(&client, id, format, with_key, response).await,
+    };
+    let status = response.status().as_u16();
     tracing::info!(
         target: "audit",
         client = %client.0,
@@ -430,13 +484,10 @@ async fn judge(
         format = format.as_str(),
         key_included = with_key && status == 200,
         status,
-        error = result.as_ref().err().map_or("-", |e| e.code()),
+        error = response.extensions().get::<ErrorCode>().map_or("-", |c| c.0.as_str()),
         "download"
     );
-    match result {
-        Ok(response) => json_response(StatusCode::OK, response.to_json()),
-        Err(error) => library_error(&error),
-    }
+    response
 }
 
 async fn not_found() -> Response {

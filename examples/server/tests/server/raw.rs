@@ -41,11 +41,18 @@ pub(crate) async fn tcp(server: &Server) -> TcpStream {
 /// A TLS connection to the server (verified against the demo CA, as `localhost`).
 pub(crate) async fn tls(server: &Server) -> TlsStream<TcpStream> {
     let tcp = tcp(server).await;
+    tls_over(tcp)
+        .await
+        .unwrap_or_else(|e| panic!("with {}: {e}", server.addr))
+}
+
+/// TLS on a connection made by the caller (verified against the demo CA, as `localhost`).
+pub(crate) async fn tls_over(tcp: TcpStream) -> Result<TlsStream<TcpStream>, String> {
     let name = ServerName::try_from("localhost").expect("a DNS name");
     TlsConnector::from(client_config())
         .connect(name, tcp)
         .await
-        .unwrap_or_else(|e| panic!("TLS handshake with {} failed: {e}", server.addr))
+        .map_err(|e| format!("TLS handshake failed: {e}"))
 }
 
 /// A request head for the endpoint: the request line, `Host`, the given fields, the
