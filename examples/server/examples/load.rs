@@ -14,6 +14,16 @@
 //! download limit lifted (one token makes every request here), everything else at its
 //! defaults. Client and server share the machine's cores: on 2 cores, the client's own TLS
 //! and HTTP work is a visible part of the crt figures (it is negligible next to a PFX).
+//!
+//! With `--postgres URL` (a PostgreSQL whose user may create databases) the same run also
+//! measures the vault: a fresh database is made (and dropped at the end), initialized with
+//! a new KEK file, the demo store imported and one principal granted everything; then
+//! `vault-1` (one server on it) and `vault-2` (two servers on it, the client alternating
+//! between them request by request) are measured beside `directory` (the demo store):
+//!
+//! ```sh
+//! target/release/examples/load --postgres postgres://postgres@127.0.0.1:5432/postgres
+//! ```
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -23,10 +33,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+/// The demo store's token with every grant.
 const TOKEN: &str = "demo-admin-token";
 
 struct Options {
     server: PathBuf,
+    postgres: Option<String>,
     seconds: f64,
     warmup: f64,
     concurrency: Vec<usize>,
@@ -44,6 +56,7 @@ fn options() -> Result<Options, String> {
         .ok_or("cannot find the server next to this example")?;
     let mut options = Options {
         server: default_server,
+        postgres: None,
         seconds: 5.0,
         warmup: 1.0,
         concurrency: vec![1, 8, 64],
@@ -59,6 +72,7 @@ fn options() -> Result<Options, String> {
         let value = args.next().ok_or_else(|| format!("{arg} needs a value"))?;
         match arg.as_str() {
             "--server" => options.server = PathBuf::from(value),
+            "--postgres" => options.postgres = Some(value),
             "--seconds" => options.seconds = value.parse().map_err(|_| "--seconds: a number")?,
             "--warmup" => options.warmup = value.parse().map_err(|_| "--warmup: a number")?,
             "--concurrency" => {
@@ -95,8 +109,7 @@ struct Tally {
 }
 
 async fn run(
-    client: &reqwest::Client,
-    url: &str,
+    targets: &[Target],
     format: &str,
     concurrency: usize,
     warmup: Duration,
@@ -106,17 +119,21 @@ async fn run(
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let client = client.clone();
-        let url = url.to_owned();
+    for task in 0..concurrency {
+        let targets = targets.to_vec();
         let (measuring, stop) = (Arc::clone(&measuring), Arc::clone(&stop));
         tasks.push(tokio::spawn(async move {
             let mut tally = Tally::default();
+            // With several instances, each task goes to each in turn, request by request.
+            let mut next = task;
             while !stop.load(Ordering::Relaxed) {
+                let target = &targets[next % targets.len()];
+                next += 1;
                 let start = Instant::now();
-                let sent = client
-                    .post(&url)
-                    .bearer_auth(TOKEN)
+                let sent = target
+                    .client
+                    .post(&target.url)
+                    .bearer_auth(&target.token)
                     .header("content-type", "application/json")
                     .body(body)
                     .send()
@@ -174,9 +191,24 @@ fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1e3)
 }
 
-fn main() -> Result<(), String> {
-    let options = options()?;
-    let mut server = Command::new(&options.server)
+/// One server process; SIGINT and wait on drop.
+struct Server {
+    child: std::process::Child,
+    url: String,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(options: &Options, args: &[String]) -> Result<Server, String> {
+    let mut child = Command::new(&options.server)
         .args(["--listen", "127.0.0.1:0"])
         .args([
             "--downloads-per-minute",
@@ -184,6 +216,7 @@ fn main() -> Result<(), String> {
             "--download-burst",
             "1000000",
         ])
+        .args(args)
         .args(&options.server_args)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
@@ -192,74 +225,199 @@ fn main() -> Result<(), String> {
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", options.server.display()))?;
     let mut ready = String::new();
-    BufReader::new(server.stdout.take().ok_or("no stdout")?)
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    BufReader::new(stdout)
         .read_line(&mut ready)
         .map_err(|e| e.to_string())?;
+    // Dropped on an error below: the process is stopped.
+    let mut server = Server {
+        child,
+        url: String::new(),
+        port: 0,
+    };
     let url = ready
         .trim()
         .strip_prefix("listening on ")
-        .ok_or_else(|| format!("not a ready line: {ready:?}"))?
-        .to_owned();
-    let port: u16 = url
+        .ok_or_else(|| format!("not a ready line: {ready:?}"))?;
+    server.port = url
         .rsplit_once(':')
         .and_then(|(_, rest)| rest.split('/').next())
         .and_then(|p| p.parse().ok())
         .ok_or_else(|| format!("no port in {url}"))?;
+    server.url = url.to_owned();
+    Ok(server)
+}
 
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-    let result = runtime.block_on(async {
-        let ca = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../demo-store/tls/ca.pem"
-        ))
+/// Where one request goes: a client pinned to one server, its URL, the token.
+#[derive(Clone)]
+struct Target {
+    client: reqwest::Client,
+    url: String,
+    token: String,
+}
+
+fn target(server: &Server, token: &str) -> Result<Target, String> {
+    let ca = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../demo-store/tls/ca.pem"
+    ))
+    .map_err(|e| e.to_string())?;
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).map_err(|e| e.to_string())?)
+        .resolve("localhost", SocketAddr::from(([127, 0, 0, 1], server.port)))
+        .no_proxy()
+        .pool_max_idle_per_host(1024)
+        .build()
         .map_err(|e| e.to_string())?;
-        let client = reqwest::Client::builder()
-            .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(&ca).map_err(|e| e.to_string())?)
-            .resolve("localhost", SocketAddr::from(([127, 0, 0, 1], port)))
-            .no_proxy()
-            .pool_max_idle_per_host(1024)
-            .build()
+    Ok(Target {
+        client,
+        url: server.url.clone(),
+        token: token.to_owned(),
+    })
+}
+
+/// A fresh vault database on the PostgreSQL of `admin_url`: the demo store imported, a
+/// token with every grant. Returns the database URL, the token and its name (to drop).
+async fn vault_database(
+    admin_url: &str,
+    kek_file: &std::path::Path,
+) -> Result<(String, String, String), String> {
+    use cert_download::{CertificateId, CertificateStore, DirectoryStore, Zeroizing};
+    use cert_download_vault::{Keyring, Permission, Scope, Vault, VaultOptions};
+    let name = format!("cert_download_load_{}", std::process::id());
+    let pool = sqlx::PgPool::connect(admin_url)
+        .await
+        .map_err(|e| format!("{admin_url}: {e}"))?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&pool)
+        .await
+        .map_err(|e| format!("CREATE DATABASE {name}: {e}"))?;
+    pool.close().await;
+    let (base, query) = admin_url.split_once('?').unwrap_or((admin_url, ""));
+    let cut = base
+        .rfind('/')
+        .filter(|&i| i > base.find("://").map_or(0, |j| j + 2));
+    let url = match cut {
+        Some(i) => format!("{}/{name}", &base[..i]),
+        None => format!("{base}/{name}"),
+    };
+    let url = if query.is_empty() {
+        url
+    } else {
+        format!("{url}?{query}")
+    };
+    Keyring::create_file(kek_file).map_err(|e| e.to_string())?;
+    let keyring = Keyring::load(kek_file).map_err(|e| e.to_string())?;
+    let vault = Vault::init(&url, keyring, VaultOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let demo = DirectoryStore::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../demo-store"));
+    let id = CertificateId::new(12345).ok_or("id")?;
+    let record = demo.certificate(id).map_err(|e| e.to_string())?;
+    let key = Zeroizing::new(demo.private_key(id).map_err(|e| e.to_string())?);
+    vault
+        .import(id, &record, Some(&key))
+        .await
+        .map_err(|e| e.to_string())?;
+    for permission in [Permission::Read, Permission::ExportKey] {
+        vault
+            .grant("load", permission, &Scope::All)
+            .await
             .map_err(|e| e.to_string())?;
-        println!(
-            "server: {} {}",
-            options.server.display(),
-            options.server_args.join(" ")
-        );
-        println!();
-        println!(
-            "| format | concurrency | requests/s (200) | p50 ms | p99 ms | shed (503)/s | other |"
-        );
-        println!("|---|---:|---:|---:|---:|---:|---:|");
-        for format in &options.formats {
-            for &concurrency in &options.concurrency {
-                let (mut tally, elapsed) = run(
-                    &client,
-                    &url,
-                    format,
-                    concurrency,
-                    Duration::from_secs_f64(options.warmup),
-                    Duration::from_secs_f64(options.seconds),
-                )
-                .await;
-                tally.ok.sort();
-                let secs = elapsed.as_secs_f64();
-                println!(
-                    "| {format} | {concurrency} | {:.0} | {} | {} | {:.0} | {} |",
-                    tally.ok.len() as f64 / secs,
-                    ms(percentile(&tally.ok, 50.0)),
-                    ms(percentile(&tally.ok, 99.0)),
-                    tally.shed as f64 / secs,
-                    tally.other
-                );
-            }
+    }
+    let token = vault
+        .create_token("load", None)
+        .await
+        .map_err(|e| e.to_string())?
+        .token;
+    vault.close().await;
+    Ok((url, token, name))
+}
+
+async fn drop_database(admin_url: &str, name: &str) {
+    if let Ok(pool) = sqlx::PgPool::connect(admin_url).await {
+        let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+        let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&pool).await;
+        pool.close().await;
+    }
+}
+
+async fn measure(options: &Options, setup: &str, targets: &[Target]) {
+    for format in &options.formats {
+        for &concurrency in &options.concurrency {
+            let (mut tally, elapsed) = run(
+                targets,
+                format,
+                concurrency,
+                Duration::from_secs_f64(options.warmup),
+                Duration::from_secs_f64(options.seconds),
+            )
+            .await;
+            tally.ok.sort();
+            let secs = elapsed.as_secs_f64();
+            println!(
+                "| {setup} | {format} | {concurrency} | {:.0} | {} | {} | {:.0} | {} |",
+                tally.ok.len() as f64 / secs,
+                ms(percentile(&tally.ok, 50.0)),
+                ms(percentile(&tally.ok, 99.0)),
+                tally.shed as f64 / secs,
+                tally.other
+            );
         }
+    }
+}
+
+fn main() -> Result<(), String> {
+    let options = options()?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let kek_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let kek_file = kek_dir.path().join("kek");
+    let vault = match &options.postgres {
+        Some(admin) => Some(runtime.block_on(vault_database(admin, &kek_file))?),
+        None => None,
+    };
+    println!(
+        "server: {} {}",
+        options.server.display(),
+        options.server_args.join(" ")
+    );
+    println!();
+    println!(
+        "| setup | format | concurrency | requests/s (200) | p50 ms | p99 ms | shed (503)/s | other |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    let result = (|| {
+        let directory = start_server(&options, &[])?;
+        let targets = [target(&directory, TOKEN)?];
+        runtime.block_on(measure(&options, "directory", &targets));
+        drop(directory);
+        let Some((url, token, _)) = &vault else {
+            return Ok(());
+        };
+        let kek = kek_file.to_string_lossy().into_owned();
+        let args = |n: u32| {
+            [
+                "--database",
+                url,
+                "--kek-file",
+                &kek,
+                "--instance",
+                &format!("load-{n}"),
+            ]
+            .map(str::to_owned)
+            .to_vec()
+        };
+        let one = start_server(&options, &args(1))?;
+        runtime.block_on(measure(&options, "vault-1", &[target(&one, token)?]));
+        let two = start_server(&options, &args(2))?;
+        let targets = [target(&one, token)?, target(&two, token)?];
+        runtime.block_on(measure(&options, "vault-2", &targets));
         Ok::<(), String>(())
-    });
-    let _ = Command::new("kill")
-        .args(["-INT", &server.id().to_string()])
-        .status();
-    let _ = server.wait();
+    })();
+    if let (Some(admin), Some((_, _, name))) = (&options.postgres, &vault) {
+        runtime.block_on(drop_database(admin, name));
+    }
     result
 }
