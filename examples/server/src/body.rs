@@ -49,8 +49,7 @@ pub(crate) async fn read(
     loop {
         let frame = tokio::select! {
             frame = body.frame() => frame,
-            // Set, or its sender gone: either way the server is stopping.
-            _ = shutdown.wait_for(|stopping| *stopping) => return Err(BodyFailure::ShuttingDown),
+            true = stopping(&mut shutdown) => return Err(BodyFailure::ShuttingDown),
         };
         let Some(frame) = frame else {
             break;
@@ -71,6 +70,16 @@ pub(crate) async fn read(
     } else {
         Ok(buffer)
     }
+}
+
+/// Resolves to true when shutdown begins; never, when no one can begin it (the sender
+/// gone, as in a host that serves the router without a shutdown of its own).
+async fn stopping(shutdown: &mut watch::Receiver<bool>) -> bool {
+    let set = shutdown.wait_for(|stopping| *stopping).await.is_ok();
+    if !set {
+        std::future::pending::<()>().await;
+    }
+    set
 }
 
 /// What a body error was, from the error chain: tower-http's timeout, or hyper's report of

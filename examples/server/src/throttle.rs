@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use governor::{DefaultKeyedRateLimiter, Quota};
 
-use crate::limits::Limits;
+use crate::options::Limits;
 
 /// Entries of the penalty table beyond which expired ones are swept on insert.
 const PENALTY_SWEEP: usize = 4096;

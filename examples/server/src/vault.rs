@@ -31,123 +31,67 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use axum::response::Response;
 use cert_download::{
-    CertificateId, DownloadRequest, Error, ErrorKind, Format, Prepared, StoreError, prepare_async,
+    CertificateId, DownloadRequest, DownloadResponse, Error, ErrorKind, Format, Prepared,
+    StoreError, prepare_async,
 };
 use cert_download_vault::{AuditEntry, Keyring, Vault, VaultOptions, VaultStore};
 
-use crate::errors::{ErrorCode, http_error, library_error, retry_after};
-use crate::service::Client;
+use crate::Client;
+use crate::refusal::Refusal;
 
 /// How long a client is told to wait before it tries again after a 503.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
-/// The vault's flags, as given (see [`FLAGS`]).
-#[derive(Clone, Debug)]
-pub(crate) struct VaultArgs {
-    pub(crate) url: Option<String>,
-    pub(crate) kek_file: Option<PathBuf>,
-    pub(crate) max_connections: u32,
-    pub(crate) acquire_timeout: Duration,
-    pub(crate) timeout: Duration,
-    pub(crate) instance: Option<String>,
+/// The vault's flags: with `--database`, the service serves the vault instead of a
+/// directory store and a tokens file.
+#[derive(Clone, Debug, clap::Args)]
+#[non_exhaustive]
+#[command(next_help_heading = "Vault (instead of --store and --tokens)")]
+pub struct VaultFlags {
+    /// Serve the vault at sqlite://FILE or postgres://USER@HOST/DB: callers, grants, keys
+    /// and the audit trail from its database
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "kek_file",
+        conflicts_with_all = ["store", "tokens"]
+    )]
+    pub database: Option<String>,
+    /// The vault's KEK file (mode 0600; kept apart from the database)
+    #[arg(long, value_name = "FILE", requires = "database")]
+    pub kek_file: Option<PathBuf>,
+    /// Database connections of this instance
+    #[arg(long, value_name = "N", default_value = "10", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub db_max_connections: u32,
+    /// Wait for a free or new database connection, then 503
+    #[arg(long, value_name = "SECS", default_value = "3", value_parser = seconds)]
+    pub db_acquire_timeout: Duration,
+    /// Each database step of a request (token, record and key, audit row), then 503
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = seconds)]
+    pub db_timeout: Duration,
+    /// This instance's name in the audit rows [default: host name and pid]
+    #[arg(long, value_name = "NAME", value_parser = instance_name)]
+    pub instance: Option<String>,
 }
 
-impl Default for VaultArgs {
-    fn default() -> Self {
-        Self {
-            url: None,
-            kek_file: None,
-            max_connections: 10,
-            acquire_timeout: Duration::from_secs(3),
-            timeout: Duration::from_secs(5),
-            instance: None,
-        }
-    }
-}
-
-/// `(flag, value, what it sets and its default)`, for the usage text.
-pub(crate) const FLAGS: &[(&str, &str, &str)] = &[
-    (
-        "--database",
-        "URL",
-        "serve the vault at sqlite://FILE or postgres://... (needs --kek-file)",
-    ),
-    (
-        "--kek-file",
-        "FILE",
-        "the vault's KEK file (mode 0600; kept apart from the database)",
-    ),
-    (
-        "--db-max-connections",
-        "N",
-        "database connections of this instance (default 10)",
-    ),
-    (
-        "--db-acquire-timeout",
-        "SECS",
-        "wait for a free or new connection, then 503 (default 3)",
-    ),
-    (
-        "--db-timeout",
-        "SECS",
-        "each database step of a request, then 503 (default 5)",
-    ),
-    (
-        "--instance",
-        "NAME",
-        "this instance's name in audit rows (default: host name and pid)",
-    ),
-];
-
-fn seconds(flag: &str, value: &str) -> Result<Duration, String> {
+/// A number of seconds, more than 0 and at most an hour.
+fn seconds(value: &str) -> Result<Duration, String> {
     value
         .parse::<f64>()
         .ok()
         .filter(|s| s.is_finite() && *s > 0.0 && *s <= 3600.0)
         .map(Duration::from_secs_f64)
-        .ok_or_else(|| format!("{flag}: {value:?} is not a number of seconds from 0 to 3600"))
+        .ok_or_else(|| format!("{value:?} is not a number of seconds from 0 to 3600"))
 }
 
-impl VaultArgs {
-    /// Sets one flag of the vault; `Ok(false)` when `flag` is not one.
-    pub(crate) fn set(&mut self, flag: &str, value: &str) -> Result<bool, String> {
-        match flag {
-            "--database" => self.url = Some(value.to_owned()),
-            "--kek-file" => self.kek_file = Some(PathBuf::from(value)),
-            "--db-max-connections" => {
-                self.max_connections = value
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=10_000).contains(n))
-                    .ok_or_else(|| format!("{flag}: {value:?} is not a number from 1 to 10000"))?;
-            }
-            "--db-acquire-timeout" => self.acquire_timeout = seconds(flag, value)?,
-            "--db-timeout" => self.timeout = seconds(flag, value)?,
-            "--instance" => {
-                if value.is_empty() || value.len() > 128 || value.chars().any(char::is_control) {
-                    return Err(format!(
-                        "{flag}: {value:?} is not 1 to 128 bytes without control characters"
-                    ));
-                }
-                self.instance = Some(value.to_owned());
-            }
-            _ => return Ok(false),
-        }
-        Ok(true)
+fn instance_name(value: &str) -> Result<String, String> {
+    if value.is_empty() || value.len() > 128 || value.chars().any(char::is_control) {
+        return Err(format!(
+            "{value:?} is not 1 to 128 bytes without control characters"
+        ));
     }
-
-    /// Whether the vault is to be served; an error for vault flags without `--database`
-    /// or a database without its KEK file.
-    pub(crate) fn wanted(&self) -> Result<bool, String> {
-        match (&self.url, &self.kek_file) {
-            (Some(_), Some(_)) => Ok(true),
-            (Some(_), None) => Err("--database needs --kek-file (the vault's KEK file)".into()),
-            (None, Some(_)) => Err("--kek-file goes with --database".into()),
-            (None, None) => Ok(false),
-        }
-    }
+    Ok(value.to_owned())
 }
 
 /// The database URL as it may be logged: without a password.
@@ -171,7 +115,7 @@ fn host_name() -> String {
 
 /// The vault the service runs on: the database pool, the keyring, this instance's name.
 #[derive(Clone, Debug)]
-pub(crate) struct VaultBackend {
+pub struct VaultBackend {
     vault: Vault,
     instance: String,
     timeout: Duration,
@@ -198,21 +142,19 @@ fn database_unavailable(error: &Error) -> bool {
     source.is::<TimedOut>() || cert_download_vault::is_unavailable(source)
 }
 
-fn unavailable() -> Response {
-    retry_after(
-        http_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "database_unavailable",
-            "the vault's database cannot be reached just now; try again",
-        ),
-        RETRY_AFTER,
+fn unavailable() -> Refusal {
+    Refusal::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "database_unavailable",
+        "the vault's database cannot be reached just now; try again",
     )
+    .retry_after(RETRY_AFTER)
 }
 
-/// The response for a download that failed: 503 `database_unavailable` when the database
-/// could not be reached, else the library's answer. (The directory store never gives the
-/// former.) The backend's text goes to the log only.
-pub(crate) fn download_error(error: &Error) -> Response {
+/// The refusal of a download the store failed: 503 `database_unavailable` when the
+/// database could not be reached, else the library's answer. (The directory store never
+/// gives the former.) The backend's text goes to the log only.
+pub(crate) fn store_refusal(error: &Error) -> Refusal {
     if error.kind() == ErrorKind::StoreFailure {
         let cause = std::error::Error::source(error).map_or_else(String::new, |e| e.to_string());
         tracing::warn!(error = %error, cause = %cause, "the store failed");
@@ -220,22 +162,23 @@ pub(crate) fn download_error(error: &Error) -> Response {
     if database_unavailable(error) {
         unavailable()
     } else {
-        library_error(error)
+        Refusal::from(error)
     }
 }
 
 impl VaultBackend {
-    /// Opens the vault and checks the KEK file against it; every failure is one line for
-    /// the operator (it may name the database's own error: it is not sent to clients).
-    pub(crate) async fn open(args: &VaultArgs) -> Result<Self, String> {
-        let (Some(url), Some(kek_file)) = (&args.url, &args.kek_file) else {
+    /// Opens the vault of `--database` and checks `--kek-file` against it; every failure
+    /// is one line for the operator (it may name the database's own error: that is never
+    /// sent to a client).
+    pub async fn open(flags: &VaultFlags) -> Result<Self, String> {
+        let (Some(url), Some(kek_file)) = (&flags.database, &flags.kek_file) else {
             return Err("--database and --kek-file go together".into());
         };
         let keyring = Keyring::load(kek_file).map_err(|e| e.to_string())?;
         let options = VaultOptions::default()
-            .max_connections(args.max_connections)
-            .acquire_timeout(args.acquire_timeout);
-        let bound = args.acquire_timeout + args.timeout;
+            .max_connections(flags.db_max_connections)
+            .acquire_timeout(flags.db_acquire_timeout);
+        let bound = flags.db_acquire_timeout + flags.db_timeout;
         let vault = match tokio::time::timeout(bound, Vault::connect(url, keyring, options)).await {
             Ok(Ok(vault)) => vault,
             Ok(Err(e)) if e.is_unavailable() => {
@@ -243,7 +186,7 @@ impl VaultBackend {
                     "the vault database {} cannot be reached (waited {:?}, \
                      --db-acquire-timeout): {e}",
                     shown(url),
-                    args.acquire_timeout
+                    flags.db_acquire_timeout
                 ));
             }
             Ok(Err(e)) => return Err(format!("the vault database {}: {e}", shown(url))),
@@ -254,33 +197,32 @@ impl VaultBackend {
                 ));
             }
         };
-        let instance = args
+        let instance = flags
             .instance
             .clone()
             .unwrap_or_else(|| format!("{} pid {}", host_name(), std::process::id()));
         tracing::info!(
             database = %shown(url),
             %instance,
-            max_connections = args.max_connections,
-            acquire_timeout_ms = args.acquire_timeout.as_millis() as u64,
-            timeout_ms = args.timeout.as_millis() as u64,
+            max_connections = flags.db_max_connections,
+            acquire_timeout_ms = flags.db_acquire_timeout.as_millis() as u64,
+            timeout_ms = flags.db_timeout.as_millis() as u64,
             "vault opened"
         );
         Ok(Self {
             vault,
             instance,
-            timeout: args.timeout,
+            timeout: flags.db_timeout,
         })
     }
 
     /// The caller that `token` names, looked up in the database now: `Ok(None)` for an
-    /// unknown, expired or revoked token; `Err` with the 503 (or 500) to send when the
-    /// database cannot say.
-    pub(crate) async fn authenticate(&self, token: &str) -> Result<Option<VaultCaller>, Response> {
+    /// unknown, expired or revoked token; a 503 (or 500) when the database cannot say.
+    pub(crate) async fn caller(&self, token: &str) -> Result<Option<VaultCaller>, Refusal> {
         let looked_up = tokio::time::timeout(self.timeout, self.vault.caller(token)).await;
         match looked_up {
             Ok(Ok(store)) if store.principal().is_some() => Ok(Some(VaultCaller {
-                backend: self.clone(),
+                timeout: self.timeout,
                 store,
             })),
             Ok(Ok(_)) => Ok(None),
@@ -290,7 +232,7 @@ impl VaultBackend {
             }
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "token lookup failed");
-                Err(library_error(&Error::from(ErrorKind::StoreFailure)))
+                Err(Refusal::from(&Error::from(ErrorKind::StoreFailure)))
             }
             Err(_) => {
                 tracing::warn!(
@@ -300,12 +242,65 @@ impl VaultBackend {
             }
         }
     }
+
+    /// Writes the audit row of a download that reached the store, then lets its outcome
+    /// go; a 200 whose row cannot be written becomes 503 `audit_unavailable` (nothing of
+    /// it leaves). A refusal is sent whether or not its row was written.
+    pub(crate) async fn record(
+        &self,
+        client: Client,
+        principal: &str,
+        (id, format, with_key): (CertificateId, Format, bool),
+        outcome: Result<DownloadResponse, Refusal>,
+    ) -> Result<DownloadResponse, Refusal> {
+        let (status, error) = match &outcome {
+            Ok(_) => (StatusCode::OK, None),
+            Err(refusal) => (refusal.status, Some(refusal.code.to_owned())),
+        };
+        let entry = AuditEntry {
+            principal: Some(principal.to_owned()),
+            certificate_id: i64::try_from(id.get()).ok(),
+            format: Some(format.as_str().to_owned()),
+            key_out: with_key && status == StatusCode::OK,
+            status: status.as_u16(),
+            error,
+            client: Some(client.addr.to_string()),
+            instance: Some(self.instance.clone()),
+            ..AuditEntry::default()
+        };
+        let written = tokio::time::timeout(self.timeout, self.vault.record_audit(&entry)).await;
+        let why = match written {
+            Ok(Ok(())) => return outcome,
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => TimedOut.to_string(),
+        };
+        if outcome.is_err() {
+            tracing::warn!(
+                error = %why,
+                status = status.as_u16(),
+                "audit row not written; the refusal is sent"
+            );
+            return outcome;
+        }
+        tracing::error!(
+            error = %why,
+            id = id.get(),
+            "audit row not written: the download is withheld (503)"
+        );
+        drop(outcome);
+        Err(Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "audit_unavailable",
+            "the download could not be recorded in the audit trail, so nothing was sent; try again",
+        )
+        .retry_after(RETRY_AFTER))
+    }
 }
 
 /// An authenticated caller of the vault.
 #[derive(Debug)]
 pub(crate) struct VaultCaller {
-    backend: VaultBackend,
+    timeout: Duration,
     store: VaultStore,
 }
 
@@ -317,60 +312,9 @@ impl VaultCaller {
     /// Reads the record (and key) through the caller's grants, within `--db-timeout`.
     pub(crate) async fn prepare(&self, request: DownloadRequest) -> Result<Prepared, Error> {
         let id = request.id();
-        tokio::time::timeout(self.backend.timeout, prepare_async(request, &self.store))
+        tokio::time::timeout(self.timeout, prepare_async(request, &self.store))
             .await
             .unwrap_or_else(|_| Err(StoreError::backend(TimedOut).into_error(id)))
-    }
-
-    /// Writes the download's audit row, then releases `response`; a 200 whose row cannot
-    /// be written is replaced by 503 `audit_unavailable` (nothing of it leaves).
-    pub(crate) async fn answer(
-        &self,
-        client: &Client,
-        id: CertificateId,
-        format: Format,
-        with_key: bool,
-        response: Response,
-    ) -> Response {
-        let status = response.status();
-        let entry = AuditEntry {
-            principal: Some(self.principal().to_owned()),
-            certificate_id: i64::try_from(id.get()).ok(),
-            format: Some(format.as_str().to_owned()),
-            key_out: with_key && status == StatusCode::OK,
-            status: status.as_u16(),
-            error: response
-                .extensions()
-                .get::<ErrorCode>()
-                .map(|c| c.0.clone()),
-            client: Some(client.0.to_string()),
-            instance: Some(self.backend.instance.clone()),
-            ..AuditEntry::default()
-        };
-        let written = tokio::time::timeout(
-            self.backend.timeout,
-            self.backend.vault.record_audit(&entry),
-        )
-        .await;
-        let why = match written {
-            Ok(Ok(())) => return response,
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => TimedOut.to_string(),
-        };
-        if status != StatusCode::OK {
-            tracing::warn!(error = %why, status = status.as_u16(), "audit row not written; the refusal is sent");
-            return response;
-        }
-        tracing::error!(error = %why, id = id.get(), "audit row not written: the download is withheld (503)");
-        drop(response);
-        retry_after(
-            http_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "audit_unavailable",
-                "the download could not be recorded in the audit trail, so nothing was sent; try again",
-            ),
-            RETRY_AFTER,
-        )
     }
 }
 
@@ -388,52 +332,43 @@ mod tests {
         assert_eq!(shown("postgres://svc@db/vault"), "postgres://svc@db/vault");
     }
 
-    fn status_and_code(response: &Response) -> (u16, String) {
-        let code = response.extensions().get::<ErrorCode>().unwrap().0.clone();
-        (response.status().as_u16(), code)
-    }
-
     #[test]
     fn an_unreachable_database_is_503_and_a_broken_record_500() {
         let id = CertificateId::new(7).unwrap();
-        let error = |e: StoreError| download_error(&e.into_error(id));
+        let refusal = |e: StoreError| store_refusal(&e.into_error(id));
         for unavailable in [
-            error(StoreError::backend(TimedOut)),
-            error(StoreError::backend(sqlx::Error::PoolTimedOut)),
-            error(StoreError::backend(sqlx::Error::Io(std::io::Error::from(
+            refusal(StoreError::backend(TimedOut)),
+            refusal(StoreError::backend(sqlx::Error::PoolTimedOut)),
+            refusal(StoreError::backend(sqlx::Error::Io(std::io::Error::from(
                 std::io::ErrorKind::ConnectionReset,
             )))),
         ] {
             assert_eq!(
-                status_and_code(&unavailable),
-                (503, "database_unavailable".into())
+                (unavailable.status.as_u16(), unavailable.code),
+                (503, "database_unavailable")
             );
-            assert!(unavailable.headers().contains_key("retry-after"));
+            assert!(
+                unavailable
+                    .into_response()
+                    .headers()
+                    .contains_key("retry-after")
+            );
         }
         for broken in [
-            error(StoreError::backend(sqlx::Error::RowNotFound)),
-            error(StoreError::backend(std::io::Error::other(
+            refusal(StoreError::backend(sqlx::Error::RowNotFound)),
+            refusal(StoreError::backend(std::io::Error::other(
                 "a sealed key did not open",
             ))),
         ] {
-            assert_eq!(status_and_code(&broken), (500, "store_failure".into()));
+            assert_eq!(
+                (broken.status.as_u16(), broken.code),
+                (500, "store_failure")
+            );
         }
+        let forbidden = refusal(StoreError::KeyExportForbidden);
         assert_eq!(
-            status_and_code(&error(StoreError::KeyExportForbidden)),
-            (403, "key_export_forbidden".into())
+            (forbidden.status.as_u16(), forbidden.code),
+            (403, "key_export_forbidden")
         );
-    }
-
-    #[test]
-    fn flags_go_together() {
-        let mut args = VaultArgs::default();
-        assert_eq!(args.wanted(), Ok(false));
-        args.set("--kek-file", "k").unwrap();
-        assert!(args.wanted().is_err());
-        args.set("--database", "sqlite://v.db").unwrap();
-        assert_eq!(args.wanted(), Ok(true));
-        assert!(args.set("--db-timeout", "0").is_err());
-        assert!(args.set("--db-max-connections", "0").is_err());
-        assert_eq!(args.set("--store", "x"), Ok(false));
     }
 }

@@ -559,6 +559,8 @@ async fn a_kek_file_that_is_not_the_vaults_is_refused_at_start() {
     let other = d.db.dir.path().join("other-kek");
     cert_download_vault::Keyring::create_file(&other).unwrap();
     let stderr = Server::refuses_to_start(&[
+        "--listen",
+        "127.0.0.1:0",
         "--database",
         &d.db.url,
         "--kek-file",

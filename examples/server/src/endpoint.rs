@@ -1,0 +1,386 @@
+//! `POST /api/certificate/download`: the body read within its limits, then who asks
+//! ([`crate::auth`]), the headers, the library's validation, the per-principal limit, the
+//! store, and the encoding of keyed downloads behind a bounded queue. Every outcome is
+//! one audit line, written in [`download`].
+
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use cert_download::{
+    BlockingStore, CertificateId, CertificateRecord, CertificateStore, DirectoryStore,
+    DownloadRequest, DownloadResponse, Error, ErrorKind, ExportPolicy, Format, OsRandom, Prepared,
+    PrivateKeyDer, StoreError, prepare_async,
+};
+use tokio::sync::watch;
+use tower::buffer::Buffer;
+use tower::load_shed::LoadShed;
+use tower::load_shed::error::Overloaded;
+use tower::{BoxError, ServiceBuilder, ServiceExt};
+use zeroize::Zeroizing;
+
+use crate::Client;
+use crate::auth::{Grant, Tokens, authenticate};
+use crate::body::{self, BodyFailure};
+use crate::options::Limits;
+use crate::refusal::{Refusal, closing, json_response};
+use crate::throttle::Throttle;
+use crate::vault::{VaultBackend, VaultCaller, store_refusal};
+
+/// The directory store seen by one caller: it may read every record, and export keys only
+/// with the grant. Served to the async handler by the crate's `BlockingStore`, which runs
+/// each call on tokio's blocking pool (and wipes a key whose request was cancelled).
+#[derive(Debug)]
+struct CallerStore {
+    store: Arc<DirectoryStore>,
+    grant: Grant,
+}
+
+impl CertificateStore for CallerStore {
+    fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError> {
+        self.store.certificate(id)
+    }
+
+    fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
+        if !self.grant.export_keys {
+            return Err(StoreError::KeyExportForbidden);
+        }
+        self.store.private_key(id)
+    }
+}
+
+type Encoded = Result<DownloadResponse, Error>;
+type EncodeFuture = Pin<Box<dyn Future<Output = Result<Encoded, BoxError>> + Send>>;
+
+/// Keyed downloads on the blocking pool: at most `encode_threads` at once (tower's
+/// `ConcurrencyLimit`), at most `encode_queue` waiting (tower's `Buffer`), and beyond that
+/// refused at once (tower's `LoadShed`).
+type Encoder = LoadShed<Buffer<(Prepared, ExportPolicy), EncodeFuture>>;
+
+fn encoder(limits: &Limits) -> Encoder {
+    let run = ServiceBuilder::new()
+        .concurrency_limit(limits.encode_threads())
+        .service_fn(|(prepared, policy): (Prepared, ExportPolicy)| async move {
+            tokio::task::spawn_blocking(move || prepared.encode(&policy, &mut OsRandom))
+                .await
+                .map_err(BoxError::from)
+        })
+        .map_future(|f| Box::pin(f) as EncodeFuture);
+    LoadShed::new(Buffer::new(run, limits.encode_queue()))
+}
+
+/// What the endpoint holds: the store, the tokens, the policy, the encoding queue, the
+/// rate limits.
+pub(crate) struct Endpoint {
+    store: Arc<DirectoryStore>,
+    tokens: Tokens,
+    /// `Some`: callers, grants, keys and the audit trail are the vault's (`vault.rs`).
+    vault: Option<VaultBackend>,
+    policy: ExportPolicy,
+    encoder: Encoder,
+    pub(crate) throttle: Throttle,
+    drain_bytes: u64,
+    /// Becomes true when shutdown begins.
+    shutdown: watch::Receiver<bool>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("store", &self.store)
+            .field("tokens", &self.tokens)
+            .field("vault", &self.vault)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// Must be called inside the runtime: the encoding queue's worker is a task.
+    pub(crate) fn new(
+        store: &Path,
+        tokens: Tokens,
+        vault: Option<VaultBackend>,
+        limits: &Limits,
+        policy: ExportPolicy,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            store: Arc::new(DirectoryStore::new(store)),
+            tokens,
+            vault,
+            policy,
+            encoder: encoder(limits),
+            throttle: Throttle::new(limits),
+            drain_bytes: limits.drain_bytes,
+            shutdown,
+        }
+    }
+}
+
+/// A refusal of the request's framing or headers, judged once the caller is known.
+fn header_refusal(headers: &HeaderMap) -> Option<Refusal> {
+    if headers.get_all(header::CONTENT_TYPE).iter().count() > 1 {
+        return Some(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "duplicate_header",
+            "the request has more than one Content-Type field",
+        ));
+    }
+    // hyper has decoded `chunked` when it is the last coding; any other coding would be
+    // left undone, and the body read as JSON regardless.
+    let codings: Vec<String> = headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("?").split(','))
+        .map(|c| c.trim().to_ascii_lowercase())
+        .filter(|c| !c.is_empty())
+        .collect();
+    if codings.iter().any(|c| c != "chunked") || codings.len() > 1 {
+        return Some(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_transfer_coding",
+            "the only transfer coding accepted is chunked",
+        ));
+    }
+    let encoded = headers.get_all(header::CONTENT_ENCODING).iter().any(|v| {
+        !v.to_str()
+            .is_ok_and(|v| v.trim().eq_ignore_ascii_case("identity"))
+    });
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    (encoded || !json).then_some(Refusal::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "the request body must be application/json, without a content coding",
+    ))
+}
+
+fn body_refusal(failure: &BodyFailure) -> Refusal {
+    let (status, code, message) = match failure {
+        BodyFailure::TooLarge { drained } => {
+            let refusal = Refusal::from(&Error::from(ErrorKind::BodyTooLarge));
+            return if *drained { refusal } else { refusal.closing() };
+        }
+        BodyFailure::Timeout => (
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "the request body stalled for longer than the server waits",
+        ),
+        BodyFailure::Truncated => (
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "the connection ended before the request body did",
+        ),
+        BodyFailure::Malformed => (
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "the request body's framing is broken (a bad chunk size?)",
+        ),
+        BodyFailure::ShuttingDown => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is shutting down; send the request again",
+        ),
+    };
+    // The rest of the body is not coming, or not wanted: the connection ends.
+    Refusal::new(status, code, message).closing()
+}
+
+/// An authenticated caller: of the tokens file, or of the vault.
+enum Caller {
+    File(Grant),
+    Vault(Box<VaultCaller>),
+}
+
+impl Caller {
+    fn principal(&self) -> &str {
+        match self {
+            Caller::File(grant) => &grant.principal,
+            Caller::Vault(caller) => caller.principal(),
+        }
+    }
+}
+
+/// What the audit line says beyond the outcome, filled in as the request is judged.
+#[derive(Debug, Default)]
+struct Audit {
+    principal: Option<String>,
+    download: Option<(CertificateId, Format, bool)>,
+}
+
+impl Audit {
+    /// The one audit line of a request: who, what, and how it ended.
+    fn log(&self, client: Client, outcome: &Result<DownloadResponse, Refusal>) {
+        let (status, error) = match outcome {
+            Ok(_) => (200, "-"),
+            Err(refusal) => (refusal.status.as_u16(), refusal.code),
+        };
+        let (id, format, with_key) = self
+            .download
+            .map(|(id, format, key)| (id.get(), format.as_str(), key))
+            .unzip3();
+        tracing::info!(
+            target: "audit",
+            client = %client.addr,
+            principal = self.principal.as_deref().unwrap_or("-"),
+            id,
+            format,
+            key_included = with_key.map(|key| key && status == 200),
+            status,
+            error,
+            "download"
+        );
+    }
+}
+
+/// `Option<(A, B, C)>` as three options, for the audit line's optional fields.
+trait Unzip3<A, B, C> {
+    fn unzip3(self) -> (Option<A>, Option<B>, Option<C>);
+}
+
+impl<A, B, C> Unzip3<A, B, C> for Option<(A, B, C)> {
+    fn unzip3(self) -> (Option<A>, Option<B>, Option<C>) {
+        match self {
+            Some((a, b, c)) => (Some(a), Some(b), Some(c)),
+            None => (None, None, None),
+        }
+    }
+}
+
+/// The handler: reads the body, judges the request, audits the outcome, answers.
+pub(crate) async fn download(State(endpoint): State<Arc<Endpoint>>, request: Request) -> Response {
+    let client = Client::of(&request);
+    let (parts, body) = request.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    // The body is read (within its cap and timeouts) before anything is answered, so that
+    // the client, still sending, sees the answer rather than a reset (RFC 9112 §9.6).
+    let body = body::read(
+        body,
+        declared,
+        endpoint.drain_bytes,
+        endpoint.shutdown.clone(),
+    )
+    .await;
+    // The rest of a body too large to drain is still on the connection: whatever the
+    // answer, it is the connection's last.
+    let unread = matches!(body, Err(BodyFailure::TooLarge { drained: false }));
+    let mut audit = Audit::default();
+    let mut outcome = judge(&endpoint, client, &parts.headers, body, &mut audit).await;
+    // On the vault, a download that reached the store leaves only once its row is in.
+    if let (Some(vault), Some(principal), Some(download)) =
+        (&endpoint.vault, &audit.principal, audit.download)
+    {
+        outcome = vault.record(client, principal, download, outcome).await;
+    }
+    audit.log(client, &outcome);
+    let mut response = match outcome {
+        Ok(download) => json_response(StatusCode::OK, download.to_json()),
+        Err(refusal) => refusal.into_response(),
+    };
+    if unread {
+        closing(&mut response);
+    }
+    response
+}
+
+/// Everything after the body is read: who asks, then what.
+async fn judge(
+    endpoint: &Endpoint,
+    client: Client,
+    headers: &HeaderMap,
+    body: Result<Zeroizing<Vec<u8>>, BodyFailure>,
+    audit: &mut Audit,
+) -> Result<DownloadResponse, Refusal> {
+    // A body that stalled, broke off or was cut by shutdown is answered whoever sent it.
+    if let Err(
+        failure @ (BodyFailure::Timeout
+        | BodyFailure::Truncated
+        | BodyFailure::Malformed
+        | BodyFailure::ShuttingDown),
+    ) = &body
+    {
+        return Err(body_refusal(failure));
+    }
+    // Who is asking comes first: an anonymous caller learns nothing but 401.
+    let (throttle, ip) = (&endpoint.throttle, client.addr.ip());
+    let caller = match &endpoint.vault {
+        None => Caller::File(
+            authenticate(throttle, ip, headers, |token| {
+                std::future::ready(Ok(endpoint.tokens.grant(token)))
+            })
+            .await?,
+        ),
+        Some(vault) => Caller::Vault(Box::new(
+            authenticate(throttle, ip, headers, |token| vault.caller(token)).await?,
+        )),
+    };
+    audit.principal = Some(caller.principal().to_owned());
+    if let Some(refusal) = header_refusal(headers) {
+        return Err(refusal);
+    }
+    let body = body.map_err(|failure| body_refusal(&failure))?;
+    let request = DownloadRequest::from_json_with_policy(&body, endpoint.policy.password_policy())
+        .map_err(|error| Refusal::from(&error))?;
+    if let Some(wait) = endpoint.throttle.download(caller.principal()) {
+        return Err(Refusal::too_many(
+            "too many downloads for this principal",
+            wait,
+        ));
+    }
+    let with_key = request.includes_key();
+    audit.download = Some((request.id(), request.format(), with_key));
+    let prepared = match caller {
+        Caller::File(grant) => {
+            let store = BlockingStore::new(CallerStore {
+                store: Arc::clone(&endpoint.store),
+                grant,
+            });
+            prepare_async(request, &store).await
+        }
+        Caller::Vault(caller) => caller.prepare(request).await,
+    }
+    .map_err(|error| store_refusal(&error))?;
+    let encoded = if with_key {
+        encode_keyed(endpoint, prepared).await?
+    } else {
+        // Downloads without a key cost microseconds: encoded in place.
+        prepared.encode(&endpoint.policy, &mut OsRandom)
+    };
+    encoded.map_err(|error| Refusal::from(&error))
+}
+
+/// Queues a keyed download for an encoding thread, or refuses it at once (503).
+async fn encode_keyed(endpoint: &Endpoint, prepared: Prepared) -> Result<Encoded, Refusal> {
+    match queue(endpoint.encoder.clone(), prepared, endpoint.policy).await {
+        Ok(encoded) => Ok(encoded),
+        Err(e) if e.is::<Overloaded>() => Err(Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "every encoding thread is busy and the queue is full",
+        )
+        .retry_after(Duration::from_secs(1))),
+        Err(_) => Ok(Err(Error::from(ErrorKind::Internal))),
+    }
+}
+
+/// The queue's future on owned values: a `Send` future that borrows nothing (a borrow
+/// across tower's future trips the compiler's `Send` check of the handler).
+fn queue(
+    encoder: Encoder,
+    prepared: Prepared,
+    policy: ExportPolicy,
+) -> impl Future<Output = Result<Encoded, BoxError>> + Send {
+    encoder.oneshot((prepared, policy))
+}

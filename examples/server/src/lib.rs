@@ -1,0 +1,256 @@
+//! `POST /api/certificate/download` over HTTPS, on axum, tokio and rustls: the service as a
+//! library, so that tests (and hosts) can drive the router in-process, and a thin binary
+//! (`main.rs`) that serves it.
+//!
+//! ```text
+//! cargo run --release -p cert-download-server                 # the demo store on https://127.0.0.1:8443
+//! cargo run --release -p cert-download-server -- --store DIR --tokens FILE \
+//!     --listen 127.0.0.1:8443 --tls-cert cert.pem --tls-key key.pem
+//! cargo run --release -p cert-download-server -- --insecure-http --listen 127.0.0.1:8080
+//! cargo run --release -p cert-download-server -- --help       # every limit and its default
+//! cargo run --release -p cert-download-server -- --database postgres://... --kek-file FILE
+//! ```
+//!
+//! Where things are:
+//! - [`app`] builds the router from a [`Config`]: the endpoint (`endpoint.rs`: body,
+//!   authentication, validation, store, encoding queue, the audit line), the 404/405
+//!   answers, the timeout layers and the request log.
+//! - [`Options`] and [`Limits`] (`options.rs`): the command line on `clap`, each limit
+//!   stated once (flag, default, help).
+//! - `auth.rs`: bearer [`Tokens`] and the failure limit per address; `refusal.rs`: the one
+//!   type every refusal is, and the contract's error body; `body.rs`: reading a body into
+//!   one buffer of fixed cap; `throttle.rs`: the `governor` rate limits.
+//! - `vault.rs`: with `--database`, the vault ([`VaultBackend`]): callers and grants from
+//!   its database, keys from its sealed store, an audit row committed before any download
+//!   is answered, bounded waits on the database.
+//! - [`serve`] (`serve.rs`): the accept loop, connection cap, hyper's options, TLS,
+//!   graceful shutdown; [`run`] puts it all together for the binary.
+//!
+//! Callers authenticate with `Authorization: Bearer <token>`; the tokens file maps each
+//! token to a principal and whether it may export keys:
+//! `{"<token>": {"principal": "<name>", "export_keys": true}}`.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod auth;
+mod body;
+mod endpoint;
+mod options;
+mod refusal;
+mod serve;
+mod throttle;
+mod vault;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::post;
+use cert_download::ExportPolicy;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
+
+pub use auth::Tokens;
+pub use options::{Limits, Options, Transport};
+pub use serve::{serve, shutdown_signal, tls_acceptor};
+pub use vault::{VaultBackend, VaultFlags};
+
+use endpoint::Endpoint;
+
+/// The endpoint's path.
+pub const PATH: &str = "/api/certificate/download";
+
+/// What the router serves, and how.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Config {
+    /// The `DirectoryStore` root.
+    pub store: PathBuf,
+    /// The bearer tokens.
+    pub tokens: Tokens,
+    /// The vault, which replaces the store and the tokens when given.
+    pub vault: Option<VaultBackend>,
+    /// The limits (those of the connection are [`serve`]'s).
+    pub limits: Limits,
+    /// The export policy of every download.
+    pub policy: ExportPolicy,
+    /// Becomes true when shutdown begins: requests still sending their body are then
+    /// answered 503 at once. A receiver whose sender is gone never does.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl Config {
+    /// The store and tokens with the default limits and policy, and no shutdown.
+    pub fn new(store: impl Into<PathBuf>, tokens: Tokens) -> Self {
+        Self {
+            store: store.into(),
+            tokens,
+            vault: None,
+            limits: Limits::default(),
+            policy: ExportPolicy::default(),
+            shutdown: watch::channel(false).1,
+        }
+    }
+
+    /// What the command line names: the store, the tokens file (read here, unless the
+    /// vault serves), the limits and the PFX profile; no vault (it is opened in the
+    /// runtime, [`VaultBackend::open`]) and no shutdown (the binary sets its own).
+    pub fn from_options(options: &Options) -> Result<Self, String> {
+        let policy = ExportPolicy::builder()
+            .pfx_encryption(options.pfx_encryption)
+            .build()
+            .map_err(|e| format!("the export policy: {e}"))?;
+        let tokens = match options.vault.database {
+            Some(_) => Tokens::none(),
+            None => Tokens::load(&options.tokens())?,
+        };
+        Ok(Self {
+            limits: options.limits.clone(),
+            policy,
+            ..Self::new(options.store(), tokens)
+        })
+    }
+}
+
+/// The address a request comes from: the peer of its connection (axum's
+/// [`ConnectInfo`], which [`serve`] puts on each request), or `0.0.0.0:0` without one.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Client {
+    pub(crate) addr: SocketAddr,
+}
+
+impl Client {
+    pub(crate) fn of(request: &Request) -> Self {
+        let addr = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
+        Self { addr }
+    }
+}
+
+/// One log line per request: client address, method, path, status, time. Never a header
+/// or a body.
+async fn log_request(request: Request, next: axum::middleware::Next) -> Response {
+    let client = Client::of(&request).addr;
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let start = Instant::now();
+    tracing::debug!(%client, %method, %path, "request received");
+    let response = next.run(request).await;
+    tracing::info!(
+        %client,
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        micros = start.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
+}
+
+/// Forgets the rate limiters' idle keys every minute, for as long as the endpoint lives.
+fn sweep_while_alive(endpoint: Weak<Endpoint>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            match endpoint.upgrade() {
+                Some(endpoint) => endpoint.throttle.sweep(),
+                None => break,
+            }
+        }
+    });
+}
+
+/// The service: the endpoint with its layers (outermost last: the body's idle timeout,
+/// the whole request's timeout with the contract's 408, the request log), 404 for other
+/// paths and 405 for other methods. Must be called inside a tokio runtime (the encoding
+/// queue's worker and the rate limiters' sweeper are tasks).
+pub fn app(config: Config) -> Router {
+    let Config {
+        store,
+        tokens,
+        vault,
+        limits,
+        policy,
+        shutdown,
+    } = config;
+    let endpoint = Arc::new(Endpoint::new(
+        &store, tokens, vault, &limits, policy, shutdown,
+    ));
+    sweep_while_alive(Arc::downgrade(&endpoint));
+    Router::new()
+        .route(
+            PATH,
+            post(endpoint::download).fallback(refusal::method_not_allowed),
+        )
+        .fallback(refusal::not_found)
+        .layer(RequestBodyTimeoutLayer::new(limits.body_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
+        .layer(axum::middleware::map_response(refusal::shape_bare_errors))
+        .layer(axum::middleware::from_fn(log_request))
+        .with_state(endpoint)
+}
+
+/// The binary: loads the tokens and TLS files, binds, prints `listening on <URL>` on
+/// stdout when ready, and serves until SIGINT or SIGTERM.
+pub fn run(options: Options) -> Result<(), String> {
+    let config = Config::from_options(&options)?;
+    let tls = match options.transport()? {
+        Transport::Tls { cert, key } => Some(tls_acceptor(&cert, &key)?),
+        Transport::InsecureHttp => None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let limits = options.limits.clone();
+    let result = runtime.block_on(async move {
+        let (stopping, shutdown) = watch::channel(false);
+        // The vault first: a database that cannot be served from is refused before the
+        // address is taken.
+        let vault = match options.vault.database {
+            Some(_) => Some(VaultBackend::open(&options.vault).await?),
+            None => None,
+        };
+        let listener = TcpListener::bind(options.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| format!("cannot read the bound address: {e}"))?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let host = match local.ip() {
+            ip if ip.is_loopback() && tls.is_some() => "localhost".to_owned(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        match vault {
+            Some(_) => tracing::info!(store = "vault", %local, scheme, ?limits, "ready"),
+            None => {
+                tracing::info!(store = %config.store.display(), %local, scheme, ?limits, "ready")
+            }
+        }
+        let router = app(Config {
+            shutdown,
+            vault,
+            ..config
+        });
+        println!("listening on {scheme}://{host}:{}{PATH}", local.port());
+        serve(listener, tls, router, limits, shutdown_signal(), stopping).await;
+        Ok(())
+    });
+    // Encodings still running on the blocking pool are not waited for beyond this.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
+}

@@ -1,0 +1,261 @@
+//! The command line (`clap`, derive): where to listen, what to serve, and every limit with
+//! its default. Each limit is stated once, here: its flag, default and help text are the
+//! attributes and doc comment of its field, and `--help`, [`Limits::default`] and the
+//! README's limits table (checked by a test) all come from them.
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cert_download::PfxEncryption;
+use clap::Parser;
+
+/// The command line of `cert-download-server`.
+#[derive(Clone, Debug, Parser)]
+#[command(
+    name = "cert-download-server",
+    about = "POST /api/certificate/download over HTTPS, from a DirectoryStore, with bearer tokens"
+)]
+#[non_exhaustive]
+pub struct Options {
+    /// The DirectoryStore root [default: the crate's demo store]
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Bearer tokens, JSON [default: DIR/tokens.json]
+    #[arg(long, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
+    /// Address to listen on
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443")]
+    pub listen: SocketAddr,
+    /// PEM certificate (chain) of the server [default: DIR/tls/server.pem]
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the server [default: DIR/tls/server.key]
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Plain HTTP instead of HTTPS: allowed on a loopback address only
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub insecure_http: bool,
+    /// The PFX profile of requests that name none: aes256_sha256, aes256_sha256_pbmac1
+    /// (every algorithm FIPS-approved) or tripledes_sha1
+    #[arg(long, value_name = "PROFILE", default_value = "aes256_sha256", value_parser = pfx_encryption)]
+    pub pfx_encryption: PfxEncryption,
+    /// The limits.
+    #[command(flatten)]
+    pub limits: Limits,
+    /// The vault (`--database`), instead of the store and tokens file.
+    #[command(flatten)]
+    pub vault: crate::vault::VaultFlags,
+}
+
+/// The limits that keep one client, or many, from taking the service down.
+#[derive(Clone, Debug, clap::Args)]
+#[non_exhaustive]
+#[command(next_help_heading = "Limits")]
+pub struct Limits {
+    /// TLS handshake, request line and headers; idle keep-alive (hyper's
+    /// `header_read_timeout`)
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = seconds)]
+    pub header_timeout: Duration,
+    /// Longest pause inside a request body, then 408 (tower-http's
+    /// `RequestBodyTimeoutLayer`)
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = seconds)]
+    pub body_timeout: Duration,
+    /// Headers received to response sent, then 408 (tower-http's `TimeoutLayer`)
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = seconds)]
+    pub request_timeout: Duration,
+    /// Request line and headers, then 431 (hyper's `max_header_size`; at least 1024)
+    #[arg(long, value_name = "N", default_value = "16384", value_parser = header_bytes)]
+    pub max_header_bytes: usize,
+    /// Header fields in a request, then 431 (hyper's `max_headers`)
+    #[arg(long, value_name = "N", default_value = "64", value_parser = at_least_one::<usize>)]
+    pub max_headers: usize,
+    /// Open connections; more wait in the listen backlog
+    #[arg(long, value_name = "N", default_value = "1024", value_parser = at_least_one::<usize>)]
+    pub max_connections: usize,
+    /// Pause after accept fails, e.g. out of file descriptors (as `axum::serve` pauses)
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = seconds)]
+    pub accept_error_pause: Duration,
+    /// Of a body over 64 KiB, read and dropped before the 400 (so that the client sees it
+    /// rather than a reset); beyond it the connection is closed
+    #[arg(long, value_name = "N", default_value = "1048576")]
+    pub drain_bytes: u64,
+    /// Keyed downloads encoding at once [default: the cores]
+    #[arg(long, value_name = "N")]
+    pub encode_threads: Option<NonZeroUsize>,
+    /// Keyed downloads waiting for a thread, then 503 [default: 4 x the cores]
+    #[arg(long, value_name = "N")]
+    pub encode_queue: Option<NonZeroUsize>,
+    /// Failed authentications per client address, then 429
+    #[arg(long, value_name = "N", default_value = "10", value_parser = at_least_one::<u32>)]
+    pub auth_failures_per_minute: u32,
+    /// Failed authentications per client address allowed at once
+    #[arg(long, value_name = "N", default_value = "10", value_parser = at_least_one::<u32>)]
+    pub auth_failure_burst: u32,
+    /// Downloads per principal, then 429
+    #[arg(long, value_name = "N", default_value = "600", value_parser = at_least_one::<u32>)]
+    pub downloads_per_minute: u32,
+    /// Downloads per principal allowed at once
+    #[arg(long, value_name = "N", default_value = "60", value_parser = at_least_one::<u32>)]
+    pub download_burst: u32,
+    /// On SIGINT/SIGTERM, time for requests in flight
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = seconds)]
+    pub shutdown_grace: Duration,
+}
+
+/// The limits alone, to read their defaults from the same attributes as the command line.
+#[derive(Parser)]
+struct LimitsOnly {
+    #[command(flatten)]
+    limits: Limits,
+}
+
+impl Default for Limits {
+    /// The defaults of the flags.
+    fn default() -> Self {
+        LimitsOnly::parse_from(["cert-download-server"]).limits
+    }
+}
+
+/// The cores this process may use.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, NonZeroUsize::get)
+}
+
+impl Limits {
+    /// Keyed downloads encoding at once: `--encode-threads`, or the cores.
+    pub fn encode_threads(&self) -> usize {
+        self.encode_threads.map_or_else(cores, NonZeroUsize::get)
+    }
+
+    /// Keyed downloads waiting for a thread: `--encode-queue`, or four per core.
+    pub fn encode_queue(&self) -> usize {
+        self.encode_queue
+            .map_or_else(|| 4 * cores(), NonZeroUsize::get)
+    }
+}
+
+/// Where the TLS certificate and key come from, or plain HTTP.
+#[derive(Clone, Debug)]
+pub enum Transport {
+    /// HTTPS with this certificate (chain) and key, PEM files.
+    Tls {
+        /// The certificate file; it may hold the chain.
+        cert: PathBuf,
+        /// The private key file.
+        key: PathBuf,
+    },
+    /// Plain HTTP, on a loopback address only.
+    InsecureHttp,
+}
+
+impl Options {
+    /// The store root: `--store`, or the crate's demo store.
+    pub fn store(&self) -> PathBuf {
+        self.store
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../demo-store")))
+    }
+
+    /// The tokens file: `--tokens`, or `tokens.json` in the store.
+    pub fn tokens(&self) -> PathBuf {
+        self.tokens
+            .clone()
+            .unwrap_or_else(|| self.store().join("tokens.json"))
+    }
+
+    /// TLS files, or plain HTTP when that is asked for and the address is loopback.
+    pub fn transport(&self) -> Result<Transport, String> {
+        if self.insecure_http {
+            if !self.listen.ip().is_loopback() {
+                return Err(format!(
+                    "refusing plain HTTP on {}: --insecure-http is allowed on a loopback \
+                     address only (127.0.0.0/8 or ::1), since requests carry passwords and \
+                     responses carry keys",
+                    self.listen
+                ));
+            }
+            return Ok(Transport::InsecureHttp);
+        }
+        let store = self.store();
+        let or_store = |file: &Option<PathBuf>, rel: &str| -> PathBuf {
+            file.clone().unwrap_or_else(|| Path::new(&store).join(rel))
+        };
+        Ok(Transport::Tls {
+            cert: or_store(&self.tls_cert, "tls/server.pem"),
+            key: or_store(&self.tls_key, "tls/server.key"),
+        })
+    }
+}
+
+/// A number of seconds, more than 0 and at most a day.
+fn seconds(value: &str) -> Result<Duration, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("{value:?} is not a number of seconds from 0 to 86400"))
+}
+
+/// A whole number of at least 1.
+fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(value: &str) -> Result<T, String> {
+    value
+        .parse::<T>()
+        .ok()
+        .filter(|n| *n >= T::from(1))
+        .ok_or_else(|| format!("{value:?} is not a whole number of at least 1"))
+}
+
+/// Below 1 KiB not even the request line fits; hyper's buffer floor is 8 KiB.
+fn header_bytes(value: &str) -> Result<usize, String> {
+    at_least_one::<u32>(value).map(|n| (n as usize).max(1024))
+}
+
+fn pfx_encryption(value: &str) -> Result<PfxEncryption, String> {
+    PfxEncryption::from_name(value).ok_or_else(|| {
+        format!("{value:?} is not aes256_sha256, aes256_sha256_pbmac1 or tripledes_sha1")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Options::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_come_from_the_flags() {
+        let limits = Limits::default();
+        assert_eq!(limits.header_timeout, Duration::from_secs(10));
+        assert_eq!(limits.max_header_bytes, 16384);
+        assert_eq!(limits.encode_threads(), cores());
+        assert_eq!(limits.encode_queue(), 4 * cores());
+    }
+
+    #[test]
+    fn values_are_checked() {
+        let parse = |args: &[&str]| {
+            Options::try_parse_from(
+                std::iter::once("cert-download-server").chain(args.iter().copied()),
+            )
+        };
+        assert!(parse(&["--header-timeout", "0"]).is_err());
+        assert!(parse(&["--header-timeout", "86401"]).is_err());
+        assert!(parse(&["--max-headers", "0"]).is_err());
+        assert!(parse(&["--encode-threads", "0"]).is_err());
+        assert!(parse(&["--pfx-encryption", "rc2_40"]).is_err());
+        assert!(parse(&["--tls-cert", "a.pem"]).is_err());
+        assert!(parse(&["--insecure-http", "--tls-cert", "a", "--tls-key", "b"]).is_err());
+        let options = parse(&["--max-header-bytes", "10", "--body-timeout", "0.5"]).unwrap();
+        assert_eq!(options.limits.max_header_bytes, 1024);
+        assert_eq!(options.limits.body_timeout, Duration::from_millis(500));
+        let off_loopback = parse(&["--insecure-http", "--listen", "0.0.0.0:0"]).unwrap();
+        assert!(off_loopback.transport().unwrap_err().contains("loopback"));
+    }
+}
