@@ -1109,6 +1109,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn unavailable_is_the_database_not_the_data() {
+        let io = |kind| sqlx::Error::Io(std::io::Error::from(kind));
+        for e in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            io(std::io::ErrorKind::ConnectionRefused),
+            io(std::io::ErrorKind::ConnectionReset),
+        ] {
+            assert!(VaultError::Database(e).is_unavailable());
+        }
+        for e in [
+            VaultError::Database(sqlx::Error::RowNotFound),
+            VaultError::NotInitialized,
+            VaultError::UnknownToken,
+        ] {
+            assert!(!e.is_unavailable(), "{e}");
+        }
+        // Found through a source chain, as a host gets it from cert_download::Error.
+        let store = cert_download::StoreError::backend(sqlx::Error::PoolTimedOut);
+        let id = CertificateId::new(1).unwrap();
+        let error = store.into_error(id);
+        assert!(is_unavailable(std::error::Error::source(&error).unwrap()));
+        let broken = cert_download::StoreError::backend(sqlx::Error::RowNotFound).into_error(id);
+        assert!(!is_unavailable(std::error::Error::source(&broken).unwrap()));
+    }
+
+    #[test]
     fn issuers_column_round_trip() {
         let a = CertificateDer::from(vec![0x30, 0x03, 1, 2, 3]);
         let mut long = vec![0x30, 0x82, 0x01, 0x00];
