@@ -582,6 +582,9 @@ enum Link {
     Down,
     /// Accepts connections and never answers (a host that vanished from the network).
     Silent,
+    /// Keeps every connection open, the pool's established ones included, and stops
+    /// passing bytes (a database that hangs in the middle of a query).
+    Frozen,
 }
 
 /// A loopback TCP relay to PostgreSQL on a fixed port.
@@ -589,6 +592,27 @@ struct Relay {
     port: u16,
     target: SocketAddr,
     task: Option<tokio::task::JoinHandle<()>>,
+    frozen: tokio::sync::watch::Sender<bool>,
+}
+
+/// Copies bytes from `from` to `to`, holding each piece while the relay is frozen.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut frozen: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::AsyncReadExt;
+    let mut piece = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut piece).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if frozen.wait_for(|f| !*f).await.is_err() || to.write_all(&piece[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
 }
 
 impl Relay {
@@ -597,39 +621,52 @@ impl Relay {
             port: closed_port(),
             target,
             task: None,
+            frozen: tokio::sync::watch::channel(false).0,
         };
         relay.set(Link::Up).await;
         relay
     }
 
     async fn set(&mut self, link: Link) {
+        if link == Link::Frozen {
+            self.frozen.send_replace(true);
+            return;
+        }
         if let Some(task) = self.task.take() {
             // Aborting the task drops its listener and every connection it holds.
             task.abort();
             let _ = task.await;
         }
+        self.frozen.send_replace(false);
         if link == Link::Down {
             return;
         }
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
             .await
             .unwrap();
-        let target = self.target;
+        let (target, frozen) = (self.target, self.frozen.subscribe());
         self.task = Some(tokio::spawn(async move {
             let mut held = tokio::task::JoinSet::new();
             loop {
-                let Ok((mut inbound, _)) = listener.accept().await else {
+                let Ok((inbound, _)) = listener.accept().await else {
                     continue;
                 };
+                let frozen = frozen.clone();
                 held.spawn(async move {
                     if link == Link::Silent {
+                        let _keep = inbound;
                         tokio::time::sleep(Duration::from_secs(3600)).await;
                         return;
                     }
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                    let _ = inbound.shutdown().await;
+                    let Ok(outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    let (in_read, in_write) = inbound.into_split();
+                    let (out_read, out_write) = outbound.into_split();
+                    tokio::join!(
+                        pump(in_read, out_write, frozen.clone()),
+                        pump(out_read, in_write, frozen),
+                    );
                 });
             }
         }));
@@ -706,7 +743,7 @@ async fn database_loss_and_recovery() {
         .await
         .expect_ok("crt");
 
-    for link in [Link::Down, Link::Silent] {
+    for link in [Link::Down, Link::Silent, Link::Frozen] {
         relay.set(link).await;
         all_unavailable(&http, &server, &d.admin, 12).await;
         relay.set(Link::Up).await;
@@ -736,7 +773,7 @@ async fn database_loss_and_recovery() {
     // database took them (it did not).
     let rows = audit_rows(&d.vault).await;
     let ok: Vec<_> = rows.iter().filter(|r| r.entry.status == 200).collect();
-    assert_eq!(ok.len(), 3, "{rows:?}");
+    assert_eq!(ok.len(), 4, "{rows:?}");
     drop(server);
 }
 
