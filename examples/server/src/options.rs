@@ -190,7 +190,7 @@ impl Options {
 }
 
 /// A number of seconds, more than 0 and at most a day.
-fn seconds(value: &str) -> Result<Duration, String> {
+pub(crate) fn seconds(value: &str) -> Result<Duration, String> {
     value
         .parse::<f64>()
         .ok()

@@ -65,24 +65,14 @@ pub struct VaultFlags {
     #[arg(long, value_name = "N", default_value = "10", value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub db_max_connections: u32,
     /// Wait for a free or new database connection, then 503
-    #[arg(long, value_name = "SECS", default_value = "3", value_parser = seconds)]
+    #[arg(long, value_name = "SECS", default_value = "3", value_parser = crate::options::seconds)]
     pub db_acquire_timeout: Duration,
     /// Each database step of a request (token, record and key, audit row), then 503
-    #[arg(long, value_name = "SECS", default_value = "5", value_parser = seconds)]
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = crate::options::seconds)]
     pub db_timeout: Duration,
     /// This instance's name in the audit rows [default: host name and pid]
     #[arg(long, value_name = "NAME", value_parser = instance_name)]
     pub instance: Option<String>,
-}
-
-/// A number of seconds, more than 0 and at most an hour.
-fn seconds(value: &str) -> Result<Duration, String> {
-    value
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 3600.0)
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| format!("{value:?} is not a number of seconds from 0 to 3600"))
 }
 
 fn instance_name(value: &str) -> Result<String, String> {
