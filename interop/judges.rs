@@ -92,6 +92,16 @@ const JUDGES: &[Judge] = &[
         present: || on_path("curl"),
         watch: &["/usr/bin/curl"],
     },
+    // Not a judge of files: the PostgreSQL cluster the vault's end-to-end tests run on
+    // (only its URL is looked at; vault/build.rs does the same for the vault's own tests).
+    Judge {
+        cfg: "postgres_cluster",
+        what: "PostgreSQL (CERT_DOWNLOAD_POSTGRES_URL)",
+        install: "apt-get install postgresql, then run scripts/test-all (it starts a throwaway \
+                  cluster), or point CERT_DOWNLOAD_POSTGRES_URL at a cluster",
+        present: || std::env::var_os("CERT_DOWNLOAD_POSTGRES_URL").is_some_and(|v| !v.is_empty()),
+        watch: &[],
+    },
 ];
 
 fn runs(program: &str, args: &[&str]) -> bool {
@@ -191,6 +201,7 @@ fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) {
 fn main() {
     println!("cargo::rerun-if-env-changed=CERT_DOWNLOAD_JUDGES");
     println!("cargo::rerun-if-env-changed=PATH");
+    println!("cargo::rerun-if-env-changed=CERT_DOWNLOAD_POSTGRES_URL");
     println!("cargo::rerun-if-changed=tests");
     let required = std::env::var("CERT_DOWNLOAD_JUDGES").is_ok_and(|v| v == "required");
     let mut missing = Vec::new();

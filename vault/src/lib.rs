@@ -87,5 +87,5 @@ pub use store::QUERY_SQLITE;
 pub use store::VaultStore;
 pub use vault::{
     AuditEntry, AuditFilter, AuditRow, ImportOutcome, NewToken, Permission, RekeyReport, Scope,
-    Vault, VaultError, VaultOptions, check_record,
+    Vault, VaultError, VaultOptions, check_record, is_unavailable,
 };

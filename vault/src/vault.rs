@@ -122,6 +122,65 @@ impl VaultError {
     }
 }
 
+impl VaultError {
+    /// Whether the database could not be reached or was too busy (connection refused or
+    /// lost, no free connection within the acquire timeout, a server shutting down, a
+    /// locked or full SQLite file): a condition that passes, where the same call may work
+    /// when tried again. A host answers these 503 with `Retry-After`; the rest are faults
+    /// of the data or the schema.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, VaultError::Database(e) if sqlx_unavailable(e))
+    }
+}
+
+/// Whether `error`, or an error in its `source` chain, is a database that could not be
+/// reached or was too busy (see [`VaultError::is_unavailable`]). For the `Backend` source
+/// of a [`VaultStore`](crate::VaultStore) answer, as the host gets it back from
+/// `cert_download::Error::source`.
+pub fn is_unavailable(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(sqlx) = e.downcast_ref::<sqlx::Error>() {
+            return sqlx_unavailable(sqlx);
+        }
+        if let Some(vault) = e.downcast_ref::<VaultError>() {
+            return vault.is_unavailable();
+        }
+        current = e.source();
+    }
+    false
+}
+
+fn sqlx_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::BeginFailed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code();
+            let code = code.as_deref().unwrap_or("");
+            match code.parse::<u32>() {
+                // SQLite's (extended) result codes: BUSY, LOCKED, IOERR, FULL, CANTOPEN.
+                Ok(n) if code.len() < 5 => matches!(n & 0xff, 5 | 6 | 10 | 13 | 14),
+                // PostgreSQL's SQLSTATE: connection exceptions (08), insufficient
+                // resources (53), operator intervention (57: shutting down, cannot connect
+                // now), serialization failure and deadlock (40001, 40P01).
+                _ => {
+                    code.starts_with("08")
+                        || code.starts_with("53")
+                        || code.starts_with("57")
+                        || matches!(code, "40001" | "40P01")
+                }
+            }
+        }
+        _ => false,
+    }
+}
+
 /// How to connect. `Default`: 10 connections, 5 s to acquire one, no migration at open.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -1048,6 +1107,33 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unavailable_is_the_database_not_the_data() {
+        let io = |kind| sqlx::Error::Io(std::io::Error::from(kind));
+        for e in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            io(std::io::ErrorKind::ConnectionRefused),
+            io(std::io::ErrorKind::ConnectionReset),
+        ] {
+            assert!(VaultError::Database(e).is_unavailable());
+        }
+        for e in [
+            VaultError::Database(sqlx::Error::RowNotFound),
+            VaultError::NotInitialized,
+            VaultError::UnknownToken,
+        ] {
+            assert!(!e.is_unavailable(), "{e}");
+        }
+        // Found through a source chain, as a host gets it from cert_download::Error.
+        let store = cert_download::StoreError::backend(sqlx::Error::PoolTimedOut);
+        let id = CertificateId::new(1).unwrap();
+        let error = store.into_error(id);
+        assert!(is_unavailable(std::error::Error::source(&error).unwrap()));
+        let broken = cert_download::StoreError::backend(sqlx::Error::RowNotFound).into_error(id);
+        assert!(!is_unavailable(std::error::Error::source(&broken).unwrap()));
+    }
 
     #[test]
     fn issuers_column_round_trip() {

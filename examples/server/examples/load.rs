@@ -18,6 +18,16 @@
 //! download limit lifted (one token makes every request here), everything else at its
 //! defaults. Client and server share the machine's cores: on 2 cores, the client's own TLS
 //! and HTTP work is a visible part of the crt figures (it is negligible next to a PFX).
+//!
+//! With `--postgres URL` (a PostgreSQL whose user may create databases) the same run also
+//! measures the vault: a fresh database is made (and dropped at the end), initialized with
+//! a new KEK file, the demo store imported and one principal granted everything; then
+//! `vault-1` (one server on it) and `vault-2` (two servers on it, the client alternating
+//! between them request by request) are measured beside `directory` (the demo store):
+//!
+//! ```sh
+//! target/release/examples/load --postgres postgres://postgres@127.0.0.1:5432/postgres
+//! ```
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -27,10 +37,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+/// The demo store's token with every grant.
 const TOKEN: &str = "demo-admin-token";
 
 struct Options {
     server: PathBuf,
+    postgres: Option<String>,
     seconds: f64,
     warmup: f64,
     concurrency: Vec<usize>,
@@ -48,6 +60,7 @@ fn options() -> Result<Options, String> {
         .ok_or("cannot find the server next to this example")?;
     let mut options = Options {
         server: default_server,
+        postgres: None,
         seconds: 5.0,
         warmup: 1.0,
         concurrency: vec![1, 2, 16],
@@ -63,6 +76,7 @@ fn options() -> Result<Options, String> {
         let value = args.next().ok_or_else(|| format!("{arg} needs a value"))?;
         match arg.as_str() {
             "--server" => options.server = PathBuf::from(value),
+            "--postgres" => options.postgres = Some(value),
             "--seconds" => options.seconds = value.parse().map_err(|_| "--seconds: a number")?,
             "--warmup" => options.warmup = value.parse().map_err(|_| "--warmup: a number")?,
             "--concurrency" => {
@@ -99,8 +113,7 @@ struct Tally {
 }
 
 async fn run(
-    client: &reqwest::Client,
-    url: &str,
+    targets: &[Target],
     format: &str,
     concurrency: usize,
     warmup: Duration,
@@ -110,17 +123,21 @@ async fn run(
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let client = client.clone();
-        let url = url.to_owned();
+    for task in 0..concurrency {
+        let targets = targets.to_vec();
         let (measuring, stop) = (Arc::clone(&measuring), Arc::clone(&stop));
         tasks.push(tokio::spawn(async move {
             let mut tally = Tally::default();
+            // With several instances, each task goes to each in turn, request by request.
+            let mut next = task;
             while !stop.load(Ordering::Relaxed) {
+                let target = &targets[next % targets.len()];
+                next += 1;
                 let start = Instant::now();
-                let sent = client
-                    .post(&url)
-                    .bearer_auth(TOKEN)
+                let sent = target
+                    .client
+                    .post(&target.url)
+                    .bearer_auth(&target.token)
                     .header("content-type", "application/json")
                     .body(body)
                     .send()
@@ -245,17 +262,30 @@ fn single_thread_rate(format: &str, seconds: f64) -> Result<(f64, f64), String> 
     Ok((f64::from(done) / wall, f64::from(done) / cpu.max(1e-3)))
 }
 
-fn main() -> Result<(), String> {
-    let options = options()?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut single = Vec::new();
-    for format in &options.formats {
-        single.push((
-            format.clone(),
-            single_thread_rate(format, options.seconds.min(3.0))?,
-        ));
+/// One server process; SIGINT and wait on drop.
+struct Server {
+    child: std::process::Child,
+    url: String,
+    port: u16,
+}
+
+impl Server {
+    fn pid(&self) -> String {
+        self.child.id().to_string()
     }
-    let mut server = Command::new(&options.server)
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(options: &Options, args: &[String]) -> Result<Server, String> {
+    let mut child = Command::new(&options.server)
         .args(["--listen", "127.0.0.1:0"])
         .args([
             "--downloads-per-minute",
@@ -263,6 +293,7 @@ fn main() -> Result<(), String> {
             "--download-burst",
             "1000000",
         ])
+        .args(args)
         .args(&options.server_args)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
@@ -271,96 +302,269 @@ fn main() -> Result<(), String> {
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", options.server.display()))?;
     let mut ready = String::new();
-    BufReader::new(server.stdout.take().ok_or("no stdout")?)
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    BufReader::new(stdout)
         .read_line(&mut ready)
         .map_err(|e| e.to_string())?;
+    // Dropped on an error below: the process is stopped.
+    let mut server = Server {
+        child,
+        url: String::new(),
+        port: 0,
+    };
     let url = ready
         .trim()
         .strip_prefix("listening on ")
-        .ok_or_else(|| format!("not a ready line: {ready:?}"))?
-        .to_owned();
-    let port: u16 = url
+        .ok_or_else(|| format!("not a ready line: {ready:?}"))?;
+    server.port = url
         .rsplit_once(':')
         .and_then(|(_, rest)| rest.split('/').next())
         .and_then(|p| p.parse().ok())
         .ok_or_else(|| format!("no port in {url}"))?;
+    server.url = url.to_owned();
+    Ok(server)
+}
 
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-    let result = runtime.block_on(async {
-        let ca = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../demo-store/tls/ca.pem"
-        ))
+/// Where one request goes: a client pinned to one server, its URL, the token.
+#[derive(Clone)]
+struct Target {
+    client: reqwest::Client,
+    url: String,
+    token: String,
+}
+
+fn target(server: &Server, token: &str) -> Result<Target, String> {
+    let ca = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../demo-store/tls/ca.pem"
+    ))
+    .map_err(|e| e.to_string())?;
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).map_err(|e| e.to_string())?)
+        .resolve("localhost", SocketAddr::from(([127, 0, 0, 1], server.port)))
+        .no_proxy()
+        .pool_max_idle_per_host(1024)
+        .build()
         .map_err(|e| e.to_string())?;
-        let client = reqwest::Client::builder()
-            .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(&ca).map_err(|e| e.to_string())?)
-            .resolve("localhost", SocketAddr::from(([127, 0, 0, 1], port)))
-            .no_proxy()
-            .pool_max_idle_per_host(1024)
-            .build()
+    Ok(Target {
+        client,
+        url: server.url.clone(),
+        token: token.to_owned(),
+    })
+}
+
+/// A fresh vault database on the PostgreSQL of `admin_url`: the demo store imported, a
+/// token with every grant. Returns the database URL, the token and its name (to drop).
+async fn vault_database(
+    admin_url: &str,
+    kek_file: &std::path::Path,
+) -> Result<(String, String, String), String> {
+    use cert_download::{CertificateId, CertificateStore, DirectoryStore, Zeroizing};
+    use cert_download_vault::{Keyring, Permission, Scope, Vault, VaultOptions};
+    let name = format!("cert_download_load_{}", std::process::id());
+    let pool = sqlx::PgPool::connect(admin_url)
+        .await
+        .map_err(|e| format!("{admin_url}: {e}"))?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&pool)
+        .await
+        .map_err(|e| format!("CREATE DATABASE {name}: {e}"))?;
+    pool.close().await;
+    let (base, query) = admin_url.split_once('?').unwrap_or((admin_url, ""));
+    let cut = base
+        .rfind('/')
+        .filter(|&i| i > base.find("://").map_or(0, |j| j + 2));
+    let url = match cut {
+        Some(i) => format!("{}/{name}", &base[..i]),
+        None => format!("{base}/{name}"),
+    };
+    let url = if query.is_empty() {
+        url
+    } else {
+        format!("{url}?{query}")
+    };
+    Keyring::create_file(kek_file).map_err(|e| e.to_string())?;
+    let keyring = Keyring::load(kek_file).map_err(|e| e.to_string())?;
+    let vault = Vault::init(&url, keyring, VaultOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let demo = DirectoryStore::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../demo-store"));
+    let id = CertificateId::new(12345).ok_or("id")?;
+    let record = demo.certificate(id).map_err(|e| e.to_string())?;
+    let key = Zeroizing::new(demo.private_key(id).map_err(|e| e.to_string())?);
+    vault
+        .import(id, &record, Some(&key))
+        .await
+        .map_err(|e| e.to_string())?;
+    for permission in [Permission::Read, Permission::ExportKey] {
+        vault
+            .grant("load", permission, &Scope::All)
+            .await
             .map_err(|e| e.to_string())?;
-        println!(
-            "server: {} {}",
-            options.server.display(),
-            options.server_args.join(" ")
-        );
-        for (format, (rate, cpu_rate)) in &single {
+    }
+    let token = vault
+        .create_token("load", None)
+        .await
+        .map_err(|e| e.to_string())?
+        .token;
+    vault.close().await;
+    Ok((url, token, name))
+}
+
+async fn drop_database(admin_url: &str, name: &str) {
+    if let Ok(pool) = sqlx::PgPool::connect(admin_url).await {
+        let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+        let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&pool).await;
+        pool.close().await;
+    }
+}
+
+/// What `measure` needs beyond the options: the cores, and the single-thread rate of
+/// each format through the library, measured in this run.
+struct Baseline {
+    cores: usize,
+    single: Vec<(String, (f64, f64))>,
+}
+
+impl Baseline {
+    fn rate(&self, format: &str) -> f64 {
+        self.single
+            .iter()
+            .find(|(f, _)| f == format)
+            .map_or(f64::NAN, |(_, (rate, _))| *rate)
+    }
+}
+
+/// Each format at each concurrency through `targets`; the CPU columns are those of the
+/// server processes `pids` (all of them together).
+async fn measure(
+    options: &Options,
+    baseline: &Baseline,
+    setup: &str,
+    targets: &[Target],
+    pids: &[String],
+) {
+    let servers_cpu = || pids.iter().map(|pid| cpu_time(pid)).sum::<Duration>();
+    for format in &options.formats {
+        for &concurrency in &options.concurrency {
+            let (server_before, client_before) = (servers_cpu(), cpu_time("self"));
+            let machine_before = machine_ticks();
+            let (mut tally, elapsed) = run(
+                targets,
+                format,
+                concurrency,
+                Duration::from_secs_f64(options.warmup),
+                Duration::from_secs_f64(options.seconds),
+            )
+            .await;
+            tally.ok.sort();
+            let secs = elapsed.as_secs_f64();
+            // Warm-up included on both sides: CPU over all requests of the run.
+            let server_cpu = servers_cpu().saturating_sub(server_before);
+            let client_cpu = cpu_time("self").saturating_sub(client_before);
+            let machine = machine_ticks();
+            let idle = (machine.0 - machine_before.0) as f64 * 100.0
+                / (machine.1 - machine_before.1).max(1) as f64;
+            let wall = secs + options.warmup;
+            let per_second = tally.ok.len() as f64 / secs;
+            let answered = (per_second * wall).max(1.0);
             println!(
-                "{format} through the library on one thread: {rate:.0}/s of wall time ({} ms each), {cpu_rate:.0}/s of CPU time ({} ms of CPU each); {cores} cores",
-                ms(Duration::from_secs_f64(1.0 / rate)),
-                ms(Duration::from_secs_f64(1.0 / cpu_rate))
+                "| {setup} | {format} | {concurrency} | {per_second:.0} | {:.2} | {} | {} | {:.0} | {} | {:.2} | {:.0} | {:.0} | {idle:.0} |",
+                per_second / (baseline.cores as f64 * baseline.rate(format)),
+                ms(percentile(&tally.ok, 50.0)),
+                ms(percentile(&tally.ok, 99.0)),
+                tally.shed as f64 / secs,
+                tally.other,
+                server_cpu.as_secs_f64() * 1e3 / answered,
+                server_cpu.as_secs_f64() * 100.0 / wall,
+                client_cpu.as_secs_f64() * 100.0 / wall,
             );
         }
-        println!();
+    }
+}
+
+fn main() -> Result<(), String> {
+    let options = options()?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let kek_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let kek_file = kek_dir.path().join("kek");
+    let vault = match &options.postgres {
+        Some(admin) => Some(runtime.block_on(vault_database(admin, &kek_file))?),
+        None => None,
+    };
+    println!(
+        "server: {} {}",
+        options.server.display(),
+        options.server_args.join(" ")
+    );
+    println!();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut single = Vec::new();
+    for format in &options.formats {
+        single.push((
+            format.clone(),
+            single_thread_rate(format, options.seconds.min(3.0))?,
+        ));
+    }
+    for (format, (rate, cpu_rate)) in &single {
         println!(
-            "| format | concurrency | requests/s (200) | / (cores x 1 thread) | p50 ms | p99 ms | shed (503)/s | other | server CPU ms/request | server CPU % | client CPU % | machine idle % |"
+            "{format} through the library on one thread: {rate:.0}/s of wall time ({} ms each), {cpu_rate:.0}/s of CPU time ({} ms of CPU each); {cores} cores",
+            ms(Duration::from_secs_f64(1.0 / rate)),
+            ms(Duration::from_secs_f64(1.0 / cpu_rate))
         );
-        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-        let server_pid = server.id().to_string();
-        for (format, (rate, _)) in &single {
-            for &concurrency in &options.concurrency {
-                let (server_before, client_before) = (cpu_time(&server_pid), cpu_time("self"));
-                let machine_before = machine_ticks();
-                let (mut tally, elapsed) = run(
-                    &client,
-                    &url,
-                    format.as_str(),
-                    concurrency,
-                    Duration::from_secs_f64(options.warmup),
-                    Duration::from_secs_f64(options.seconds),
-                )
-                .await;
-                tally.ok.sort();
-                let secs = elapsed.as_secs_f64();
-                // Warm-up included on both sides: CPU over all requests of the run.
-                let server_cpu = cpu_time(&server_pid).saturating_sub(server_before);
-                let client_cpu = cpu_time("self").saturating_sub(client_before);
-                let machine = machine_ticks();
-                let idle = (machine.0 - machine_before.0) as f64 * 100.0
-                    / (machine.1 - machine_before.1).max(1) as f64;
-                let wall = secs + options.warmup;
-                let per_second = tally.ok.len() as f64 / secs;
-                let answered = (per_second * wall).max(1.0);
-                println!(
-                    "| {format} | {concurrency} | {per_second:.0} | {:.2} | {} | {} | {:.0} | {} | {:.2} | {:.0} | {:.0} | {idle:.0} |",
-                    per_second / (cores as f64 * rate),
-                    ms(percentile(&tally.ok, 50.0)),
-                    ms(percentile(&tally.ok, 99.0)),
-                    tally.shed as f64 / secs,
-                    tally.other,
-                    server_cpu.as_secs_f64() * 1e3 / answered,
-                    server_cpu.as_secs_f64() * 100.0 / wall,
-                    client_cpu.as_secs_f64() * 100.0 / wall,
-                );
-            }
-        }
+    }
+    let baseline = Baseline { cores, single };
+    println!();
+    println!(
+        "| setup | format | concurrency | requests/s (200) | / (cores x 1 thread) | p50 ms | p99 ms | shed (503)/s | other | server CPU ms/request | server CPU % | client CPU % | machine idle % |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let result = (|| {
+        let directory = start_server(&options, &[])?;
+        let targets = [target(&directory, TOKEN)?];
+        runtime.block_on(measure(
+            &options,
+            &baseline,
+            "directory",
+            &targets,
+            &[directory.pid()],
+        ));
+        drop(directory);
+        let Some((url, token, _)) = &vault else {
+            return Ok(());
+        };
+        let kek = kek_file.to_string_lossy().into_owned();
+        let args = |n: u32| {
+            [
+                "--database",
+                url,
+                "--kek-file",
+                &kek,
+                "--instance",
+                &format!("load-{n}"),
+            ]
+            .map(str::to_owned)
+            .to_vec()
+        };
+        let one = start_server(&options, &args(1))?;
+        let targets = [target(&one, token)?];
+        runtime.block_on(measure(
+            &options,
+            &baseline,
+            "vault-1",
+            &targets,
+            &[one.pid()],
+        ));
+        let two = start_server(&options, &args(2))?;
+        let targets = [target(&one, token)?, target(&two, token)?];
+        let pids = [one.pid(), two.pid()];
+        runtime.block_on(measure(&options, &baseline, "vault-2", &targets, &pids));
         Ok::<(), String>(())
-    });
-    let _ = Command::new("kill")
-        .args(["-INT", &server.id().to_string()])
-        .status();
-    let _ = server.wait();
+    })();
+    if let (Some(admin), Some((_, _, name))) = (&options.postgres, &vault) {
+        runtime.block_on(drop_database(admin, name));
+    }
     result
 }

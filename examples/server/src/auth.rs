@@ -2,6 +2,7 @@
 //! and the failure limit per client address. Every way to fail is a [`Refusal`].
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -27,6 +28,11 @@ pub(crate) struct Grant {
 pub struct Tokens(Vec<([u8; 32], Grant)>);
 
 impl Tokens {
+    /// No tokens (the vault's database holds them).
+    pub fn none() -> Self {
+        Self(Vec::new())
+    }
+
     /// Reads a tokens file.
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read(path)
@@ -46,7 +52,7 @@ impl Tokens {
 
     /// Every entry is compared, whatever matches, so the time does not depend on which
     /// token (or how much of one) is right; comparing digests hides the length too.
-    fn grant(&self, token: &str) -> Option<Grant> {
+    pub(crate) fn grant(&self, token: &str) -> Option<Grant> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let mut found = None;
         for (known, grant) in &self.0 {
@@ -88,19 +94,29 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, Refusal> {
     }))
 }
 
-/// The caller's grant, or why there is none. The token is judged first, so a valid one
-/// is never refused for the failures of others at the same address; each failure is
-/// counted, and over the budget answered 429 instead of 401. Every refusal closes the
-/// connection: a client that has not authenticated gets one request per connection.
-pub(crate) fn authenticate(
-    tokens: &Tokens,
+/// The caller that `lookup` finds for the bearer token (in the tokens file, or the
+/// vault's database), or why there is none. The token is judged first, so a valid one is
+/// never refused for the failures of others at the same address; each failure is
+/// counted, and over the budget answered 429 instead of 401. A lookup that cannot say
+/// (the vault's database unreachable) is its own refusal, not counted as a failure. Every
+/// refusal closes the connection: a client that has not authenticated gets one request
+/// per connection.
+pub(crate) async fn authenticate<'h, C, F>(
     throttle: &Throttle,
     ip: IpAddr,
-    headers: &HeaderMap,
-) -> Result<Grant, Refusal> {
+    headers: &'h HeaderMap,
+    lookup: impl FnOnce(&'h str) -> F,
+) -> Result<C, Refusal>
+where
+    F: Future<Output = Result<Option<C>, Refusal>>,
+{
     let token = bearer(headers).map_err(Refusal::closing)?;
-    if let Some(grant) = token.and_then(|t| tokens.grant(t)) {
-        return Ok(grant);
+    let found = match token {
+        Some(token) => lookup(token).await.map_err(Refusal::closing)?,
+        None => None,
+    };
+    if let Some(caller) = found {
+        return Ok(caller);
     }
     let refusal = match throttle.failed(ip) {
         Some(wait) => Refusal::too_many("too many failed authentications", wait),

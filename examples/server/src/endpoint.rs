@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use cert_download::{
     BlockingStore, CertificateId, CertificateRecord, CertificateStore, DirectoryStore,
-    DownloadRequest, DownloadResponse, Error, ErrorKind, ExportPolicy, Format, OsRandom,
+    DownloadRequest, DownloadResponse, Error, ErrorKind, ExportPolicy, Format, OsRandom, Prepared,
     PrivateKeyDer, StoreError, prepare, prepare_async,
 };
 use tokio::sync::watch;
@@ -31,6 +31,7 @@ use crate::logs;
 use crate::options::Limits;
 use crate::refusal::{Refusal, json_response};
 use crate::throttle::Throttle;
+use crate::vault::{VaultBackend, VaultCaller, store_refusal};
 
 /// The directory store seen by one caller: it may read every record, and export keys only
 /// with the grant. Read on an encoding thread for keyed downloads, and through the crate's
@@ -57,18 +58,47 @@ impl CertificateStore for CallerStore {
 type Encoded = Result<DownloadResponse, Error>;
 type EncodeFuture = Pin<Box<dyn Future<Output = Result<Encoded, BoxError>> + Send>>;
 
-/// A keyed download for an encoding thread: the whole of it, store and encoding, runs
-/// there (one hand-off to the blocking pool and back, not one per store call: the profile
-/// showed the thread switches as the largest cost beside the KDF).
-struct Job {
-    request: DownloadRequest,
-    store: CallerStore,
-    policy: ExportPolicy,
+/// A keyed download for an encoding thread. From the directory store, the whole of it,
+/// store and encoding, runs there (one hand-off to the blocking pool and back, not one per
+/// store call: the profile showed the thread switches as the largest cost beside the
+/// KDF); from the vault, whose store is async, the encoding of what it prepared.
+enum Job {
+    Directory {
+        request: DownloadRequest,
+        store: CallerStore,
+        policy: ExportPolicy,
+    },
+    Prepared {
+        prepared: Box<Prepared>,
+        policy: ExportPolicy,
+    },
 }
 
 impl Job {
     fn run(self) -> Encoded {
-        prepare(self.request, &self.store)?.encode(&self.policy, &mut OsRandom)
+        match self {
+            Job::Directory {
+                request,
+                store,
+                policy,
+            } => prepare(request, &store)?.encode(&policy, &mut OsRandom),
+            Job::Prepared { prepared, policy } => prepared.encode(&policy, &mut OsRandom),
+        }
+    }
+}
+
+/// Who an authenticated request comes from: a caller of the tokens file, or of the vault.
+enum Caller {
+    File(Grant),
+    Vault(Box<VaultCaller>),
+}
+
+impl Caller {
+    fn principal(&self) -> &str {
+        match self {
+            Caller::File(grant) => &grant.principal,
+            Caller::Vault(caller) => caller.principal(),
+        }
     }
 }
 
@@ -94,6 +124,8 @@ fn encoder(limits: &Limits) -> Encoder {
 pub(crate) struct Endpoint {
     store: Arc<DirectoryStore>,
     tokens: Tokens,
+    /// `Some`: callers, grants, keys and the audit trail are the vault's (`vault.rs`).
+    vault: Option<VaultBackend>,
     policy: ExportPolicy,
     encoder: Encoder,
     pub(crate) throttle: Throttle,
@@ -107,6 +139,7 @@ impl std::fmt::Debug for Endpoint {
         f.debug_struct("Endpoint")
             .field("store", &self.store)
             .field("tokens", &self.tokens)
+            .field("vault", &self.vault)
             .finish_non_exhaustive()
     }
 }
@@ -116,6 +149,7 @@ impl Endpoint {
     pub(crate) fn new(
         store: &Path,
         tokens: Tokens,
+        vault: Option<VaultBackend>,
         limits: &Limits,
         policy: ExportPolicy,
         shutdown: watch::Receiver<bool>,
@@ -123,6 +157,7 @@ impl Endpoint {
         Self {
             store: Arc::new(DirectoryStore::new(store)),
             tokens,
+            vault,
             policy,
             encoder: encoder(limits),
             throttle: Throttle::new(limits),
@@ -265,7 +300,13 @@ pub(crate) async fn download(State(endpoint): State<Arc<Endpoint>>, request: Req
     let client = Client::of(&request);
     let (parts, body) = request.into_parts();
     let mut audit = Audit::default();
-    let outcome = judge(&endpoint, client, &parts.headers, body, &mut audit).await;
+    let mut outcome = judge(&endpoint, client, &parts.headers, body, &mut audit).await;
+    // On the vault, a download that reached the store leaves only once its row is in.
+    if let (Some(vault), Some(principal), Some(download)) =
+        (&endpoint.vault, &audit.principal, audit.download)
+    {
+        outcome = vault.record(client, principal, download, outcome).await;
+    }
     audit.log(client, &outcome);
     let mut response = match outcome {
         Ok(download) => json_response(StatusCode::OK, download.to_json()),
@@ -285,8 +326,19 @@ async fn judge(
 ) -> Result<DownloadResponse, Refusal> {
     // Before any body byte is read (and so before hyper sends `100 Continue`): an
     // anonymous caller learns nothing but 401, and costs no more than its headers.
-    let grant = authenticate(&endpoint.tokens, &endpoint.throttle, client.ip, headers)?;
-    audit.principal = Some(grant.principal.clone());
+    let (throttle, ip) = (&endpoint.throttle, client.ip);
+    let caller = match &endpoint.vault {
+        None => Caller::File(
+            authenticate(throttle, ip, headers, |token| {
+                std::future::ready(Ok(endpoint.tokens.grant(token)))
+            })
+            .await?,
+        ),
+        Some(vault) => Caller::Vault(Box::new(
+            authenticate(throttle, ip, headers, |token| vault.caller(token)).await?,
+        )),
+    };
+    audit.principal = Some(caller.principal().to_owned());
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -313,7 +365,7 @@ async fn judge(
     let body = body.map_err(|failure| body_refusal(&failure))?;
     let request = DownloadRequest::from_json_with_policy(&body, endpoint.policy.password_policy())
         .map_err(|error| Refusal::from(&error))?;
-    if let Some(wait) = endpoint.throttle.download(&grant.principal) {
+    if let Some(wait) = endpoint.throttle.download(caller.principal()) {
         return Err(Refusal::too_many(
             "too many downloads for this principal",
             wait,
@@ -321,21 +373,33 @@ async fn judge(
     }
     let with_key = request.includes_key();
     audit.download = Some((request.id(), request.format(), with_key));
-    let store = CallerStore {
-        store: Arc::clone(&endpoint.store),
-        grant,
+    let policy = endpoint.policy;
+    let store = match caller {
+        Caller::File(grant) => CallerStore {
+            store: Arc::clone(&endpoint.store),
+            grant,
+        },
+        Caller::Vault(caller) => {
+            let prepared = caller
+                .prepare(request)
+                .await
+                .map_err(|error| store_refusal(&error))?;
+            let encoded = if with_key {
+                let prepared = Box::new(prepared);
+                encode_keyed(endpoint, Job::Prepared { prepared, policy }).await?
+            } else {
+                prepared.encode(&policy, &mut OsRandom)
+            };
+            return encoded.map_err(|error| Refusal::from(&error));
+        }
     };
     let encoded = if with_key {
-        let policy = endpoint.policy;
-        encode_keyed(
-            endpoint,
-            Job {
-                request,
-                store,
-                policy,
-            },
-        )
-        .await?
+        let job = Job::Directory {
+            request,
+            store,
+            policy,
+        };
+        encode_keyed(endpoint, job).await?
     } else {
         // Downloads without a key cost microseconds: the store on the blocking pool, the
         // encoding in place.

@@ -8,6 +8,7 @@
 //!     --listen 127.0.0.1:8443 --tls-cert cert.pem --tls-key key.pem
 //! cargo run --release -p cert-download-server -- --insecure-http --listen 127.0.0.1:8080
 //! cargo run --release -p cert-download-server -- --help       # every limit and its default
+//! cargo run --release -p cert-download-server -- --database postgres://... --kek-file FILE
 //! ```
 //!
 //! Where things are:
@@ -21,6 +22,9 @@
 //!   into one buffer of fixed cap; `throttle.rs`: the `governor` rate limits; `client.rs`:
 //!   the client address, from the peer or a trusted proxy's `Forwarded`/`X-Forwarded-For`;
 //!   `logs.rs`: client text escaped and cut, log lines of unauthenticated clients limited.
+//! - `vault.rs`: with `--database`, the vault ([`VaultBackend`]): callers and grants from
+//!   its database, keys from its sealed store, an audit row committed before any download
+//!   is answered, bounded waits on the database.
 //! - [`serve`] (`serve.rs`): the accept loop, the connection caps (in all, per address),
 //!   a keep-alive connection's age and request count, hyper's options, TLS, graceful
 //!   shutdown; [`run`] puts it all together for the binary.
@@ -41,6 +45,7 @@ mod options;
 mod refusal;
 mod serve;
 mod throttle;
+mod vault;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
@@ -59,6 +64,7 @@ use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 pub use auth::Tokens;
 pub use options::{Limits, Options, Transport};
 pub use serve::{serve, shutdown_signal, tls_acceptor};
+pub use vault::{VaultBackend, VaultFlags};
 
 use client::{Client, Proxies};
 use endpoint::{Audited, Endpoint};
@@ -74,6 +80,8 @@ pub struct Config {
     pub store: PathBuf,
     /// The bearer tokens.
     pub tokens: Tokens,
+    /// The vault, which replaces the store and the tokens when given.
+    pub vault: Option<VaultBackend>,
     /// The limits (those of the connection are [`serve`]'s).
     pub limits: Limits,
     /// The export policy of every download.
@@ -89,23 +97,29 @@ impl Config {
         Self {
             store: store.into(),
             tokens,
+            vault: None,
             limits: Limits::default(),
             policy: ExportPolicy::default(),
             shutdown: watch::channel(false).1,
         }
     }
 
-    /// What the command line names: the store, the tokens file (read here), the limits
-    /// and the PFX profile; no shutdown (the binary sets its own).
+    /// What the command line names: the store, the tokens file (read here, unless the
+    /// vault serves), the limits and the PFX profile; no vault (it is opened in the
+    /// runtime, [`VaultBackend::open`]) and no shutdown (the binary sets its own).
     pub fn from_options(options: &Options) -> Result<Self, String> {
         let policy = ExportPolicy::builder()
             .pfx_encryption(options.pfx_encryption)
             .build()
             .map_err(|e| format!("the export policy: {e}"))?;
+        let tokens = match options.vault.database {
+            Some(_) => Tokens::none(),
+            None => Tokens::load(&options.tokens())?,
+        };
         Ok(Self {
             limits: options.limits.clone(),
             policy,
-            ..Self::new(options.store(), Tokens::load(&options.tokens())?)
+            ..Self::new(options.store(), tokens)
         })
     }
 }
@@ -167,11 +181,14 @@ pub fn app(config: Config) -> Router {
     let Config {
         store,
         tokens,
+        vault,
         limits,
         policy,
         shutdown,
     } = config;
-    let endpoint = Arc::new(Endpoint::new(&store, tokens, &limits, policy, shutdown));
+    let endpoint = Arc::new(Endpoint::new(
+        &store, tokens, vault, &limits, policy, shutdown,
+    ));
     sweep_while_alive(Arc::downgrade(&endpoint));
     logs::set_rate(limits.log_lines_per_second);
     let proxies = Proxies::new(&limits.trusted_proxies);
@@ -207,6 +224,12 @@ pub fn run(options: Options) -> Result<(), String> {
     let limits = options.limits.clone();
     let result = runtime.block_on(async move {
         let (stopping, shutdown) = watch::channel(false);
+        // The vault first: a database that cannot be served from is refused before the
+        // address is taken.
+        let vault = match options.vault.database {
+            Some(_) => Some(VaultBackend::open(&options.vault).await?),
+            None => None,
+        };
         let listener = TcpListener::bind(options.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
@@ -219,8 +242,17 @@ pub fn run(options: Options) -> Result<(), String> {
             std::net::IpAddr::V6(ip) => format!("[{ip}]"),
             ip => ip.to_string(),
         };
-        tracing::info!(store = %config.store.display(), %local, scheme, ?limits, "ready");
-        let router = app(Config { shutdown, ..config });
+        match vault {
+            Some(_) => tracing::info!(store = "vault", %local, scheme, ?limits, "ready"),
+            None => {
+                tracing::info!(store = %config.store.display(), %local, scheme, ?limits, "ready")
+            }
+        }
+        let router = app(Config {
+            shutdown,
+            vault,
+            ..config
+        });
         println!("listening on {scheme}://{host}:{}{PATH}", local.port());
         serve(listener, tls, router, limits, shutdown_signal(), stopping).await;
         Ok(())

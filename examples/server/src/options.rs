@@ -44,6 +44,9 @@ pub struct Options {
     /// The limits.
     #[command(flatten)]
     pub limits: Limits,
+    /// The vault (`--database`), instead of the store and tokens file.
+    #[command(flatten)]
+    pub vault: crate::vault::VaultFlags,
 }
 
 /// The limits that keep one client, or many, from taking the service down.
@@ -210,7 +213,7 @@ impl Options {
 }
 
 /// A number of seconds, more than 0 and at most a day.
-fn seconds(value: &str) -> Result<Duration, String> {
+pub(crate) fn seconds(value: &str) -> Result<Duration, String> {
     value
         .parse::<f64>()
         .ok()

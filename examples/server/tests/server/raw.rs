@@ -65,9 +65,16 @@ pub(crate) async fn tls_from(
 
 /// A TLS connection to the server (verified against the demo CA, as `localhost`).
 pub(crate) async fn tls(server: &Server) -> TlsStream<TcpStream> {
-    connect_tls(tcp(server).await)
+    tls_over(tcp(server).await)
         .await
-        .unwrap_or_else(|e| panic!("TLS handshake with {} failed: {e}", server.addr))
+        .unwrap_or_else(|e| panic!("with {}: {e}", server.addr))
+}
+
+/// TLS on a connection made by the caller (verified against the demo CA, as `localhost`).
+pub(crate) async fn tls_over(tcp: TcpStream) -> Result<TlsStream<TcpStream>, String> {
+    connect_tls(tcp)
+        .await
+        .map_err(|e| format!("TLS handshake failed: {e}"))
 }
 
 /// A request head for the endpoint: the request line, `Host`, the given fields, the

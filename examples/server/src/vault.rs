@@ -1,0 +1,364 @@
+//! The vault backend (`--database URL --kek-file FILE`): callers authenticated by the token
+//! hashes of the database and authorized by its grants, keys from its sealed store, and an
+//! audit row committed before any answer is released.
+//!
+//! - **Audit before release.** Every download an authenticated caller asks for (answered
+//!   200, or refused by the store: 401, 403, 404, 500, or 503) gets a row in the database's
+//!   `audit` table, with the principal, id, format, status, error code, whether a key went
+//!   out, the client's address and this instance's name. A 200 (with or without a key) is
+//!   sent only once its row is committed; if the row cannot be written within
+//!   `--db-timeout`, the answer is **503 `audit_unavailable` with `Retry-After`** and
+//!   nothing of the download leaves. 503 rather than 500: the request was good and the
+//!   same request succeeds once the database takes writes again (or on another instance).
+//!   A refusal whose row cannot be written is still answered (nothing leaves with it), and
+//!   the failure is logged. Requests refused before the caller is known (no or unknown
+//!   token, the failed-authentication limit, a duplicate `Authorization`) and those refused
+//!   before the store is asked (400, 415, 429) are in the log only: anonymous clients do
+//!   not write to the shared database.
+//! - **Revocation**: the token is looked up in the database on every request, and each
+//!   store call checks it again (no cache): a token revoked by `cert-download-vault token
+//!   revoke` is refused by every instance from the next request on.
+//! - **Database trouble**: each wait is bounded: a free connection within
+//!   `--db-acquire-timeout` (sqlx's pool retries refused connections until then), and each
+//!   database step of a request (caller lookup, store lookup, audit insert) within
+//!   `--db-timeout`. A database that cannot be reached or is too busy is answered **503
+//!   `database_unavailable` with `Retry-After`**; its text goes to the log, never into a
+//!   response. The pool opens new connections when the database is back: no restart.
+//!   At start, a database that does not answer within the acquire timeout, a wrong KEK
+//!   file or a database without the schema ends the process with one line saying which.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use cert_download::{
+    CertificateId, DownloadRequest, DownloadResponse, Error, ErrorKind, Format, Prepared,
+    StoreError, prepare_async,
+};
+use cert_download_vault::{AuditEntry, Keyring, Vault, VaultOptions, VaultStore};
+
+use crate::client::Client;
+use crate::refusal::Refusal;
+
+/// How long a client is told to wait before it tries again after a 503.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// The vault's flags: with `--database`, the service serves the vault instead of a
+/// directory store and a tokens file.
+#[derive(Clone, Debug, clap::Args)]
+#[non_exhaustive]
+#[command(next_help_heading = "Vault (instead of --store and --tokens)")]
+pub struct VaultFlags {
+    /// Serve the vault at sqlite://FILE or postgres://USER@HOST/DB: callers, grants, keys
+    /// and the audit trail from its database
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "kek_file",
+        conflicts_with_all = ["store", "tokens"]
+    )]
+    pub database: Option<String>,
+    /// The vault's KEK file (mode 0600; kept apart from the database)
+    #[arg(long, value_name = "FILE", requires = "database")]
+    pub kek_file: Option<PathBuf>,
+    /// Database connections of this instance
+    #[arg(long, value_name = "N", default_value = "10", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub db_max_connections: u32,
+    /// Wait for a free or new database connection, then 503
+    #[arg(long, value_name = "SECS", default_value = "3", value_parser = crate::options::seconds)]
+    pub db_acquire_timeout: Duration,
+    /// Each database step of a request (token, record and key, audit row), then 503
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = crate::options::seconds)]
+    pub db_timeout: Duration,
+    /// This instance's name in the audit rows [default: host name and pid]
+    #[arg(long, value_name = "NAME", value_parser = instance_name)]
+    pub instance: Option<String>,
+}
+
+fn instance_name(value: &str) -> Result<String, String> {
+    if value.is_empty() || value.len() > 128 || value.chars().any(char::is_control) {
+        return Err(format!(
+            "{value:?} is not 1 to 128 bytes without control characters"
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// The database URL as it may be logged: without a password.
+fn shown(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme && url[scheme + 3..at].contains(':') => {
+            let user = url[scheme + 3..at].split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// The vault the service runs on: the database pool, the keyring, this instance's name.
+#[derive(Clone, Debug)]
+pub struct VaultBackend {
+    vault: Vault,
+    instance: String,
+    timeout: Duration,
+}
+
+/// A database step that outlived `--db-timeout`.
+#[derive(Debug)]
+struct TimedOut;
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the database did not answer within --db-timeout")
+    }
+}
+
+impl std::error::Error for TimedOut {}
+
+/// Whether a download's error is the database being unreachable or too busy (or slower
+/// than `--db-timeout`), rather than a fault of the request or the stored data.
+fn database_unavailable(error: &Error) -> bool {
+    let Some(source) = std::error::Error::source(error) else {
+        return false;
+    };
+    source.is::<TimedOut>() || cert_download_vault::is_unavailable(source)
+}
+
+fn unavailable() -> Refusal {
+    Refusal::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "database_unavailable",
+        "the vault's database cannot be reached just now; try again",
+    )
+    .retry_after(RETRY_AFTER)
+}
+
+/// The refusal of a download the store failed: 503 `database_unavailable` when the
+/// database could not be reached, else the library's answer. (The directory store never
+/// gives the former.) The backend's text goes to the log only.
+pub(crate) fn store_refusal(error: &Error) -> Refusal {
+    if error.kind() == ErrorKind::StoreFailure {
+        let cause = std::error::Error::source(error).map_or_else(String::new, |e| e.to_string());
+        tracing::warn!(error = %error, cause = %cause, "the store failed");
+    }
+    if database_unavailable(error) {
+        unavailable()
+    } else {
+        Refusal::from(error)
+    }
+}
+
+impl VaultBackend {
+    /// Opens the vault of `--database` and checks `--kek-file` against it; every failure
+    /// is one line for the operator (it may name the database's own error: that is never
+    /// sent to a client).
+    pub async fn open(flags: &VaultFlags) -> Result<Self, String> {
+        let (Some(url), Some(kek_file)) = (&flags.database, &flags.kek_file) else {
+            return Err("--database and --kek-file go together".into());
+        };
+        let keyring = Keyring::load(kek_file).map_err(|e| e.to_string())?;
+        let options = VaultOptions::default()
+            .max_connections(flags.db_max_connections)
+            .acquire_timeout(flags.db_acquire_timeout);
+        let bound = flags.db_acquire_timeout + flags.db_timeout;
+        let vault = match tokio::time::timeout(bound, Vault::connect(url, keyring, options)).await {
+            Ok(Ok(vault)) => vault,
+            Ok(Err(e)) if e.is_unavailable() => {
+                return Err(format!(
+                    "the vault database {} cannot be reached (waited {:?}, \
+                     --db-acquire-timeout): {e}",
+                    shown(url),
+                    flags.db_acquire_timeout
+                ));
+            }
+            Ok(Err(e)) => return Err(format!("the vault database {}: {e}", shown(url))),
+            Err(_) => {
+                return Err(format!(
+                    "the vault database {} did not answer within {bound:?}",
+                    shown(url)
+                ));
+            }
+        };
+        let instance = flags
+            .instance
+            .clone()
+            .unwrap_or_else(|| format!("{} pid {}", host_name(), std::process::id()));
+        tracing::info!(
+            database = %shown(url),
+            %instance,
+            max_connections = flags.db_max_connections,
+            acquire_timeout_ms = flags.db_acquire_timeout.as_millis() as u64,
+            timeout_ms = flags.db_timeout.as_millis() as u64,
+            "vault opened"
+        );
+        Ok(Self {
+            vault,
+            instance,
+            timeout: flags.db_timeout,
+        })
+    }
+
+    /// The caller that `token` names, looked up in the database now: `Ok(None)` for an
+    /// unknown, expired or revoked token; a 503 (or 500) when the database cannot say.
+    pub(crate) async fn caller(&self, token: &str) -> Result<Option<VaultCaller>, Refusal> {
+        let looked_up = tokio::time::timeout(self.timeout, self.vault.caller(token)).await;
+        match looked_up {
+            Ok(Ok(store)) if store.principal().is_some() => Ok(Some(VaultCaller {
+                timeout: self.timeout,
+                store,
+            })),
+            Ok(Ok(_)) => Ok(None),
+            Ok(Err(e)) if e.is_unavailable() => {
+                tracing::warn!(error = %e, "token lookup failed: the database is unavailable");
+                Err(unavailable())
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "token lookup failed");
+                Err(Refusal::from(&Error::from(ErrorKind::StoreFailure)))
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "token lookup failed: the database did not answer within --db-timeout"
+                );
+                Err(unavailable())
+            }
+        }
+    }
+
+    /// Writes the audit row of a download that reached the store, then lets its outcome
+    /// go; a 200 whose row cannot be written becomes 503 `audit_unavailable` (nothing of
+    /// it leaves). A refusal is sent whether or not its row was written.
+    pub(crate) async fn record(
+        &self,
+        client: Client,
+        principal: &str,
+        (id, format, with_key): (CertificateId, Format, bool),
+        outcome: Result<DownloadResponse, Refusal>,
+    ) -> Result<DownloadResponse, Refusal> {
+        let (status, error) = match &outcome {
+            Ok(_) => (StatusCode::OK, None),
+            Err(refusal) => (refusal.status, Some(refusal.code.to_owned())),
+        };
+        let entry = AuditEntry {
+            principal: Some(principal.to_owned()),
+            certificate_id: i64::try_from(id.get()).ok(),
+            format: Some(format.as_str().to_owned()),
+            key_out: with_key && status == StatusCode::OK,
+            status: status.as_u16(),
+            error,
+            client: Some(client.shown()),
+            instance: Some(self.instance.clone()),
+            ..AuditEntry::default()
+        };
+        let written = tokio::time::timeout(self.timeout, self.vault.record_audit(&entry)).await;
+        let why = match written {
+            Ok(Ok(())) => return outcome,
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => TimedOut.to_string(),
+        };
+        if outcome.is_err() {
+            tracing::warn!(
+                error = %why,
+                status = status.as_u16(),
+                "audit row not written; the refusal is sent"
+            );
+            return outcome;
+        }
+        tracing::error!(
+            error = %why,
+            id = id.get(),
+            "audit row not written: the download is withheld (503)"
+        );
+        drop(outcome);
+        Err(Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "audit_unavailable",
+            "the download could not be recorded in the audit trail, so nothing was sent; try again",
+        )
+        .retry_after(RETRY_AFTER))
+    }
+}
+
+/// An authenticated caller of the vault.
+#[derive(Debug)]
+pub(crate) struct VaultCaller {
+    timeout: Duration,
+    store: VaultStore,
+}
+
+impl VaultCaller {
+    pub(crate) fn principal(&self) -> &str {
+        self.store.principal().unwrap_or("-")
+    }
+
+    /// Reads the record (and key) through the caller's grants, within `--db-timeout`.
+    pub(crate) async fn prepare(&self, request: DownloadRequest) -> Result<Prepared, Error> {
+        let id = request.id();
+        tokio::time::timeout(self.timeout, prepare_async(request, &self.store))
+            .await
+            .unwrap_or_else(|_| Err(StoreError::backend(TimedOut).into_error(id)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(
+            shown("postgres://svc:s3cret@db:5432/vault"),
+            "postgres://svc:***@db:5432/vault"
+        );
+        assert_eq!(shown("sqlite:///var/vault.db"), "sqlite:///var/vault.db");
+        assert_eq!(shown("postgres://svc@db/vault"), "postgres://svc@db/vault");
+    }
+
+    #[test]
+    fn an_unreachable_database_is_503_and_a_broken_record_500() {
+        let id = CertificateId::new(7).unwrap();
+        let refusal = |e: StoreError| store_refusal(&e.into_error(id));
+        for unavailable in [
+            refusal(StoreError::backend(TimedOut)),
+            refusal(StoreError::backend(sqlx::Error::PoolTimedOut)),
+            refusal(StoreError::backend(sqlx::Error::Io(std::io::Error::from(
+                std::io::ErrorKind::ConnectionReset,
+            )))),
+        ] {
+            assert_eq!(
+                (unavailable.status.as_u16(), unavailable.code),
+                (503, "database_unavailable")
+            );
+            assert!(
+                unavailable
+                    .into_response()
+                    .headers()
+                    .contains_key("retry-after")
+            );
+        }
+        for broken in [
+            refusal(StoreError::backend(sqlx::Error::RowNotFound)),
+            refusal(StoreError::backend(std::io::Error::other(
+                "a sealed key did not open",
+            ))),
+        ] {
+            assert_eq!(
+                (broken.status.as_u16(), broken.code),
+                (500, "store_failure")
+            );
+        }
+        let forbidden = refusal(StoreError::KeyExportForbidden);
+        assert_eq!(
+            (forbidden.status.as_u16(), forbidden.code),
+            (403, "key_export_forbidden")
+        );
+    }
+}
