@@ -74,6 +74,6 @@ pub(crate) fn derive(jobs: &mut [(Kdf<'_>, &mut [u8])]) {
 pub(crate) fn draw(rng: &mut dyn RandomSource, len: usize) -> Result<Vec<u8>, Error> {
     let mut bytes = vec![0u8; len];
     rng.fill(&mut bytes)
-        .map_err(|_| internal("the random source failed"))?;
+        .map_err(|e| internal("the random source failed").with_source(Box::new(e)))?;
     Ok(bytes)
 }

@@ -11,23 +11,20 @@ mod encode;
 mod error;
 mod kdf;
 mod key;
-mod policy;
-mod random;
-mod request;
 mod response;
-mod store;
 
+#[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
+pub mod policy;
+pub mod random;
+pub mod request;
+pub mod store;
 
 pub use error::{Error, ErrorKind};
-pub use policy::{
-    ExportPolicy, ExportPolicyBuilder, MAX_ITERATIONS, MIN_PBMAC1_ITERATIONS, PasswordPolicy,
-    PfxEncryption, PolicyError,
-};
-pub use random::{OsRandom, RandomError, RandomSource};
-pub use request::{
-    CertificateId, ChainOrder, DownloadRequest, Format, FriendlyName, MAX_BODY_BYTES, Password,
-};
+pub use policy::{ExportPolicy, PasswordPolicy, PfxEncryption};
+pub use random::OsRandom;
+pub use request::{CertificateId, DownloadRequest, Format, MAX_BODY_BYTES, Password};
 pub use response::DownloadResponse;
 /// The certificate and key types of the API ([`CertificateDer`], [`PrivateKeyDer`], their
 /// PKCS#8, PKCS#1 and SEC1 forms) and [`PemObject`] to read them from PEM: the crate
@@ -39,19 +36,14 @@ pub use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 #[cfg(feature = "tokio")]
 pub use store::BlockingStore;
 pub use store::{
-    AsyncCertificateStore, CertificateRecord, CertificateStore, DirectoryStore, MAX_FILE_BYTES,
-    MemoryStore, StoreError,
+    AsyncCertificateStore, CertificateRecord, CertificateStore, DirectoryStore, MemoryStore,
+    StoreError,
 };
 #[doc(no_inline)]
 pub use zeroize::Zeroizing;
 
-/// The most certificates a stored record may have (the leaf and its issuers); a longer
-/// chain is refused with a 500 before it is parsed.
-pub const MAX_CHAIN_LEN: usize = 64;
-
-/// The largest certificate accepted from a store (256 KiB); a larger one is refused with a
-/// 500 before it is parsed.
-pub const MAX_CERTIFICATE_BYTES: usize = 256 * 1024;
+use random::RandomSource;
+use store::{MAX_CERTIFICATE_BYTES, MAX_CHAIN_LEN};
 
 /// Downloads one certificate as `request` asks, with the default [`ExportPolicy`] and the
 /// operating system's random source.

@@ -7,8 +7,9 @@ mod support;
 // The PKCS#12 reader that shares no code with the encoder.
 mod common;
 
+use cert_download::request::ChainOrder;
 use cert_download::{
-    CertificateDer, ChainOrder, DirectoryStore, DownloadRequest, ErrorKind, ExportPolicy, Format,
+    CertificateDer, DirectoryStore, DownloadRequest, ErrorKind, ExportPolicy, Format,
     MAX_BODY_BYTES, OsRandom, PasswordPolicy, PfxEncryption, StoreError, download, download_json,
     prepare,
 };
@@ -523,10 +524,13 @@ fn password_policy_defaults() {
 
 #[test]
 fn ascii_only_policy_refuses_non_ascii_passwords() {
-    let ascii_only = PasswordPolicy::DEFAULT.ascii_only();
+    let ascii_only = PasswordPolicy::builder()
+        .ascii_only(true)
+        .build()
+        .expect("a valid password policy");
     let policy = ExportPolicy::builder()
         .all_iterations(1)
-        .password_policy(ascii_only)
+        .password_policy(ascii_only.clone())
         .build()
         .expect("a valid policy");
     let store = fixture_store();
@@ -1461,7 +1465,12 @@ fn run_record(
     request: Vec<u8>,
 ) -> Result<cert_download::DownloadResponse, cert_download::Error> {
     let mut store = cert_download::MemoryStore::new();
-    store.insert(id(1), leaf, issuers, fixture_key(1));
+    store.insert(
+        id(1),
+        cert_download::store::MemoryEntry::new(leaf)
+            .with_issuers(issuers)
+            .with_key(fixture_key(1)),
+    );
     run(&request, &store)
 }
 
@@ -2646,7 +2655,10 @@ fn include_root_keeps_a_self_signed_leaf_and_drops_what_is_not_on_the_path() {
         let expected: Vec<Vec<u8>> = expected.iter().map(|c| c.to_vec()).collect();
         for format in ["pem", "p7b"] {
             let mut store = cert_download::MemoryStore::new();
-            store.insert(id(1), leaf.clone(), issuers.clone(), None);
+            store.insert(
+                id(1),
+                cert_download::store::MemoryEntry::new(leaf.clone()).with_issuers(issuers.clone()),
+            );
             let request = json!({"id": 1, "format": format, "include_root": false});
             let response = expect_ok(run(&body(request), &store), what);
             let certs = file_certs(format, &response);

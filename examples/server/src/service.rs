@@ -402,7 +402,8 @@ async fn judge(
     let result = match prepare_async(request, &store).await {
         Err(error) => Err(error),
         Ok(prepared) if !with_key => prepared.encode(&app.policy, &mut OsRandom),
-        Ok(prepared) => match encode_keyed(app.encoder.clone(), prepared, app.policy).await {
+        Ok(prepared) => match encode_keyed(app.encoder.clone(), prepared, app.policy.clone()).await
+        {
             Ok(encoded) => encoded,
             Err(e) if e.is::<Overloaded>() => {
                 return refuse(
