@@ -102,6 +102,12 @@ pub struct PolicyError(&'static str);
 /// assert!(PasswordPolicy::builder().min_chars(0).build().is_err());
 /// # Ok::<(), cert_download::policy::PolicyError>(())
 /// ```
+///
+/// The policy a host passes to [`download_json`](crate::download_json),
+/// [`download_with`](crate::download_with) or [`Prepared::encode`](crate::Prepared::encode)
+/// is applied to every password, also to one checked against another policy when its
+/// request was built ([`DownloadRequest::from_json`](crate::DownloadRequest::from_json)
+/// checks against the default policy).
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PasswordPolicy {

@@ -190,6 +190,12 @@ impl Password {
         Ok(Self(password))
     }
 
+    /// Checks the password against `policy` (a password is checked against the policy of
+    /// its request when built, and against the host's policy again when encoded).
+    pub(crate) fn check(&self, policy: &PasswordPolicy) -> Result<(), Error> {
+        policy.check(&self.0)
+    }
+
     /// The password as text.
     #[cfg(test)]
     pub(crate) fn secret_str(&self) -> &str {

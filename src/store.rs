@@ -251,11 +251,13 @@ forward_store!(&S, std::sync::Arc<S>, Box<S>);
 /// # ) -> Result<cert_download::DownloadResponse, cert_download::Error> {
 /// use cert_download::{DownloadRequest, ExportPolicy, OsRandom, prepare_async};
 ///
-/// let request = DownloadRequest::from_json(&body)?;
+/// let policy = ExportPolicy::default();
+/// // The policy's password rules at parse time: a 400 before the store is asked.
+/// let request = DownloadRequest::from_json_with_policy(&body, policy.password_policy())?;
 /// let prepared = prepare_async(request, store).await?;
 /// // PBKDF2 takes milliseconds of CPU: keep it off the async worker threads.
 /// let response = tokio::task::spawn_blocking(move || {
-///     prepared.encode(&ExportPolicy::default(), &mut OsRandom)
+///     prepared.encode(&policy, &mut OsRandom)
 /// })
 /// .await
 /// .expect("the encoding task does not panic")?;
