@@ -211,7 +211,8 @@ impl std::error::Error for StoreError {
 ///   feature), which runs each call on tokio's blocking pool. There is deliberately no
 ///   blanket impl from one trait to the other: that would hide blocking I/O on an executor.
 ///
-/// [`conformance`](crate::conformance) checks these guarantees against your store.
+/// The `conformance` suite (the `conformance` feature) checks these guarantees against your
+/// store.
 pub trait CertificateStore: fmt::Debug + Send + Sync {
     /// The leaf and its issuers, if the caller may download them.
     fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError>;
@@ -275,7 +276,7 @@ forward_store!(&S, std::sync::Arc<S>, Box<S>);
 /// bound, so calling through them is never ambiguous: [`download`](crate::download) and
 /// [`prepare`](crate::prepare) use the synchronous impl,
 /// [`prepare_async`](crate::prepare_async) the async one, and
-/// [`conformance`](crate::conformance) tests each. Where you call the store yourself, name
+/// the `conformance` suite tests each. Where you call the store yourself, name
 /// the trait (`CertificateStore::certificate(&store, id)`), or import only the trait that
 /// module uses: with one trait in scope, `store.certificate(id)` is that trait's method.
 ///
