@@ -467,9 +467,6 @@ impl<'de> Deserialize<'de> for RawValue {
         struct V;
         impl<'de> Visitor<'de> for V {
             type Value = RawValue;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON value")
-            }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<RawValue, E> {
                 Ok(RawValue::Text(Zeroizing::new(v.to_owned())))
             }
@@ -498,6 +495,9 @@ impl<'de> Deserialize<'de> for RawValue {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawValue, A::Error> {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
                 Ok(RawValue::Other)
+            }
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
             }
         }
         d.deserialize_any(V)
