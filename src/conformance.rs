@@ -197,20 +197,17 @@ pub trait Harness {
 
     /// The same records, seen by a caller who may read the certificates but not export
     /// keys.
-    fn key_export_denied(&self, records: &[Record]) -> Supply<Self::Store> {
-        let _ = records;
+    fn key_export_denied(&self, _: &[Record]) -> Supply<Self::Store> {
         Supply::CannotSupply(String::new())
     }
 
     /// The same records, seen by a caller who is not authenticated.
-    fn unauthenticated(&self, records: &[Record]) -> Supply<Self::Store> {
-        let _ = records;
+    fn unauthenticated(&self, _: &[Record]) -> Supply<Self::Store> {
         Supply::CannotSupply(String::new())
     }
 
     /// The same records, seen by a caller who may read none of them.
-    fn forbidden(&self, records: &[Record]) -> Supply<Self::Store> {
-        let _ = records;
+    fn forbidden(&self, _: &[Record]) -> Supply<Self::Store> {
         Supply::CannotSupply(String::new())
     }
 }
@@ -228,26 +225,17 @@ pub trait AsyncHarness {
 
     /// The same records, seen by a caller who may read the certificates but not export
     /// keys.
-    fn key_export_denied(
-        &self,
-        records: &[Record],
-    ) -> impl Future<Output = Supply<Self::Store>> + Send {
-        let _ = records;
+    fn key_export_denied(&self, _: &[Record]) -> impl Future<Output = Supply<Self::Store>> + Send {
         std::future::ready(Supply::CannotSupply(String::new()))
     }
 
     /// The same records, seen by a caller who is not authenticated.
-    fn unauthenticated(
-        &self,
-        records: &[Record],
-    ) -> impl Future<Output = Supply<Self::Store>> + Send {
-        let _ = records;
+    fn unauthenticated(&self, _: &[Record]) -> impl Future<Output = Supply<Self::Store>> + Send {
         std::future::ready(Supply::CannotSupply(String::new()))
     }
 
     /// The same records, seen by a caller who may read none of them.
-    fn forbidden(&self, records: &[Record]) -> impl Future<Output = Supply<Self::Store>> + Send {
-        let _ = records;
+    fn forbidden(&self, _: &[Record]) -> impl Future<Output = Supply<Self::Store>> + Send {
         std::future::ready(Supply::CannotSupply(String::new()))
     }
 }
@@ -756,18 +744,9 @@ impl Run {
             self.full_access_record(store, r).await?;
         }
         let unknown = unknown_id()?;
-        self.expect_error(
-            Check::UnknownId,
-            store.certificate(unknown).await,
-            &[StoreError::NotFound],
-            "certificate(unknown id)",
-        )?;
-        self.expect_error(
-            Check::UnknownId,
-            store.private_key(unknown).await,
-            &[StoreError::NotFound],
-            "private_key(unknown id)",
-        )?;
+        for (call, got) in unknown_id_answers(store, unknown).await {
+            self.expect_error(Check::UnknownId, got, &[StoreError::NotFound], call)?;
+        }
         let status = store
             .download(DownloadRequest::pem(unknown), &self.policy)
             .await;
@@ -867,19 +846,11 @@ impl Run {
         self.refused(store, records, caller, (WANT, WANT), &[401])
             .await?;
         // Authentication comes before the lookup: an anonymous caller cannot probe ids.
-        let unknown = unknown_id()?;
-        self.expect_error(
-            Check::AuthenticationFirst,
-            store.certificate(unknown).await,
-            WANT,
-            &format!("certificate(unknown id) for {caller}"),
-        )?;
-        self.expect_error(
-            Check::AuthenticationFirst,
-            store.private_key(unknown).await,
-            WANT,
-            &format!("private_key(unknown id) for {caller}"),
-        )
+        for (call, got) in unknown_id_answers(store, unknown_id()?).await {
+            let call = format!("{call} for {caller}");
+            self.expect_error(Check::AuthenticationFirst, got, WANT, &call)?;
+        }
+        Ok(())
     }
 
     async fn forbidden<P: Probe>(&mut self, store: &P, records: &[Record]) -> Checked {
@@ -897,6 +868,23 @@ impl Run {
         )
         .await
     }
+}
+
+/// What both methods answer for `unknown`, each with the call's name.
+async fn unknown_id_answers<P: Probe>(
+    store: &P,
+    unknown: CertificateId,
+) -> [(&'static str, Result<(), StoreError>); 2] {
+    [
+        (
+            "certificate(unknown id)",
+            store.certificate(unknown).await.map(drop),
+        ),
+        (
+            "private_key(unknown id)",
+            store.private_key(unknown).await.map(drop),
+        ),
+    ]
 }
 
 fn unknown_id() -> Result<CertificateId, Failure> {
