@@ -15,12 +15,22 @@
 //! - the store answers consistently to concurrent callers (4 threads for a synchronous
 //!   store; 4 futures polled together for an async one).
 //!
-//! A group whose store the harness does not supply (`None`) is skipped and listed in
-//! [`Report::skipped`]; a store with access control should supply them all.
+//! The suite is behind the `conformance` feature (off by default: it embeds the demo
+//! records' private keys); turn it on in your `[dev-dependencies]`. Its checks are named by
+//! [`Check`] and its groups by [`Group`], both `#[non_exhaustive]`: a later release may add
+//! checks without a breaking change.
+//!
+//! Every group runs against the store of its caller. A harness that cannot supply a caller
+//! (a store without authentication has no unauthenticated caller) says why with
+//! [`Supply::CannotSupply`]; the group is then skipped and listed with the reason in
+//! [`Report::skipped`]. A group skipped without a reason (the trait's default methods, or
+//! an empty reason) **fails the run**: a store that hands keys to anyone must not pass
+//! because its harness left out the callers that would show it.
 //!
 //! ```
-//! use cert_download::conformance::{self, Harness, Record};
+//! use cert_download::conformance::{self, Group, Harness, Record, Supply};
 //! use cert_download::MemoryStore;
+//! use cert_download::store::MemoryEntry;
 //!
 //! struct Memory;
 //!
@@ -30,17 +40,26 @@
 //!         let mut store = MemoryStore::new();
 //!         for r in records {
 //!             let key = r.key.as_ref().map(|k| k.clone_key());
-//!             store.insert(r.id, r.leaf.clone(), r.issuers.clone(), key);
+//!             let entry = MemoryEntry::new(r.leaf.clone()).with_issuers(r.issuers.clone());
+//!             store.insert(r.id, entry.with_key(key));
 //!         }
 //!         store
 //!     }
-//!     fn key_export_denied(&self, records: &[Record]) -> Option<MemoryStore> {
-//!         Some(self.full_access(records).deny_key_export())
+//!     fn key_export_denied(&self, records: &[Record]) -> Supply<MemoryStore> {
+//!         Supply::Store(self.full_access(records).deny_key_export())
+//!     }
+//!     fn unauthenticated(&self, _: &[Record]) -> Supply<MemoryStore> {
+//!         Supply::cannot("MemoryStore has no authentication: every caller may read")
+//!     }
+//!     fn forbidden(&self, _: &[Record]) -> Supply<MemoryStore> {
+//!         Supply::cannot("MemoryStore has no per-record rights")
 //!     }
 //! }
 //!
 //! let report = conformance::run(&Memory).expect("MemoryStore conforms");
 //! assert!(report.checks() > 10);
+//! let skipped: Vec<Group> = report.skipped().iter().map(|s| s.group()).collect();
+//! assert_eq!(skipped, [Group::Unauthenticated, Group::Forbidden]);
 //! ```
 //!
 //! # An async store
@@ -52,7 +71,8 @@
 //! production.
 //!
 //! ```
-//! use cert_download::conformance::{AsyncHarness, Record, run_async};
+//! use cert_download::conformance::{AsyncHarness, Record, Supply, run_async};
+//! use cert_download::store::MemoryEntry;
 //! use cert_download::{
 //!     AsyncCertificateStore, CertificateId, CertificateRecord, CertificateStore, MemoryStore,
 //!     PrivateKeyDer, StoreError,
@@ -79,9 +99,20 @@
 //!     async fn full_access(&self, records: &[Record]) -> Remote {
 //!         let mut store = MemoryStore::new();
 //!         for r in records {
-//!             store.insert(r.id, r.leaf.clone(), r.issuers.clone(), r.key.as_ref().map(|k| k.clone_key()));
+//!             let key = r.key.as_ref().map(|k| k.clone_key());
+//!             let entry = MemoryEntry::new(r.leaf.clone()).with_issuers(r.issuers.clone());
+//!             store.insert(r.id, entry.with_key(key));
 //!         }
 //!         Remote(store)
+//!     }
+//!     async fn key_export_denied(&self, records: &[Record]) -> Supply<Remote> {
+//!         Supply::Store(Remote(self.full_access(records).await.0.deny_key_export()))
+//!     }
+//!     async fn unauthenticated(&self, _: &[Record]) -> Supply<Remote> {
+//!         Supply::cannot("this example store has no authentication")
+//!     }
+//!     async fn forbidden(&self, _: &[Record]) -> Supply<Remote> {
+//!         Supply::cannot("this example store has no per-record rights")
 //!     }
 //! }
 //!
@@ -126,7 +157,36 @@ pub struct Record {
     pub key: Option<PrivateKeyDer<'static>>,
 }
 
+/// A store seen by one kind of caller, or why the harness cannot supply one.
+#[derive(Debug)]
+pub enum Supply<S> {
+    /// The store, seen by that caller.
+    Store(S),
+    /// The store has no such caller; the reason, for the [`Report`]. An empty reason fails
+    /// the run, as a group skipped without one does.
+    CannotSupply(String),
+}
+
+impl<S> Supply<S> {
+    /// [`CannotSupply`](Self::CannotSupply) with `reason`.
+    pub fn cannot(reason: impl Into<String>) -> Self {
+        Supply::CannotSupply(reason.into())
+    }
+
+    /// The store turned into another (e.g. wrapped); the reason kept.
+    pub fn map<T>(self, f: impl FnOnce(S) -> T) -> Supply<T> {
+        match self {
+            Supply::Store(store) => Supply::Store(f(store)),
+            Supply::CannotSupply(reason) => Supply::CannotSupply(reason),
+        }
+    }
+}
+
 /// How the suite gets stores of your backend.
+///
+/// The methods for the callers other than full access default to a skip without a reason,
+/// which fails the run: implement each, returning the store or saying why it cannot be
+/// supplied.
 pub trait Harness {
     /// The store under test.
     type Store: CertificateStore;
@@ -136,30 +196,25 @@ pub trait Harness {
     fn full_access(&self, records: &[Record]) -> Self::Store;
 
     /// The same records, seen by a caller who may read the certificates but not export
-    /// keys; `None` if your store has no such caller.
-    fn key_export_denied(&self, records: &[Record]) -> Option<Self::Store> {
-        let _ = records;
-        None
+    /// keys.
+    fn key_export_denied(&self, _: &[Record]) -> Supply<Self::Store> {
+        Supply::CannotSupply(String::new())
     }
 
-    /// The same records, seen by a caller who is not authenticated; `None` if your store
-    /// has no such caller.
-    fn unauthenticated(&self, records: &[Record]) -> Option<Self::Store> {
-        let _ = records;
-        None
+    /// The same records, seen by a caller who is not authenticated.
+    fn unauthenticated(&self, _: &[Record]) -> Supply<Self::Store> {
+        Supply::CannotSupply(String::new())
     }
 
-    /// The same records, seen by a caller who may read none of them; `None` if your store
-    /// has no such caller.
-    fn forbidden(&self, records: &[Record]) -> Option<Self::Store> {
-        let _ = records;
-        None
+    /// The same records, seen by a caller who may read none of them.
+    fn forbidden(&self, _: &[Record]) -> Supply<Self::Store> {
+        Supply::CannotSupply(String::new())
     }
 }
 
 /// How the suite gets stores of your async backend: [`Harness`] for an
 /// [`AsyncCertificateStore`], with async constructors so that loading the records may await
-/// your storage.
+/// your storage. The same rule holds: a caller not supplied without a reason fails the run.
 pub trait AsyncHarness {
     /// The store under test.
     type Store: AsyncCertificateStore;
@@ -169,30 +224,106 @@ pub trait AsyncHarness {
     fn full_access(&self, records: &[Record]) -> impl Future<Output = Self::Store> + Send;
 
     /// The same records, seen by a caller who may read the certificates but not export
-    /// keys; `None` if your store has no such caller.
-    fn key_export_denied(
-        &self,
-        records: &[Record],
-    ) -> impl Future<Output = Option<Self::Store>> + Send {
-        let _ = records;
-        std::future::ready(None)
+    /// keys.
+    fn key_export_denied(&self, _: &[Record]) -> impl Future<Output = Supply<Self::Store>> + Send {
+        std::future::ready(Supply::CannotSupply(String::new()))
     }
 
-    /// The same records, seen by a caller who is not authenticated; `None` if your store
-    /// has no such caller.
-    fn unauthenticated(
-        &self,
-        records: &[Record],
-    ) -> impl Future<Output = Option<Self::Store>> + Send {
-        let _ = records;
-        std::future::ready(None)
+    /// The same records, seen by a caller who is not authenticated.
+    fn unauthenticated(&self, _: &[Record]) -> impl Future<Output = Supply<Self::Store>> + Send {
+        std::future::ready(Supply::CannotSupply(String::new()))
     }
 
-    /// The same records, seen by a caller who may read none of them; `None` if your store
-    /// has no such caller.
-    fn forbidden(&self, records: &[Record]) -> impl Future<Output = Option<Self::Store>> + Send {
-        let _ = records;
-        std::future::ready(None)
+    /// The same records, seen by a caller who may read none of them.
+    fn forbidden(&self, _: &[Record]) -> impl Future<Output = Supply<Self::Store>> + Send {
+        std::future::ready(Supply::CannotSupply(String::new()))
+    }
+}
+
+/// A group of checks: the ones run against the store of one kind of caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Group {
+    /// A caller who may read every certificate and export every key.
+    FullAccess,
+    /// A caller who may read the certificates but not export keys.
+    KeyExportDenied,
+    /// A caller who is not authenticated.
+    Unauthenticated,
+    /// A caller who may read none of the records.
+    Forbidden,
+}
+
+impl Group {
+    /// The group's name, as the harness's method that supplies its store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Group::FullAccess => "full_access",
+            Group::KeyExportDenied => "key_export_denied",
+            Group::Unauthenticated => "unauthenticated",
+            Group::Forbidden => "forbidden",
+        }
+    }
+}
+
+impl fmt::Display for Group {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One check of the suite: what a [`Failure`] names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Check {
+    /// The suite's own material (its certificates and keys) loads.
+    Material,
+    /// A group's caller was not supplied and the harness gave no reason.
+    Supplied,
+    /// `certificate` returns the stored leaf.
+    Leaf,
+    /// `certificate` returns the stored issuers (in any order).
+    Issuers,
+    /// `private_key` returns the stored key, or `KeyNotFound` for a record without one.
+    Key,
+    /// Downloads through the store succeed (or answer 404 for a key that is not stored).
+    Download,
+    /// An unknown id is `NotFound` in both methods and a 404 download.
+    UnknownId,
+    /// Concurrent callers all get the stored records.
+    Concurrency,
+    /// A caller without export rights still reads the certificates and downloads without
+    /// the key.
+    ReadWithoutExport,
+    /// A caller without export rights gets `KeyExportForbidden` and a 403 for a key.
+    KeyExportRefused,
+    /// `certificate` refuses a caller without rights, with the right error.
+    CertificateRefused,
+    /// `private_key` refuses a caller without rights on its own (never key bytes), without
+    /// relying on `certificate` being asked first.
+    KeyRefused,
+    /// Downloads by a caller without rights get the right status.
+    DownloadRefused,
+    /// An unauthenticated caller is refused before the lookup, for unknown ids too.
+    AuthenticationFirst,
+}
+
+/// A group that did not run, and the harness's reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    group: Group,
+    reason: String,
+}
+
+impl Skipped {
+    /// The group.
+    pub fn group(&self) -> Group {
+        self.group
+    }
+
+    /// Why the harness could not supply its caller.
+    pub fn reason(&self) -> &str {
+        &self.reason
     }
 }
 
@@ -200,7 +331,7 @@ pub trait AsyncHarness {
 #[derive(Clone, Debug, Default)]
 pub struct Report {
     checks: usize,
-    skipped: Vec<&'static str>,
+    skipped: Vec<Skipped>,
 }
 
 impl Report {
@@ -209,19 +340,51 @@ impl Report {
         self.checks
     }
 
-    /// The groups of checks that did not run because the harness returned `None`.
-    pub fn skipped(&self) -> &[&'static str] {
+    /// The groups that did not run because the harness could not supply their caller.
+    pub fn skipped(&self) -> &[Skipped] {
         &self.skipped
     }
 }
 
 /// The first check that failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Failure(String);
+pub struct Failure {
+    group: Option<Group>,
+    check: Check,
+    message: String,
+}
+
+impl Failure {
+    fn new(group: Option<Group>, check: Check, message: impl Into<String>) -> Self {
+        Self {
+            group,
+            check,
+            message: message.into(),
+        }
+    }
+
+    /// The group whose check failed; `None` for the suite's own material.
+    pub fn group(&self) -> Option<Group> {
+        self.group
+    }
+
+    /// The check that failed.
+    pub fn check(&self) -> Check {
+        self.check
+    }
+
+    /// What happened, for people.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "store conformance: {}", self.0)
+        match self.group {
+            Some(group) => write!(f, "store conformance, {group}: {}", self.message),
+            None => write!(f, "store conformance: {}", self.message),
+        }
     }
 }
 
@@ -248,15 +411,16 @@ const PKCS1_KEY: &str = include_str!("../tests/fixtures/store/2/key.pem");
 /// The id no record of the suite has.
 pub const UNKNOWN_ID: u64 = 999_999_999;
 
-fn fail<T>(what: impl Into<String>) -> Result<T, Failure> {
-    Err(Failure(what.into()))
+/// A failure of the suite's own material: nothing a store did.
+fn material<T>(what: &str) -> Result<T, Failure> {
+    Err(Failure::new(None, Check::Material, what))
 }
 
 fn record(id: u64, leaf: &str, chain: &str, key: Option<&str>) -> Result<Record, Failure> {
     let certs = |pem: &str| {
         CertificateDer::pem_slice_iter(pem.as_bytes())
             .collect::<Result<Vec<_>, _>>()
-            .or_else(|_| fail("the suite's own certificates do not parse"))
+            .or_else(|_| material("the suite's own certificates do not parse"))
     };
     let mut issuers = certs(chain)?;
     // Stored order is not to be trusted: hand them over root first.
@@ -264,13 +428,13 @@ fn record(id: u64, leaf: &str, chain: &str, key: Option<&str>) -> Result<Record,
     let key = key
         .map(|k| PrivateKeyDer::from_pem_slice(k.as_bytes()))
         .transpose()
-        .or_else(|_| fail("the suite's own key does not parse"))?;
+        .or_else(|_| material("the suite's own key does not parse"))?;
     Ok(Record {
-        id: CertificateId::new(id).ok_or_else(|| Failure("bad id".into()))?,
+        id: CertificateId::new(id).map_or_else(|| material("bad id"), Ok)?,
         leaf: certs(leaf)?
             .into_iter()
             .next()
-            .ok_or_else(|| Failure("no leaf".into()))?,
+            .map_or_else(|| material("no leaf"), Ok)?,
         issuers,
         key,
     })
@@ -441,51 +605,84 @@ fn block_on<F: Future>(future: F) -> F::Output {
 
 struct Run {
     report: Report,
+    group: Group,
     policy: ExportPolicy,
     password_policy: PasswordPolicy,
 }
+
+/// The store errors a check accepts, compared by variant (a backend's error never matches).
+type Want = &'static [StoreError];
 
 /// The groups of checks, each against the store of one kind of caller.
 impl Run {
     fn new() -> Result<Self, Failure> {
         Ok(Run {
             report: Report::default(),
-            policy: ExportPolicy::with_iterations(1).or_else(|_| fail("policy"))?,
+            group: Group::FullAccess,
+            policy: ExportPolicy::with_iterations(1).or_else(|_| material("policy"))?,
             password_policy: PasswordPolicy::DEFAULT,
         })
     }
 
-    fn check(&mut self, ok: bool, what: impl FnOnce() -> String) -> Checked {
+    fn fail<T>(&self, check: Check, what: impl Into<String>) -> Result<T, Failure> {
+        Err(Failure::new(Some(self.group), check, what))
+    }
+
+    fn check(&mut self, check: Check, ok: bool, what: impl FnOnce() -> String) -> Checked {
         if ok {
             self.report.checks += 1;
             Ok(())
         } else {
-            fail(what())
+            self.fail(check, what())
         }
     }
 
     /// The call was refused with one of `want` (never answered with data).
     fn expect_error<T>(
         &mut self,
+        check: Check,
         got: Result<T, StoreError>,
-        want: &[&'static str],
+        want: Want,
         call: &str,
     ) -> Checked {
-        let want_text = want.join(" or ");
+        let names: Vec<&str> = want.iter().map(StoreError::name).collect();
+        let want_text = names.join(" or ");
         match got {
-            Ok(_) => fail(format!("{call} succeeded; expected {want_text}")),
+            Ok(_) => self.fail(check, format!("{call} succeeded; expected {want_text}")),
             Err(e) => {
-                let kind = e.name();
-                self.check(want.contains(&kind), || {
-                    format!("{call} answered {kind}; expected {want_text}")
+                let kind = std::mem::discriminant(&e);
+                let ok = want.iter().any(|w| std::mem::discriminant(w) == kind);
+                self.check(check, ok, || {
+                    format!("{call} answered {}; expected {want_text}", e.name())
                 })
+            }
+        }
+    }
+
+    /// Starts the group of `supplied`'s caller: its store, or `None` when the harness said
+    /// why it cannot supply one (recorded). A caller not supplied without a reason fails.
+    fn start<S>(&mut self, group: Group, supplied: Supply<S>) -> Result<Option<S>, Failure> {
+        self.group = group;
+        match supplied {
+            Supply::Store(store) => Ok(Some(store)),
+            Supply::CannotSupply(reason) if reason.trim().is_empty() => self.fail(
+                Check::Supplied,
+                format!(
+                    "the harness did not supply the {group} caller and gave no reason; \
+                     implement Harness::{group} to return its store, or \
+                     Supply::cannot(reason) if your store has no such caller"
+                ),
+            ),
+            Supply::CannotSupply(reason) => {
+                self.report.skipped.push(Skipped { group, reason });
+                Ok(None)
             }
         }
     }
 
     fn password(&self) -> Result<Password, Failure> {
         Password::new("conformance-password", &self.password_policy)
-            .or_else(|_| fail("the suite's password breaks the default policy"))
+            .or_else(|_| material("the suite's password breaks the default policy"))
     }
 
     /// What the full-access caller must get for one stored record: its leaf, its issuers,
@@ -493,41 +690,46 @@ impl Run {
     async fn full_access_record<P: Probe>(&mut self, store: &P, r: &Record) -> Checked {
         let got = match store.certificate(r.id).await {
             Ok(got) => got,
-            Err(e) => return fail(format!("certificate({}) failed: {e:?}", r.id)),
+            Err(e) => {
+                return self.fail(Check::Leaf, format!("certificate({}) failed: {e:?}", r.id));
+            }
         };
-        self.check(got.leaf.as_ref() == r.leaf.as_ref(), || {
+        self.check(Check::Leaf, got.leaf.as_ref() == r.leaf.as_ref(), || {
             format!("certificate({}) returned another leaf", r.id)
         })?;
         let mut want: Vec<&[u8]> = r.issuers.iter().map(|c| c.as_ref()).collect();
         let mut have: Vec<&[u8]> = got.issuers.iter().map(|c| c.as_ref()).collect();
         want.sort();
         have.sort();
-        self.check(want == have, || {
+        self.check(Check::Issuers, want == have, || {
             format!("certificate({}) returned other issuers", r.id)
         })?;
         match (&r.key, store.private_key(r.id).await) {
-            (Some(want), Ok(have)) => self.check(want.secret_der() == have.secret_der(), || {
-                format!("private_key({}) returned another key", r.id)
-            })?,
+            (Some(want), Ok(have)) => {
+                self.check(Check::Key, want.secret_der() == have.secret_der(), || {
+                    format!("private_key({}) returned another key", r.id)
+                })?
+            }
             (Some(_), Err(e)) => {
-                return fail(format!("private_key({}) failed: {e:?}", r.id));
+                return self.fail(Check::Key, format!("private_key({}) failed: {e:?}", r.id));
             }
             (None, got) => self.expect_error(
+                Check::Key,
                 got,
-                &["KeyNotFound"],
+                &[StoreError::KeyNotFound],
                 &format!("private_key({}) of a keyless record", r.id),
             )?,
         }
         let status = store
             .download(DownloadRequest::pem(r.id), &self.policy)
             .await;
-        self.check(status == 200, || {
+        self.check(Check::Download, status == 200, || {
             format!("a pem download of {} answered {status}", r.id)
         })?;
         let with_key = DownloadRequest::crt(r.id).with_key(self.password()?);
         let status = store.download(with_key, &self.policy).await;
         let want = if r.key.is_some() { 200 } else { 404 };
-        self.check(status == want, || {
+        self.check(Check::Download, status == want, || {
             format!(
                 "a crt download with key of {} answered {status}, expected {want}",
                 r.id
@@ -537,28 +739,22 @@ impl Run {
     }
 
     async fn full_access<P: Probe>(&mut self, store: &P, records: &[Record]) -> Checked {
+        self.group = Group::FullAccess;
         for r in records {
             self.full_access_record(store, r).await?;
         }
         let unknown = unknown_id()?;
-        self.expect_error(
-            store.certificate(unknown).await,
-            &["NotFound"],
-            "certificate(unknown id)",
-        )?;
-        self.expect_error(
-            store.private_key(unknown).await,
-            &["NotFound"],
-            "private_key(unknown id)",
-        )?;
+        for (call, got) in unknown_id_answers(store, unknown).await {
+            self.expect_error(Check::UnknownId, got, &[StoreError::NotFound], call)?;
+        }
         let status = store
             .download(DownloadRequest::pem(unknown), &self.policy)
             .await;
-        self.check(status == 404, || {
+        self.check(Check::UnknownId, status == 404, || {
             format!("a download of an unknown id answered {status}")
         })?;
         let all_same = store.concurrent_leaves(records).await;
-        self.check(all_same, || {
+        self.check(Check::Concurrency, all_same, || {
             "concurrent callers did not all get the stored leaves".into()
         })
     }
@@ -566,26 +762,27 @@ impl Run {
     async fn key_export_denied<P: Probe>(&mut self, store: &P, records: &[Record]) -> Checked {
         for r in records.iter().filter(|r| r.key.is_some()) {
             let readable = store.certificate(r.id).await.is_ok();
-            self.check(readable, || {
+            self.check(Check::ReadWithoutExport, readable, || {
                 format!(
                     "a caller without key export could not read certificate {}",
                     r.id
                 )
             })?;
             self.expect_error(
+                Check::KeyExportRefused,
                 store.private_key(r.id).await,
-                &["KeyExportForbidden"],
+                &[StoreError::KeyExportForbidden],
                 &format!("private_key({}) for a caller without export rights", r.id),
             )?;
             let pfx = DownloadRequest::pfx(r.id, self.password()?);
             let status = store.download(pfx, &self.policy).await;
-            self.check(status == 403, || {
+            self.check(Check::KeyExportRefused, status == 403, || {
                 format!("a pfx without export rights answered {status}")
             })?;
             let status = store
                 .download(DownloadRequest::pem(r.id), &self.policy)
                 .await;
-            self.check(status == 200, || {
+            self.check(Check::ReadWithoutExport, status == 200, || {
                 format!("a pem without key and without export rights answered {status}")
             })?;
         }
@@ -599,25 +796,30 @@ impl Run {
         store: &P,
         records: &[Record],
         caller: &str,
-        want: &[&'static str],
-        want_for_key: &[&'static str],
+        (want, want_for_key): (Want, Want),
         statuses: &[u16],
     ) -> Checked {
         for r in records {
             self.expect_error(
+                Check::CertificateRefused,
                 store.certificate(r.id).await,
                 want,
                 &format!("certificate({}) for {caller}", r.id),
             )?;
             match store.private_key(r.id).await {
                 Ok(_) => {
-                    return fail(format!(
-                        "private_key({}) handed the key to {caller}; expected {}",
-                        r.id,
-                        want_for_key.join(" or ")
-                    ));
+                    let names: Vec<&str> = want_for_key.iter().map(StoreError::name).collect();
+                    return self.fail(
+                        Check::KeyRefused,
+                        format!(
+                            "private_key({}) handed the key to {caller}; expected {}",
+                            r.id,
+                            names.join(" or ")
+                        ),
+                    );
                 }
                 refused => self.expect_error(
+                    Check::KeyRefused,
                     refused,
                     want_for_key,
                     &format!("private_key({}) for {caller}", r.id),
@@ -626,12 +828,12 @@ impl Run {
             let status = store
                 .download(DownloadRequest::pem(r.id), &self.policy)
                 .await;
-            self.check(statuses.contains(&status), || {
+            self.check(Check::DownloadRefused, statuses.contains(&status), || {
                 format!("a pem download by {caller} answered {status}")
             })?;
             let pfx = DownloadRequest::pfx(r.id, self.password()?);
             let status = store.download(pfx, &self.policy).await;
-            self.check(statuses.contains(&status), || {
+            self.check(Check::DownloadRefused, statuses.contains(&status), || {
                 format!("a pfx download by {caller} answered {status}")
             })?;
         }
@@ -640,40 +842,53 @@ impl Run {
 
     async fn unauthenticated<P: Probe>(&mut self, store: &P, records: &[Record]) -> Checked {
         let caller = "an unauthenticated caller";
-        let want = &["Unauthenticated"];
-        self.refused(store, records, caller, want, want, &[401])
+        const WANT: Want = &[StoreError::Unauthenticated];
+        self.refused(store, records, caller, (WANT, WANT), &[401])
             .await?;
         // Authentication comes before the lookup: an anonymous caller cannot probe ids.
-        let unknown = unknown_id()?;
-        self.expect_error(
-            store.certificate(unknown).await,
-            want,
-            &format!("certificate(unknown id) for {caller}"),
-        )?;
-        self.expect_error(
-            store.private_key(unknown).await,
-            want,
-            &format!("private_key(unknown id) for {caller}"),
-        )
+        for (call, got) in unknown_id_answers(store, unknown_id()?).await {
+            let call = format!("{call} for {caller}");
+            self.expect_error(Check::AuthenticationFirst, got, WANT, &call)?;
+        }
+        Ok(())
     }
 
     async fn forbidden<P: Probe>(&mut self, store: &P, records: &[Record]) -> Checked {
+        use StoreError::{Forbidden, KeyExportForbidden, NotFound};
         // A store may hide existence: NotFound stands in for Forbidden. For the key it may
         // also check export rights first.
+        const WANT: Want = &[Forbidden, NotFound];
+        const WANT_FOR_KEY: Want = &[Forbidden, NotFound, KeyExportForbidden];
         self.refused(
             store,
             records,
             "a caller who may read nothing",
-            &["Forbidden", "NotFound"],
-            &["Forbidden", "NotFound", "KeyExportForbidden"],
+            (WANT, WANT_FOR_KEY),
             &[403, 404],
         )
         .await
     }
 }
 
+/// What both methods answer for `unknown`, each with the call's name.
+async fn unknown_id_answers<P: Probe>(
+    store: &P,
+    unknown: CertificateId,
+) -> [(&'static str, Result<(), StoreError>); 2] {
+    [
+        (
+            "certificate(unknown id)",
+            store.certificate(unknown).await.map(drop),
+        ),
+        (
+            "private_key(unknown id)",
+            store.private_key(unknown).await.map(drop),
+        ),
+    ]
+}
+
 fn unknown_id() -> Result<CertificateId, Failure> {
-    CertificateId::new(UNKNOWN_ID).ok_or_else(|| Failure("bad id".into()))
+    CertificateId::new(UNKNOWN_ID).map_or_else(|| material("bad id"), Ok)
 }
 
 /// Runs the suite against `harness`'s stores.
@@ -681,17 +896,17 @@ pub fn run<H: Harness>(harness: &H) -> Result<Report, Failure> {
     let records = records()?;
     let mut run = Run::new()?;
     block_on(run.full_access(&Blocking(&harness.full_access(&records)), &records))?;
-    match harness.key_export_denied(&records) {
-        Some(store) => block_on(run.key_export_denied(&Blocking(&store), &records))?,
-        None => run.report.skipped.push("key_export_denied"),
+    let supplied = harness.key_export_denied(&records);
+    if let Some(store) = run.start(Group::KeyExportDenied, supplied)? {
+        block_on(run.key_export_denied(&Blocking(&store), &records))?;
     }
-    match harness.unauthenticated(&records) {
-        Some(store) => block_on(run.unauthenticated(&Blocking(&store), &records))?,
-        None => run.report.skipped.push("unauthenticated"),
+    let supplied = harness.unauthenticated(&records);
+    if let Some(store) = run.start(Group::Unauthenticated, supplied)? {
+        block_on(run.unauthenticated(&Blocking(&store), &records))?;
     }
-    match harness.forbidden(&records) {
-        Some(store) => block_on(run.forbidden(&Blocking(&store), &records))?,
-        None => run.report.skipped.push("forbidden"),
+    let supplied = harness.forbidden(&records);
+    if let Some(store) = run.start(Group::Forbidden, supplied)? {
+        block_on(run.forbidden(&Blocking(&store), &records))?;
     }
     Ok(run.report)
 }
@@ -703,17 +918,17 @@ pub async fn run_async<H: AsyncHarness>(harness: &H) -> Result<Report, Failure> 
     let mut run = Run::new()?;
     let store = harness.full_access(&records).await;
     run.full_access(&Awaiting(&store), &records).await?;
-    match harness.key_export_denied(&records).await {
-        Some(store) => run.key_export_denied(&Awaiting(&store), &records).await?,
-        None => run.report.skipped.push("key_export_denied"),
+    let supplied = harness.key_export_denied(&records).await;
+    if let Some(store) = run.start(Group::KeyExportDenied, supplied)? {
+        run.key_export_denied(&Awaiting(&store), &records).await?;
     }
-    match harness.unauthenticated(&records).await {
-        Some(store) => run.unauthenticated(&Awaiting(&store), &records).await?,
-        None => run.report.skipped.push("unauthenticated"),
+    let supplied = harness.unauthenticated(&records).await;
+    if let Some(store) = run.start(Group::Unauthenticated, supplied)? {
+        run.unauthenticated(&Awaiting(&store), &records).await?;
     }
-    match harness.forbidden(&records).await {
-        Some(store) => run.forbidden(&Awaiting(&store), &records).await?,
-        None => run.report.skipped.push("forbidden"),
+    let supplied = harness.forbidden(&records).await;
+    if let Some(store) = run.start(Group::Forbidden, supplied)? {
+        run.forbidden(&Awaiting(&store), &records).await?;
     }
     Ok(run.report)
 }

@@ -33,12 +33,18 @@ pub(crate) fn der_error(_: der::Error) -> Error {
 
 /// Encodes `credential` as `request` asks, with `policy`'s parameters and salts and IVs
 /// from `rng`.
+///
+/// The password is checked against `policy`'s password rules here, whatever policy its
+/// request was built under: the policy a host passes is the one every file obeys.
 pub(crate) fn encode(
     request: &DownloadRequest,
     credential: &Credential,
     policy: &ExportPolicy,
     rng: &mut dyn RandomSource,
 ) -> Result<DownloadResponse, Error> {
+    if let Some(password) = request.password() {
+        password.check(policy.password_policy())?;
+    }
     let key = match (request.password(), credential.key.as_ref()) {
         (Some(password), Some(key)) => Some((password, key.secret_pkcs8_der())),
         (None, _) => None,
@@ -74,6 +80,6 @@ pub(crate) fn derive(jobs: &mut [(Kdf<'_>, &mut [u8])]) {
 pub(crate) fn draw(rng: &mut dyn RandomSource, len: usize) -> Result<Vec<u8>, Error> {
     let mut bytes = vec![0u8; len];
     rng.fill(&mut bytes)
-        .map_err(|_| internal("the random source failed"))?;
+        .map_err(|e| internal("the random source failed").with_source(Box::new(e)))?;
     Ok(bytes)
 }

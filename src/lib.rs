@@ -1,4 +1,71 @@
-#![doc = include_str!("../README.md")]
+//! Serve `POST /api/certificate/download` from a Rust service that keeps certificates and
+//! private keys: give the id of a stored certificate and a format, get back a file that
+//! opens in OpenSSL, Java, Windows, macOS, NSS and GnuTLS. PFX (PKCS#12) always carries the
+//! key, PEM and CRT carry it on request, P7B carries the chain and never a key; a private
+//! key never leaves without a password. Pure Rust, `#![forbid(unsafe_code)]`.
+//!
+//! ```
+//! use cert_download::store::MemoryEntry;
+//! use cert_download::{
+//!     CertificateDer, CertificateId, ExportPolicy, MemoryStore, OsRandom, PemObject,
+//!     PrivateKeyDer, download_json,
+//! };
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A store of one record, from PEM files (the demo record of this crate's repository).
+//! let mut certs = CertificateDer::pem_file_iter("examples/demo-store/12345/cert.pem")?
+//!     .collect::<Result<Vec<_>, _>>()?;
+//! let leaf = certs.remove(0);
+//! let key = PrivateKeyDer::from_pem_file("examples/demo-store/12345/key.pem")?;
+//! let mut store = MemoryStore::new();
+//! let id = CertificateId::new(12345).ok_or("a valid id")?;
+//! store.insert(id, MemoryEntry::new(leaf).with_issuers(certs).with_key(key));
+//!
+//! // A request body in, a status and a JSON body out.
+//! let body = br#"{"id": "12345", "format": "pfx", "password": "securepassword123"}"#;
+//! let (status, json) = match download_json(body, &store, &ExportPolicy::default(), &mut OsRandom) {
+//!     Ok(response) => (200, response.to_json()),
+//!     Err(error) => (error.status(), error.to_json()),
+//! };
+//! assert_eq!(status, 200);
+//! assert!(json.starts_with(r#"{"certificate":""#));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Your host
+//!
+//! Storage and authorization are yours: implement [`CertificateStore`] (or
+//! [`AsyncCertificateStore`]) on a value bound to the caller, and check it with the
+//! `conformance` suite (a cargo feature for your `[dev-dependencies]`). [`MemoryStore`] and
+//! [`DirectoryStore`] ship. The [`ExportPolicy`] you pass (iteration counts, password rules,
+//! the default PFX profile) applies on every route.
+//!
+//! - **A synchronous host** calls [`download_json`] with the body, the caller's store and
+//!   the policy, and answers [`Error::status`] with [`Error::to_json`] on error. Typed
+//!   requests go through [`DownloadRequest`] and [`download_with`].
+//! - **An async host** parses with [`DownloadRequest::from_json_with_policy`], authorizes and
+//!   loads with [`prepare_async`] (a synchronous store runs on tokio's blocking pool as
+//!   `BlockingStore`, the `tokio` feature; a store picked at run time is held as
+//!   `Arc<dyn` [`store::DynAsyncCertificateStore`]`>`), then runs [`Prepared::encode`], which
+//!   is CPU-bound, on `spawn_blocking`.
+//! - **An axum (or any `http`-crate) host** does the async steps and answers with
+//!   `http::response` (the `http` feature): status, JSON, `Cache-Control: no-store`, and
+//!   `WWW-Authenticate` on 401. The crate `examples/axum-host` in the repository is a
+//!   complete, tested host.
+//!
+//! # Features
+//!
+//! | feature | default | |
+//! |---|---|---|
+//! | `fast-key-check` | on | precomputed tables for the P-256/P-384 key check |
+//! | `parallel-kdf` | off | a PFX's key derivations on two threads |
+//! | `tokio` | off | `BlockingStore` |
+//! | `http` | off | `http::response`, the answer as an `http::Response` |
+//! | `conformance` | off | `conformance`, the test suite for your store (embeds demo keys) |
+//!
+//! The request and response fields, the error codes, what goes into each file and which
+//! consumer opens which output are in the README.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -11,23 +78,23 @@ mod encode;
 mod error;
 mod kdf;
 mod key;
-mod policy;
-mod random;
-mod request;
 mod response;
-mod store;
 
+#[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod http;
+pub mod policy;
+pub mod random;
+pub mod request;
+pub mod store;
 
 pub use error::{Error, ErrorKind};
-pub use policy::{
-    ExportPolicy, ExportPolicyBuilder, MAX_ITERATIONS, MIN_PBMAC1_ITERATIONS, PasswordPolicy,
-    PfxEncryption, PolicyError,
-};
-pub use random::{OsRandom, RandomError, RandomSource};
-pub use request::{
-    CertificateId, ChainOrder, DownloadRequest, Format, FriendlyName, MAX_BODY_BYTES, Password,
-};
+pub use policy::{ExportPolicy, PasswordPolicy, PfxEncryption};
+pub use random::OsRandom;
+pub use request::{CertificateId, DownloadRequest, Format, MAX_BODY_BYTES, Password};
 pub use response::DownloadResponse;
 /// The certificate and key types of the API ([`CertificateDer`], [`PrivateKeyDer`], their
 /// PKCS#8, PKCS#1 and SEC1 forms) and [`PemObject`] to read them from PEM: the crate
@@ -39,19 +106,19 @@ pub use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 #[cfg(feature = "tokio")]
 pub use store::BlockingStore;
 pub use store::{
-    AsyncCertificateStore, CertificateRecord, CertificateStore, DirectoryStore, MAX_FILE_BYTES,
-    MemoryStore, StoreError,
+    AsyncCertificateStore, CertificateRecord, CertificateStore, DirectoryStore, MemoryStore,
+    StoreError,
 };
 #[doc(no_inline)]
 pub use zeroize::Zeroizing;
 
-/// The most certificates a stored record may have (the leaf and its issuers); a longer
-/// chain is refused with a 500 before it is parsed.
-pub const MAX_CHAIN_LEN: usize = 64;
+/// The README's Rust blocks, run as doc tests (the crate's front page is the text above).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
-/// The largest certificate accepted from a store (256 KiB); a larger one is refused with a
-/// 500 before it is parsed.
-pub const MAX_CERTIFICATE_BYTES: usize = 256 * 1024;
+use random::RandomSource;
+use store::{MAX_CERTIFICATE_BYTES, MAX_CHAIN_LEN};
 
 /// Downloads one certificate as `request` asks, with the default [`ExportPolicy`] and the
 /// operating system's random source.

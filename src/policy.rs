@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::error::{Error, ErrorKind};
+
 /// The highest iteration count this crate encodes: .NET refuses PKCS#12 files above it.
 pub const MAX_ITERATIONS: u32 = 300_000;
 
@@ -33,7 +35,8 @@ pub enum PfxEncryption {
 }
 
 impl PfxEncryption {
-    pub(crate) const ALL: [Self; 3] = [
+    /// Every profile, in the order messages list them.
+    pub const ALL: &'static [Self] = &[
         PfxEncryption::Aes256Sha256,
         PfxEncryption::Aes256Sha256Pbmac1,
         PfxEncryption::TripleDesSha1,
@@ -73,7 +76,7 @@ impl PfxEncryption {
     /// assert_eq!(PfxEncryption::from_name("rc2_40"), None);
     /// ```
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == name)
+        Self::ALL.iter().copied().find(|p| p.as_str() == name)
     }
 }
 
@@ -86,14 +89,35 @@ pub struct PolicyError(&'static str);
 ///
 /// Defaults: at least 8 characters, at most 1024 bytes of UTF-8, no control characters
 /// (U+0000-U+001F, U+007F), non-ASCII allowed. Java's PBES2 refuses non-ASCII passwords:
-/// deployments whose users open files in Java should turn on [`ascii_only`](Self::ascii_only).
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// deployments whose users open files in Java turn on
+/// [`ascii_only`](PasswordPolicyBuilder::ascii_only).
+///
+/// Built like [`ExportPolicy`], with [`PasswordPolicy::builder`], and checked when built:
+///
+/// ```
+/// use cert_download::PasswordPolicy;
+///
+/// let java = PasswordPolicy::builder().min_chars(12).ascii_only(true).build()?;
+/// assert_eq!((java.min_chars(), java.max_bytes(), java.is_ascii_only()), (12, 1024, true));
+/// assert!(PasswordPolicy::builder().min_chars(0).build().is_err());
+/// # Ok::<(), cert_download::policy::PolicyError>(())
+/// ```
+///
+/// The policy a host passes to [`download_json`](crate::download_json),
+/// [`download_with`](crate::download_with) or [`Prepared::encode`](crate::Prepared::encode)
+/// is applied to every password, also to one checked against another policy when its
+/// request was built ([`DownloadRequest::from_json`](crate::DownloadRequest::from_json)
+/// checks against the default policy).
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PasswordPolicy {
     min_chars: usize,
     max_bytes: usize,
     ascii_only: bool,
 }
+
+/// The longest password any policy allows, in bytes of UTF-8.
+const MAX_PASSWORD_BYTES: usize = 65_536;
 
 impl PasswordPolicy {
     /// The contract's default policy.
@@ -103,33 +127,11 @@ impl PasswordPolicy {
         ascii_only: false,
     };
 
-    /// A policy with other bounds. `min_chars` must be at least 1 (a key never leaves
-    /// without a password) and `max_bytes` at least `min_chars` and at most 65,536.
-    pub fn new(min_chars: usize, max_bytes: usize, ascii_only: bool) -> Result<Self, PolicyError> {
-        if min_chars == 0 {
-            return Err(PolicyError("a password must have at least one character"));
+    /// A builder starting from the defaults.
+    pub fn builder() -> PasswordPolicyBuilder {
+        PasswordPolicyBuilder {
+            policy: Self::DEFAULT,
         }
-        if max_bytes < min_chars {
-            return Err(PolicyError(
-                "the longest password must not be shorter than the shortest",
-            ));
-        }
-        if max_bytes > 65_536 {
-            return Err(PolicyError(
-                "passwords longer than 65,536 bytes are not allowed",
-            ));
-        }
-        Ok(Self {
-            min_chars,
-            max_bytes,
-            ascii_only,
-        })
-    }
-
-    /// The same policy, accepting ASCII passwords only (for consumers in Java).
-    pub fn ascii_only(mut self) -> Self {
-        self.ascii_only = true;
-        self
     }
 
     /// The least number of characters (Unicode scalar values).
@@ -145,6 +147,93 @@ impl PasswordPolicy {
     /// Whether only ASCII passwords are accepted.
     pub fn is_ascii_only(&self) -> bool {
         self.ascii_only
+    }
+
+    /// Every rule of the policy, in the order their errors take precedence.
+    pub(crate) fn check(&self, password: &str) -> Result<(), Error> {
+        if password.is_empty() {
+            return Err(Error::new(
+                ErrorKind::PasswordRequired,
+                "an empty password cannot protect a private key",
+            ));
+        }
+        if password.chars().any(|c| c <= '\u{1f}' || c == '\u{7f}') {
+            return Err(Error::new(
+                ErrorKind::PasswordControlCharacter,
+                "the password must not contain control characters",
+            ));
+        }
+        if self.ascii_only && !password.is_ascii() {
+            return Err(Error::new(
+                ErrorKind::PasswordNotAscii,
+                "the password must be ASCII (the export policy is ASCII-only)",
+            ));
+        }
+        if password.chars().count() < self.min_chars {
+            return Err(Error::new(
+                ErrorKind::PasswordTooShort,
+                format!(
+                    "the password must have at least {} characters",
+                    self.min_chars
+                ),
+            ));
+        }
+        if password.len() > self.max_bytes {
+            return Err(Error::new(
+                ErrorKind::PasswordTooLong,
+                format!(
+                    "the password must have at most {} bytes of UTF-8",
+                    self.max_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Builds a [`PasswordPolicy`]; [`build`](Self::build) checks it.
+#[derive(Clone, Debug)]
+pub struct PasswordPolicyBuilder {
+    policy: PasswordPolicy,
+}
+
+impl PasswordPolicyBuilder {
+    /// Sets the least number of characters; at least 1 (a key never leaves without a
+    /// password).
+    pub fn min_chars(mut self, min_chars: usize) -> Self {
+        self.policy.min_chars = min_chars;
+        self
+    }
+
+    /// Sets the most UTF-8 bytes: at least the least number of characters, at most 65,536.
+    pub fn max_bytes(mut self, max_bytes: usize) -> Self {
+        self.policy.max_bytes = max_bytes;
+        self
+    }
+
+    /// Accepts ASCII passwords only (for consumers in Java), or any (the default).
+    pub fn ascii_only(mut self, ascii_only: bool) -> Self {
+        self.policy.ascii_only = ascii_only;
+        self
+    }
+
+    /// Checks and returns the policy.
+    pub fn build(self) -> Result<PasswordPolicy, PolicyError> {
+        let p = self.policy;
+        if p.min_chars == 0 {
+            return Err(PolicyError("a password must have at least one character"));
+        }
+        if p.max_bytes < p.min_chars {
+            return Err(PolicyError(
+                "the longest password must not be shorter than the shortest",
+            ));
+        }
+        if p.max_bytes > MAX_PASSWORD_BYTES {
+            return Err(PolicyError(
+                "passwords longer than 65,536 bytes are not allowed",
+            ));
+        }
+        Ok(p)
     }
 }
 
@@ -183,9 +272,9 @@ impl fmt::Debug for PasswordPolicy {
 ///     .pfx_encryption(PfxEncryption::Aes256Sha256Pbmac1)
 ///     .build()?;
 /// assert_eq!(policy.pfx_encryption(), PfxEncryption::Aes256Sha256Pbmac1);
-/// # Ok::<(), cert_download::PolicyError>(())
+/// # Ok::<(), cert_download::policy::PolicyError>(())
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ExportPolicy {
     pbkdf2_iterations: u32,
@@ -277,7 +366,7 @@ impl ExportPolicy {
     /// assert!(!quick.can_make(PfxEncryption::Aes256Sha256Pbmac1));
     /// assert!(quick.can_make(PfxEncryption::Aes256Sha256));
     /// assert!(ExportPolicy::default().can_make(PfxEncryption::Aes256Sha256Pbmac1));
-    /// # Ok::<(), cert_download::PolicyError>(())
+    /// # Ok::<(), cert_download::policy::PolicyError>(())
     /// ```
     pub fn can_make(&self, profile: PfxEncryption) -> bool {
         profile != PfxEncryption::Aes256Sha256Pbmac1 || self.mac_iterations >= MIN_PBMAC1_ITERATIONS
@@ -400,7 +489,7 @@ mod tests {
 
     #[test]
     fn the_default_pfx_profile_is_set_by_the_builder() {
-        for profile in PfxEncryption::ALL {
+        for &profile in PfxEncryption::ALL {
             let p = ExportPolicy::builder().pfx_encryption(profile).build();
             assert_eq!(p.map(|p| p.pfx_encryption()), Ok(profile));
         }
@@ -446,7 +535,7 @@ mod tests {
 
     #[test]
     fn wire_names_round_trip_exactly() {
-        for profile in PfxEncryption::ALL {
+        for &profile in PfxEncryption::ALL {
             assert_eq!(PfxEncryption::from_name(profile.as_str()), Some(profile));
             assert_eq!(
                 PfxEncryption::from_name(&profile.as_str().to_uppercase()),
@@ -466,10 +555,26 @@ mod tests {
 
     #[test]
     fn password_policy_bounds() {
-        assert!(PasswordPolicy::new(0, 10, false).is_err());
-        assert!(PasswordPolicy::new(10, 9, false).is_err());
-        assert!(PasswordPolicy::new(1, 70_000, false).is_err());
-        let p = PasswordPolicy::new(12, 64, false).map(PasswordPolicy::ascii_only);
-        assert_eq!(p.map(|p| p.is_ascii_only()), Ok(true));
+        let policy = |min, max| {
+            PasswordPolicy::builder()
+                .min_chars(min)
+                .max_bytes(max)
+                .build()
+        };
+        assert!(policy(0, 10).is_err());
+        assert!(policy(10, 9).is_err());
+        assert!(policy(1, 70_000).is_err());
+        assert!(policy(1, 65_536).is_ok());
+        let p = PasswordPolicy::builder()
+            .min_chars(12)
+            .max_bytes(64)
+            .ascii_only(true)
+            .build();
+        assert_eq!(p.as_ref().map(|p| p.is_ascii_only()), Ok(true));
+        assert_eq!(p.map(|p| (p.min_chars(), p.max_bytes())), Ok((12, 64)));
+        assert_eq!(
+            PasswordPolicy::builder().build(),
+            Ok(PasswordPolicy::DEFAULT)
+        );
     }
 }

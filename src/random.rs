@@ -2,10 +2,50 @@
 
 use std::fmt;
 
+/// The cause a random source may give, kept for the host's logs.
+type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// The random source failed.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+///
+/// It may carry the source's own error as its [`source`](std::error::Error::source); a
+/// download that fails this way is a 500 `internal_error` whose
+/// [`source`](std::error::Error::source) is this error.
+///
+/// ```
+/// use std::error::Error as _;
+/// use cert_download::random::RandomError;
+///
+/// let error = RandomError::with_source(std::io::Error::other("entropy pool closed"));
+/// assert_eq!(error.to_string(), "the random source failed");
+/// assert!(error.source().unwrap().to_string().contains("entropy"));
+/// assert!(RandomError::new().source().is_none());
+/// ```
+#[derive(Debug, thiserror::Error)]
 #[error("the random source failed")]
-pub struct RandomError;
+pub struct RandomError {
+    #[source]
+    source: Option<Cause>,
+}
+
+impl RandomError {
+    /// A failure without a cause.
+    pub fn new() -> Self {
+        Self { source: None }
+    }
+
+    /// A failure caused by `source`.
+    pub fn with_source(source: impl Into<Cause>) -> Self {
+        Self {
+            source: Some(source.into()),
+        }
+    }
+}
+
+impl Default for RandomError {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// Where salts and IVs come from.
 ///
@@ -22,7 +62,7 @@ pub struct OsRandom;
 
 impl RandomSource for OsRandom {
     fn fill(&mut self, dest: &mut [u8]) -> Result<(), RandomError> {
-        getrandom::fill(dest).map_err(|_| RandomError)
+        getrandom::fill(dest).map_err(RandomError::with_source)
     }
 }
 

@@ -38,11 +38,11 @@ pub struct CertificateId(u64);
 
 impl CertificateId {
     /// The largest id, 2^63-1.
-    pub const MAX: u64 = i64::MAX as u64;
+    pub const MAX: CertificateId = CertificateId(i64::MAX as u64);
 
     /// An id, or `None` when `id` is 0 or above 2^63-1.
     pub const fn new(id: u64) -> Option<Self> {
-        if id >= 1 && id <= Self::MAX {
+        if id >= 1 && id <= Self::MAX.0 {
             Some(Self(id))
         } else {
             None
@@ -87,11 +87,12 @@ impl Format {
     }
 
     /// Every format, in the order messages list them.
-    const ALL: [Format; 4] = [Format::Pfx, Format::Pem, Format::Crt, Format::P7b];
+    pub const ALL: &'static [Format] = &[Format::Pfx, Format::Pem, Format::Crt, Format::P7b];
 
     fn parse(s: &str) -> Option<Self> {
         Self::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|f| s.eq_ignore_ascii_case(f.as_str()))
     }
 }
@@ -116,10 +117,10 @@ pub enum ChainOrder {
 
 impl ChainOrder {
     /// Every order, in the order messages list them.
-    pub(crate) const ALL: [ChainOrder; 2] = [ChainOrder::LeafFirst, ChainOrder::RootFirst];
+    pub const ALL: &'static [ChainOrder] = &[ChainOrder::LeafFirst, ChainOrder::RootFirst];
 
     /// The name used on the wire.
-    pub(crate) fn name(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             ChainOrder::LeafFirst => "leaf_first",
             ChainOrder::RootFirst => "root_first",
@@ -185,58 +186,30 @@ impl Password {
     /// Checks `password` against `policy`.
     pub fn new(password: impl Into<String>, policy: &PasswordPolicy) -> Result<Self, Error> {
         let password = Zeroizing::new(password.into());
-        if password.is_empty() {
-            return Err(Error::new(
-                ErrorKind::PasswordRequired,
-                "an empty password cannot protect a private key",
-            ));
-        }
-        if password.chars().any(|c| c <= '\u{1f}' || c == '\u{7f}') {
-            return Err(Error::new(
-                ErrorKind::PasswordControlCharacter,
-                "the password must not contain control characters",
-            ));
-        }
-        if policy.is_ascii_only() && !password.is_ascii() {
-            return Err(Error::new(
-                ErrorKind::PasswordNotAscii,
-                "the password must be ASCII (the export policy is ASCII-only)",
-            ));
-        }
-        if password.chars().count() < policy.min_chars() {
-            return Err(Error::new(
-                ErrorKind::PasswordTooShort,
-                format!(
-                    "the password must have at least {} characters",
-                    policy.min_chars()
-                ),
-            ));
-        }
-        if password.len() > policy.max_bytes() {
-            return Err(Error::new(
-                ErrorKind::PasswordTooLong,
-                format!(
-                    "the password must have at most {} bytes of UTF-8",
-                    policy.max_bytes()
-                ),
-            ));
-        }
+        policy.check(&password)?;
         Ok(Self(password))
     }
 
+    /// Checks the password against `policy` (a password is checked against the policy of
+    /// its request when built, and against the host's policy again when encoded).
+    pub(crate) fn check(&self, policy: &PasswordPolicy) -> Result<(), Error> {
+        policy.check(&self.0)
+    }
+
     /// The password as text.
-    pub fn secret_str(&self) -> &str {
+    #[cfg(test)]
+    pub(crate) fn secret_str(&self) -> &str {
         &self.0
     }
 
     /// The password's UTF-8 bytes, as PBKDF2 takes them.
-    pub fn secret_utf8(&self) -> &[u8] {
+    pub(crate) fn secret_utf8(&self) -> &[u8] {
         self.0.as_bytes()
     }
 
     /// The password as the PKCS#12 KDF takes it: UTF-16BE (with surrogate pairs beyond
     /// U+FFFF) followed by two zero bytes, as OpenSSL, NSS, GnuTLS, Java and Python do.
-    pub fn secret_bmp(&self) -> Zeroizing<Vec<u8>> {
+    pub(crate) fn secret_bmp(&self) -> Zeroizing<Vec<u8>> {
         let mut out = Zeroizing::new(Vec::with_capacity(self.0.len() * 2 + 2));
         for unit in self.0.encode_utf16() {
             out.extend_from_slice(&unit.to_be_bytes());
@@ -494,9 +467,6 @@ impl<'de> Deserialize<'de> for RawValue {
         struct V;
         impl<'de> Visitor<'de> for V {
             type Value = RawValue;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON value")
-            }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<RawValue, E> {
                 Ok(RawValue::Text(Zeroizing::new(v.to_owned())))
             }
@@ -525,6 +495,9 @@ impl<'de> Deserialize<'de> for RawValue {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawValue, A::Error> {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
                 Ok(RawValue::Other)
+            }
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
             }
         }
         d.deserialize_any(V)
@@ -670,15 +643,15 @@ impl RawFields {
             chain_order: read_name(
                 Field::ChainOrder,
                 self.take(Field::ChainOrder),
-                &ChainOrder::ALL,
-                ChainOrder::name,
+                ChainOrder::ALL,
+                ChainOrder::as_str,
             )?
             .unwrap_or_default(),
             friendly_name: read_friendly_name(self.take(Field::FriendlyName))?,
             pfx_encryption: read_name(
                 Field::PfxEncryption,
                 self.take(Field::PfxEncryption),
-                &PfxEncryption::ALL,
+                PfxEncryption::ALL,
                 PfxEncryption::as_str,
             )?,
         })
@@ -799,5 +772,25 @@ fn read_friendly_name(v: Option<RawValue>) -> Result<Option<FriendlyName>, Error
         None => Ok(None),
         Some(RawValue::Text(mut s)) => FriendlyName::new(std::mem::take(&mut *s)).map(Some),
         Some(_) => Err(Field::FriendlyName.must_be("a string")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_keeps_its_text_and_gives_the_kdfs_their_forms() {
+        let text = "pässwörd-😀-\"quoted\"";
+        let password = Password::new(text, &PasswordPolicy::DEFAULT).unwrap();
+        assert_eq!(password.secret_str(), text);
+        assert_eq!(password.secret_utf8(), text.as_bytes());
+        // UTF-16BE, the emoji as a surrogate pair, then two zero bytes.
+        let bmp = Password::new("ab😀cdefg", &PasswordPolicy::DEFAULT).unwrap();
+        let want: &[u8] = &[
+            0, b'a', 0, b'b', 0xD8, 0x3D, 0xDE, 0x00, 0, b'c', 0, b'd', 0, b'e', 0, b'f', 0, b'g',
+            0, 0,
+        ];
+        assert_eq!(bmp.secret_bmp().as_slice(), want);
     }
 }

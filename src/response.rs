@@ -53,33 +53,60 @@ impl DownloadResponse {
         self.includes_key
     }
 
+    /// The fields of the contract's body, in its order: the one place that says what the
+    /// JSON holds, written out by [`to_json`](Self::to_json) and by `Serialize`.
+    fn fields(&self) -> impl Iterator<Item = (&'static str, Field<'_>)> {
+        let key = self.key.as_deref().map(|key| {
+            [
+                ("key", Field::Base64(key)),
+                ("key_format", Field::Text("key")),
+            ]
+        });
+        [
+            ("certificate", Field::Base64(&self.certificate)),
+            ("format", Field::Text(self.format.as_str())),
+        ]
+        .into_iter()
+        .chain(key.into_iter().flatten())
+    }
+
     /// The response body of the contract.
     pub fn to_json(&self) -> String {
         let mut out = String::with_capacity(64 + self.certificate.len().div_ceil(3) * 4);
-        out.push_str("{\"certificate\":\"");
-        STANDARD.encode_string(&self.certificate, &mut out);
-        out.push_str("\",\"format\":\"");
-        out.push_str(self.format.as_str());
-        out.push('"');
-        if let Some(key) = &self.key {
-            out.push_str(",\"key\":\"");
-            STANDARD.encode_string(key, &mut out);
-            out.push_str("\",\"key_format\":\"key\"");
+        out.push('{');
+        for (i, (name, value)) in self.fields().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            // Names, Base64 and the wire names need no escaping in JSON.
+            out.push('"');
+            out.push_str(name);
+            out.push_str("\":\"");
+            match value {
+                Field::Base64(bytes) => STANDARD.encode_string(bytes, &mut out),
+                Field::Text(text) => out.push_str(text),
+            }
+            out.push('"');
         }
         out.push('}');
         out
     }
 }
 
+/// A value of the response's JSON: bytes written as Base64, or a fixed ASCII name.
+enum Field<'a> {
+    Base64(&'a [u8]),
+    Text(&'static str),
+}
+
 impl Serialize for DownloadResponse {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let len = if self.key.is_some() { 4 } else { 2 };
-        let mut s = serializer.serialize_struct("DownloadResponse", len)?;
-        s.serialize_field("certificate", &STANDARD.encode(&self.certificate))?;
-        s.serialize_field("format", self.format.as_str())?;
-        if let Some(key) = &self.key {
-            s.serialize_field("key", &STANDARD.encode(key))?;
-            s.serialize_field("key_format", "key")?;
+        let mut s = serializer.serialize_struct("DownloadResponse", self.fields().count())?;
+        for (name, value) in self.fields() {
+            match value {
+                Field::Base64(bytes) => s.serialize_field(name, &STANDARD.encode(bytes))?,
+                Field::Text(text) => s.serialize_field(name, text)?,
+            }
         }
         s.end()
     }

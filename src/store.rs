@@ -15,7 +15,15 @@ mod memory;
 #[cfg(feature = "tokio")]
 pub use blocking::BlockingStore;
 pub use directory::{DirectoryStore, MAX_FILE_BYTES};
-pub use memory::MemoryStore;
+pub use memory::{MemoryEntry, MemoryStore};
+
+/// The most certificates a stored record may have (the leaf and its issuers); a longer
+/// chain is refused with a 500 before it is parsed.
+pub const MAX_CHAIN_LEN: usize = 64;
+
+/// The largest certificate accepted from a store (256 KiB); a larger one is refused with a
+/// 500 before it is parsed.
+pub const MAX_CERTIFICATE_BYTES: usize = 256 * 1024;
 
 /// A stored certificate as the store hands it over: the leaf and its issuers.
 #[derive(Clone, Debug)]
@@ -203,7 +211,8 @@ impl std::error::Error for StoreError {
 ///   feature), which runs each call on tokio's blocking pool. There is deliberately no
 ///   blanket impl from one trait to the other: that would hide blocking I/O on an executor.
 ///
-/// [`conformance`](crate::conformance) checks these guarantees against your store.
+/// The `conformance` suite (the `conformance` feature) checks these guarantees against your
+/// store.
 pub trait CertificateStore: fmt::Debug + Send + Sync {
     /// The leaf and its issuers, if the caller may download them.
     fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError>;
@@ -243,11 +252,13 @@ forward_store!(&S, std::sync::Arc<S>, Box<S>);
 /// # ) -> Result<cert_download::DownloadResponse, cert_download::Error> {
 /// use cert_download::{DownloadRequest, ExportPolicy, OsRandom, prepare_async};
 ///
-/// let request = DownloadRequest::from_json(&body)?;
+/// let policy = ExportPolicy::default();
+/// // The policy's password rules at parse time: a 400 before the store is asked.
+/// let request = DownloadRequest::from_json_with_policy(&body, policy.password_policy())?;
 /// let prepared = prepare_async(request, store).await?;
 /// // PBKDF2 takes milliseconds of CPU: keep it off the async worker threads.
 /// let response = tokio::task::spawn_blocking(move || {
-///     prepared.encode(&ExportPolicy::default(), &mut OsRandom)
+///     prepared.encode(&policy, &mut OsRandom)
 /// })
 /// .await
 /// .expect("the encoding task does not panic")?;
@@ -265,7 +276,7 @@ forward_store!(&S, std::sync::Arc<S>, Box<S>);
 /// bound, so calling through them is never ambiguous: [`download`](crate::download) and
 /// [`prepare`](crate::prepare) use the synchronous impl,
 /// [`prepare_async`](crate::prepare_async) the async one, and
-/// [`conformance`](crate::conformance) tests each. Where you call the store yourself, name
+/// the `conformance` suite tests each. Where you call the store yourself, name
 /// the trait (`CertificateStore::certificate(&store, id)`), or import only the trait that
 /// module uses: with one trait in scope, `store.certificate(id)` is that trait's method.
 ///
@@ -333,3 +344,135 @@ pub trait AsyncCertificateStore: fmt::Debug + Send + Sync {
         id: CertificateId,
     ) -> impl Future<Output = Result<PrivateKeyDer<'static>, StoreError>> + Send;
 }
+
+/// A boxed future of a [`DynAsyncCertificateStore`].
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// An [`AsyncCertificateStore`] that can be held as a trait object, for a host that picks
+/// its store at run time (memory in tests, SQL in production): `Box<dyn
+/// DynAsyncCertificateStore>`, `Arc<dyn DynAsyncCertificateStore>`.
+///
+/// Every [`AsyncCertificateStore`] is one (a blanket impl boxes its futures), and the trait
+/// object is an [`AsyncCertificateStore`] again, so [`prepare_async`](crate::prepare_async)
+/// takes it as it takes any store. Implement [`AsyncCertificateStore`], not this trait.
+///
+/// ```
+/// use std::sync::Arc;
+/// use cert_download::store::DynAsyncCertificateStore;
+/// use cert_download::{
+///     AsyncCertificateStore, CertificateId, CertificateRecord, CertificateStore,
+///     DownloadRequest, MemoryStore, PrivateKeyDer, StoreError, prepare_async,
+/// };
+///
+/// /// Production: a database client (here it finds nothing).
+/// #[derive(Debug)]
+/// struct Sql;
+///
+/// impl AsyncCertificateStore for Sql {
+///     async fn certificate(&self, _: CertificateId) -> Result<CertificateRecord, StoreError> {
+///         Err(StoreError::NotFound)
+///     }
+///     async fn private_key(&self, _: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
+///         Err(StoreError::NotFound)
+///     }
+/// }
+///
+/// /// Tests: records in memory.
+/// #[derive(Debug)]
+/// struct Memory(MemoryStore);
+///
+/// impl AsyncCertificateStore for Memory {
+///     async fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError> {
+///         CertificateStore::certificate(&self.0, id)
+///     }
+///     async fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
+///         CertificateStore::private_key(&self.0, id)
+///     }
+/// }
+///
+/// fn pick(testing: bool) -> Arc<dyn DynAsyncCertificateStore> {
+///     if testing { Arc::new(Memory(MemoryStore::new())) } else { Arc::new(Sql) }
+/// }
+///
+/// async fn status(store: &dyn DynAsyncCertificateStore, id: CertificateId) -> u16 {
+///     match prepare_async(DownloadRequest::crt(id), store).await {
+///         Ok(_) => 200,
+///         Err(error) => error.status(),
+///     }
+/// }
+/// # let store = pick(std::env::args().count() > 100);
+/// # let id = CertificateId::new(7).unwrap();
+/// # let mut run = std::pin::pin!(status(&*store, id));
+/// # let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+/// # assert!(matches!(std::future::Future::poll(run.as_mut(), &mut cx),
+/// #     std::task::Poll::Ready(404)));
+/// ```
+pub trait DynAsyncCertificateStore: fmt::Debug + Send + Sync {
+    /// [`AsyncCertificateStore::certificate`], boxed.
+    fn certificate_boxed(
+        &self,
+        id: CertificateId,
+    ) -> BoxFuture<'_, Result<CertificateRecord, StoreError>>;
+
+    /// [`AsyncCertificateStore::private_key`], boxed.
+    fn private_key_boxed(
+        &self,
+        id: CertificateId,
+    ) -> BoxFuture<'_, Result<PrivateKeyDer<'static>, StoreError>>;
+}
+
+impl<S: AsyncCertificateStore> DynAsyncCertificateStore for S {
+    fn certificate_boxed(
+        &self,
+        id: CertificateId,
+    ) -> BoxFuture<'_, Result<CertificateRecord, StoreError>> {
+        Box::pin(AsyncCertificateStore::certificate(self, id))
+    }
+
+    fn private_key_boxed(
+        &self,
+        id: CertificateId,
+    ) -> BoxFuture<'_, Result<PrivateKeyDer<'static>, StoreError>> {
+        Box::pin(AsyncCertificateStore::private_key(self, id))
+    }
+}
+
+impl AsyncCertificateStore for dyn DynAsyncCertificateStore + '_ {
+    fn certificate(
+        &self,
+        id: CertificateId,
+    ) -> impl Future<Output = Result<CertificateRecord, StoreError>> + Send {
+        self.certificate_boxed(id)
+    }
+
+    fn private_key(
+        &self,
+        id: CertificateId,
+    ) -> impl Future<Output = Result<PrivateKeyDer<'static>, StoreError>> + Send {
+        self.private_key_boxed(id)
+    }
+}
+
+/// An async store behind a reference or a smart pointer is the store itself (so an
+/// `Arc<dyn DynAsyncCertificateStore>` is one too).
+macro_rules! forward_async_store {
+    ($($wrapper:ty),*) => {$(
+        impl<S: AsyncCertificateStore + ?Sized> AsyncCertificateStore for $wrapper {
+            fn certificate(
+                &self,
+                id: CertificateId,
+            ) -> impl Future<Output = Result<CertificateRecord, StoreError>> + Send {
+                (**self).certificate(id)
+            }
+
+            fn private_key(
+                &self,
+                id: CertificateId,
+            ) -> impl Future<Output = Result<PrivateKeyDer<'static>, StoreError>> + Send {
+                (**self).private_key(id)
+            }
+        }
+    )*};
+}
+
+forward_async_store!(&S, std::sync::Arc<S>, Box<S>);

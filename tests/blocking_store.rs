@@ -13,7 +13,7 @@ mod with_tokio {
     use std::sync::{Arc, Mutex};
     use std::thread::ThreadId;
 
-    use cert_download::conformance::{self, AsyncHarness, Record};
+    use cert_download::conformance::{self, AsyncHarness, Group, Record, Supply};
     use cert_download::{
         AsyncCertificateStore, BlockingStore, CertificateId, CertificateRecord, CertificateStore,
         DownloadRequest, MemoryStore, PrivateKeyDer, StoreError, prepare_async,
@@ -30,7 +30,12 @@ mod with_tokio {
         let mut store = MemoryStore::new();
         for r in records {
             let key = r.key.as_ref().map(|k| k.clone_key());
-            store.insert(r.id, r.leaf.clone(), r.issuers.clone(), key);
+            store.insert(
+                r.id,
+                cert_download::store::MemoryEntry::new(r.leaf.clone())
+                    .with_issuers(r.issuers.clone())
+                    .with_key(key),
+            );
         }
         store
     }
@@ -96,12 +101,15 @@ mod with_tokio {
         async fn full_access(&self, records: &[Record]) -> Self::Store {
             BlockingStore::new(self.store(records, true, true))
         }
-        async fn key_export_denied(&self, records: &[Record]) -> Option<Self::Store> {
-            Some(BlockingStore::new(self.store(records, true, false)))
+        async fn key_export_denied(&self, records: &[Record]) -> Supply<Self::Store> {
+            Supply::Store(BlockingStore::new(self.store(records, true, false)))
         }
-        async fn unauthenticated(&self, records: &[Record]) -> Option<Self::Store> {
+        async fn unauthenticated(&self, records: &[Record]) -> Supply<Self::Store> {
             // Export rights are stored per record here, whatever the caller.
-            Some(BlockingStore::new(self.store(records, false, true)))
+            Supply::Store(BlockingStore::new(self.store(records, false, true)))
+        }
+        async fn forbidden(&self, _: &[Record]) -> Supply<Self::Store> {
+            Supply::cannot("this store has no per-record read rights")
         }
     }
 
@@ -111,7 +119,8 @@ mod with_tokio {
         let report = runtime()
             .block_on(conformance::run_async(&harness))
             .unwrap();
-        assert_eq!(report.skipped(), ["forbidden"]);
+        let skipped: Vec<Group> = report.skipped().iter().map(|s| s.group()).collect();
+        assert_eq!(skipped, [Group::Forbidden]);
         let threads = harness.threads.lock().unwrap();
         assert!(threads.len() > 50, "{}", threads.len());
         // The current-thread runtime runs on this thread: every store call ran elsewhere.

@@ -7,7 +7,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use cert_download::conformance::{self, AsyncHarness, Harness, Record};
+use cert_download::conformance::{self, AsyncHarness, Check, Group, Harness, Record, Supply};
 use cert_download::{
     AsyncCertificateStore, CertificateDer, CertificateId, CertificateRecord, CertificateStore,
     DirectoryStore, MemoryStore, PrivateKeyDer, StoreError,
@@ -21,16 +21,23 @@ impl Harness for Memory {
         let mut store = MemoryStore::new();
         for r in records {
             let key = r.key.as_ref().map(|k| k.clone_key());
-            store.insert(r.id, r.leaf.clone(), r.issuers.clone(), key);
+            store.insert(
+                r.id,
+                cert_download::store::MemoryEntry::new(r.leaf.clone())
+                    .with_issuers(r.issuers.clone())
+                    .with_key(key),
+            );
         }
         store
     }
-    fn key_export_denied(&self, records: &[Record]) -> Option<MemoryStore> {
-        Some(self.full_access(records).deny_key_export())
+    fn key_export_denied(&self, records: &[Record]) -> Supply<MemoryStore> {
+        Supply::Store(self.full_access(records).deny_key_export())
     }
-    fn unauthenticated(&self, records: &[Record]) -> Option<MemoryStore> {
-        let _ = records;
-        None
+    fn unauthenticated(&self, _: &[Record]) -> Supply<MemoryStore> {
+        Supply::cannot("MemoryStore has no authentication")
+    }
+    fn forbidden(&self, _: &[Record]) -> Supply<MemoryStore> {
+        Supply::cannot("MemoryStore has no per-record rights")
     }
 }
 
@@ -74,8 +81,14 @@ impl Harness for Directory {
         write_records(self.0.path(), records);
         DirectoryStore::new(self.0.path())
     }
-    fn key_export_denied(&self, records: &[Record]) -> Option<DirectoryStore> {
-        Some(self.full_access(records).deny_key_export())
+    fn key_export_denied(&self, records: &[Record]) -> Supply<DirectoryStore> {
+        Supply::Store(self.full_access(records).deny_key_export())
+    }
+    fn unauthenticated(&self, _: &[Record]) -> Supply<DirectoryStore> {
+        Supply::cannot("DirectoryStore has no authentication")
+    }
+    fn forbidden(&self, _: &[Record]) -> Supply<DirectoryStore> {
+        Supply::cannot("DirectoryStore has no per-record rights")
     }
 }
 
@@ -120,20 +133,20 @@ impl Harness for Guard {
             leaky: self.0,
         }
     }
-    fn key_export_denied(&self, records: &[Record]) -> Option<Guarded> {
-        Some(Guarded {
+    fn key_export_denied(&self, records: &[Record]) -> Supply<Guarded> {
+        Supply::Store(Guarded {
             inner: Memory.full_access(records).deny_key_export(),
             ..self.full_access(records)
         })
     }
-    fn unauthenticated(&self, records: &[Record]) -> Option<Guarded> {
-        Some(Guarded {
+    fn unauthenticated(&self, records: &[Record]) -> Supply<Guarded> {
+        Supply::Store(Guarded {
             authenticated: false,
             ..self.full_access(records)
         })
     }
-    fn forbidden(&self, records: &[Record]) -> Option<Guarded> {
-        Some(Guarded {
+    fn forbidden(&self, records: &[Record]) -> Supply<Guarded> {
+        Supply::Store(Guarded {
             may_read: false,
             ..self.full_access(records)
         })
@@ -144,7 +157,18 @@ impl Harness for Guard {
 fn memory_store_conforms() {
     let report = conformance::run(&Memory).unwrap();
     assert!(report.checks() > 20, "{report:?}");
-    assert_eq!(report.skipped(), ["unauthenticated", "forbidden"]);
+    let skipped: Vec<(Group, &str)> = report
+        .skipped()
+        .iter()
+        .map(|s| (s.group(), s.reason()))
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            (Group::Unauthenticated, "MemoryStore has no authentication"),
+            (Group::Forbidden, "MemoryStore has no per-record rights"),
+        ]
+    );
 }
 
 #[test]
@@ -157,6 +181,80 @@ fn directory_store_conforms() {
 fn a_store_with_access_control_conforms_in_every_group() {
     let report = conformance::run(&Guard(false)).unwrap();
     assert!(report.skipped().is_empty(), "{report:?}");
+}
+
+/// A harness that supplies only the full-access caller: the run fails, naming the first
+/// caller left out, until it supplies each or says why it cannot.
+#[test]
+fn a_harness_that_supplies_only_full_access_fails() {
+    struct FullAccessOnly;
+    impl Harness for FullAccessOnly {
+        type Store = MemoryStore;
+        fn full_access(&self, records: &[Record]) -> MemoryStore {
+            Memory.full_access(records)
+        }
+    }
+    let failure = conformance::run(&FullAccessOnly).unwrap_err();
+    assert_eq!(failure.check(), Check::Supplied, "{failure}");
+    assert_eq!(failure.group(), Some(Group::KeyExportDenied), "{failure}");
+    assert!(failure.to_string().contains("gave no reason"), "{failure}");
+
+    // An empty or blank reason is no reason either.
+    struct BlankReason;
+    impl Harness for BlankReason {
+        type Store = MemoryStore;
+        fn full_access(&self, records: &[Record]) -> MemoryStore {
+            Memory.full_access(records)
+        }
+        fn key_export_denied(&self, records: &[Record]) -> Supply<MemoryStore> {
+            Memory.key_export_denied(records)
+        }
+        fn unauthenticated(&self, _: &[Record]) -> Supply<MemoryStore> {
+            Supply::cannot("  ")
+        }
+    }
+    let failure = conformance::run(&BlankReason).unwrap_err();
+    assert_eq!(
+        (failure.group(), failure.check()),
+        (Some(Group::Unauthenticated), Check::Supplied),
+        "{failure}"
+    );
+}
+
+/// A store that hands every key to every caller (no authentication, no rights): with the
+/// callers it cannot tell apart supplied as what they are, the suite fails it.
+#[test]
+fn a_store_that_hands_keys_to_anyone_fails() {
+    struct Open;
+    impl Harness for Open {
+        type Store = MemoryStore;
+        fn full_access(&self, records: &[Record]) -> MemoryStore {
+            Memory.full_access(records)
+        }
+        // The host's harness hands over "the store seen by a caller without export
+        // rights", and its store ignores who the caller is.
+        fn key_export_denied(&self, records: &[Record]) -> Supply<MemoryStore> {
+            Supply::Store(Memory.full_access(records))
+        }
+        fn unauthenticated(&self, records: &[Record]) -> Supply<MemoryStore> {
+            Supply::Store(Memory.full_access(records))
+        }
+        fn forbidden(&self, records: &[Record]) -> Supply<MemoryStore> {
+            Supply::Store(Memory.full_access(records))
+        }
+    }
+    let failure = conformance::run(&Open).unwrap_err();
+    assert_eq!(
+        (failure.group(), failure.check()),
+        (Some(Group::KeyExportDenied), Check::KeyExportRefused),
+        "{failure}"
+    );
+    assert!(
+        failure
+            .message()
+            .contains("succeeded; expected KeyExportForbidden"),
+        "{failure}"
+    );
 }
 
 /// A store that answers KeyNotFound for unknown ids and drops issuers: the suite must say so.
@@ -191,6 +289,7 @@ impl Harness for SloppyHarness {
 #[test]
 fn the_suite_catches_a_store_that_drops_issuers() {
     let failure = conformance::run(&SloppyHarness(true)).unwrap_err();
+    assert_eq!(failure.check(), Check::Issuers, "{failure}");
     assert!(failure.to_string().contains("other issuers"), "{failure}");
 }
 
@@ -226,7 +325,13 @@ fn the_suite_catches_a_leaky_private_key_for_a_caller_who_may_read_nothing() {
         fn full_access(&self, records: &[Record]) -> Guarded {
             Guard(true).full_access(records)
         }
-        fn forbidden(&self, records: &[Record]) -> Option<Guarded> {
+        fn key_export_denied(&self, records: &[Record]) -> Supply<Guarded> {
+            Guard(true).key_export_denied(records)
+        }
+        fn unauthenticated(&self, _: &[Record]) -> Supply<Guarded> {
+            Supply::cannot("left out, to see the forbidden group catch the leak")
+        }
+        fn forbidden(&self, records: &[Record]) -> Supply<Guarded> {
             Guard(true).forbidden(records)
         }
     }
@@ -260,7 +365,10 @@ fn the_suite_catches_a_store_that_looks_up_before_it_authenticates() {
         fn full_access(&self, records: &[Record]) -> LookupFirst {
             LookupFirst(Guard(false).full_access(records))
         }
-        fn unauthenticated(&self, records: &[Record]) -> Option<LookupFirst> {
+        fn key_export_denied(&self, _: &[Record]) -> Supply<LookupFirst> {
+            Supply::cannot("not the point of this test")
+        }
+        fn unauthenticated(&self, records: &[Record]) -> Supply<LookupFirst> {
             Guard(false).unauthenticated(records).map(LookupFirst)
         }
     }
@@ -402,17 +510,17 @@ impl AsyncHarness for RemoteHarness {
             Arc::clone(&self.most_waiting),
         )
     }
-    async fn key_export_denied(&self, records: &[Record]) -> Option<Counted> {
+    async fn key_export_denied(&self, records: &[Record]) -> Supply<Counted> {
         Guard(self.leaky)
             .key_export_denied(records)
             .map(|s| Counted(Remote::new(s), Arc::clone(&self.most_waiting)))
     }
-    async fn unauthenticated(&self, records: &[Record]) -> Option<Counted> {
+    async fn unauthenticated(&self, records: &[Record]) -> Supply<Counted> {
         Guard(self.leaky)
             .unauthenticated(records)
             .map(|s| Counted(Remote::new(s), Arc::clone(&self.most_waiting)))
     }
-    async fn forbidden(&self, records: &[Record]) -> Option<Counted> {
+    async fn forbidden(&self, records: &[Record]) -> Supply<Counted> {
         Guard(self.leaky)
             .forbidden(records)
             .map(|s| Counted(Remote::new(s), Arc::clone(&self.most_waiting)))

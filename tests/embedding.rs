@@ -239,6 +239,6 @@ fn pem_reading_and_prepared_from_record_need_only_this_crate() {
     let _: cert_download::CertificateDer<'static> =
         cert_download::pki_types::CertificateDer::from(leaf.to_vec());
     let mut store = MemoryStore::new();
-    store.insert(id(1001), leaf, Vec::new(), None);
+    store.insert(id(1001), cert_download::store::MemoryEntry::new(leaf));
     assert_eq!(store.len(), 1);
 }

@@ -23,9 +23,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use cert_download::request::{ChainOrder, FriendlyName};
 use cert_download::{
-    CertificateId, ChainOrder, DownloadRequest, DownloadResponse, ExportPolicy, FriendlyName,
-    Password, PasswordPolicy, PfxEncryption, download_with,
+    CertificateId, DownloadRequest, DownloadResponse, ExportPolicy, Password, PasswordPolicy,
+    PfxEncryption, download_with,
 };
 use common::{Counter, fixture_store, fixtures};
 use sha2::{Digest, Sha256};

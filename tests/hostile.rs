@@ -7,9 +7,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use cert_download::store::{MAX_CERTIFICATE_BYTES, MAX_CHAIN_LEN};
 use cert_download::{
-    CertificateDer, CertificateId, DownloadRequest, ExportPolicy, MAX_CERTIFICATE_BYTES,
-    MAX_CHAIN_LEN, MemoryStore, OsRandom, Password, PasswordPolicy, PrivateKeyDer, download_with,
+    CertificateDer, CertificateId, DownloadRequest, ExportPolicy, MemoryStore, OsRandom, Password,
+    PasswordPolicy, PrivateKeyDer, download_with,
 };
 use rustls_pki_types::pem::PemObject;
 
@@ -80,7 +81,12 @@ fn store_with(
     key: Option<PrivateKeyDer<'static>>,
 ) -> MemoryStore {
     let mut store = MemoryStore::new();
-    store.insert(id(), leaf, issuers, key);
+    store.insert(
+        id(),
+        cert_download::store::MemoryEntry::new(leaf)
+            .with_issuers(issuers)
+            .with_key(key),
+    );
     store
 }
 

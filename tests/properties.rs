@@ -45,7 +45,12 @@ fn fixture() -> &'static Fixture {
                 chain.iter().map(|c| c.to_vec()).collect(),
                 key.clone_key(),
             ));
-            store.insert(CertificateId::new(n).unwrap(), leaf, chain, Some(key));
+            store.insert(
+                CertificateId::new(n).unwrap(),
+                cert_download::store::MemoryEntry::new(leaf)
+                    .with_issuers(chain)
+                    .with_key(Some(key)),
+            );
         }
         Fixture { store, records }
     })

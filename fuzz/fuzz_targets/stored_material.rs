@@ -21,11 +21,8 @@
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
-use cert_download::{
-    CertificateDer, CertificateId, ChainOrder, DownloadRequest, DownloadResponse, Error,
-    ExportPolicy, Format, MemoryStore, OsRandom, Password, PasswordPolicy, PfxEncryption,
-    PrivateKeyDer, download_with,
-};
+use cert_download::{CertificateDer, CertificateId, DownloadRequest, DownloadResponse, Error, ExportPolicy, Format, MemoryStore, OsRandom, Password, PasswordPolicy, PfxEncryption, PrivateKeyDer, download_with};
+use cert_download::request::{ChainOrder};
 use der::Decode;
 use libfuzzer_sys::fuzz_target;
 use rustls_pki_types::{PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer};
@@ -335,12 +332,7 @@ fuzz_target!(|data: &[u8]| {
     let id = CertificateId::new(7).unwrap();
     let stored_key = key(selector, key_der);
     let mut store = MemoryStore::new();
-    store.insert(
-        id,
-        leaf,
-        issuers,
-        stored_key.as_ref().map(|k| k.clone_key()),
-    );
+    store.insert(id, cert_download::store::MemoryEntry::new(leaf).with_issuers(issuers).with_key(stored_key.as_ref().map(|k| k.clone_key())));
 
     // One iteration, but PBMAC1's MAC at NIST SP 800-132's floor of 1,000.
     let policy = ExportPolicy::builder()

@@ -955,7 +955,11 @@ fn crate_reads(der: &[u8], issued_by_it: &[u8]) -> (Option<bool>, Option<bool>) 
     let policy = ExportPolicy::with_iterations(1).unwrap();
     let answer = |leaf: &[u8], issuers: Vec<CertificateDer<'static>>, request, refusal| {
         let mut store = MemoryStore::new();
-        store.insert(id, CertificateDer::from(leaf.to_vec()), issuers, None);
+        store.insert(
+            id,
+            cert_download::store::MemoryEntry::new(CertificateDer::from(leaf.to_vec()))
+                .with_issuers(issuers),
+        );
         match download_with(request, &store, &policy, &mut OsRandom) {
             Ok(_) => Some(true),
             Err(e) if e.kind() == refusal => Some(false),

@@ -440,7 +440,12 @@ fn download(
         .collect();
     let key_file = pki.path(&format!("{}.key", key_of(case.leaf)));
     let key = PrivateKeyDer::from_pem_file(key_file).expect("the leaf's key");
-    store.insert(id, pki.der(case.leaf).into(), issuers, Some(key));
+    store.insert(
+        id,
+        cert_download::store::MemoryEntry::new(pki.der(case.leaf).into())
+            .with_issuers(issuers)
+            .with_key(Some(key)),
+    );
     let mut body = json!({"id": 1, "format": format, "include_chain": include_chain,
                           "include_root": include_root, "chain_order": order});
     if format == "pfx" {

@@ -324,7 +324,7 @@ fn pfx<'a>(
         path: write(dir, &name, response.certificate()),
         password: password.to_owned(),
         profile,
-        policy: *policy,
+        policy: policy.clone(),
         certs: fx.expected(options.include_chain, options.root_first),
         linked: fx.linked_chain(options.include_chain),
         friendly_name,

@@ -121,9 +121,9 @@ fn chains() {
         }
         store.insert(
             id(total as u64),
-            r.leaf.clone(),
-            issuers,
-            Some(r.key.clone_key()),
+            cert_download::store::MemoryEntry::new(r.leaf.clone())
+                .with_issuers(issuers)
+                .with_key(Some(r.key.clone_key())),
         );
     }
     let policy = Iter::One.policy();

@@ -385,7 +385,12 @@ fn main() {
         .expect("a runtime");
     let mut memory = MemoryStore::new();
     let r = record(N);
-    memory.insert(id(N), r.leaf, r.chain, Some(r.key));
+    memory.insert(
+        id(N),
+        cert_download::store::MemoryEntry::new(r.leaf)
+            .with_issuers(r.chain)
+            .with_key(Some(r.key)),
+    );
     let memory = Memory(memory);
     let vaults = fixtures(&rt);
     let policy = ExportPolicy::default();

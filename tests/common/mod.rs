@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use cert_download::{RandomError, RandomSource};
+use cert_download::random::{RandomError, RandomSource};
 use der::asn1::{BmpString, OctetString};
 use der::{Decode, Encode};
 use hmac::{KeyInit, Mac};

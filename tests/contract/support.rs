@@ -8,10 +8,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use cert_download::random::{RandomError, RandomSource};
 use cert_download::{
     CertificateDer, CertificateId, CertificateRecord, CertificateStore, DirectoryStore,
-    DownloadResponse, Error, ExportPolicy, MemoryStore, OsRandom, PrivateKeyDer, RandomError,
-    RandomSource, StoreError, download_json,
+    DownloadResponse, Error, ExportPolicy, MemoryStore, OsRandom, PrivateKeyDer, StoreError,
+    download_json,
 };
 use rustls_pki_types::pem::PemObject;
 use serde_json::Value;
@@ -103,7 +104,12 @@ pub fn fixture_memory_store() -> MemoryStore {
     let mut store = MemoryStore::new();
     for n in FIXTURE_IDS {
         let (leaf, issuers) = fixture_record(n);
-        store.insert(id(n), leaf, issuers, fixture_key(n));
+        store.insert(
+            id(n),
+            cert_download::store::MemoryEntry::new(leaf)
+                .with_issuers(issuers)
+                .with_key(fixture_key(n)),
+        );
     }
     store
 }

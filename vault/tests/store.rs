@@ -6,7 +6,7 @@ mod common;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use cert_download::conformance::{AsyncHarness, Record, run_async};
+use cert_download::conformance::{AsyncHarness, Record, Supply, run_async};
 use cert_download::{
     AsyncCertificateStore, CertificateRecord, CertificateStore, DirectoryStore, DownloadRequest,
     ExportPolicy, OsRandom, Password, PasswordPolicy, StoreError, prepare_async,
@@ -64,17 +64,17 @@ impl AsyncHarness for Harness {
         self.store(0).await
     }
 
-    async fn key_export_denied(&self, _: &[Record]) -> Option<VaultStore> {
-        Some(self.store(1).await)
+    async fn key_export_denied(&self, _: &[Record]) -> Supply<VaultStore> {
+        Supply::Store(self.store(1).await)
     }
 
-    async fn unauthenticated(&self, _: &[Record]) -> Option<VaultStore> {
+    async fn unauthenticated(&self, _: &[Record]) -> Supply<VaultStore> {
         let vault = self.state.lock().unwrap().as_ref().unwrap().0.clone();
-        Some(vault.caller("cdv_no-such-token").await.unwrap())
+        Supply::Store(vault.caller("cdv_no-such-token").await.unwrap())
     }
 
-    async fn forbidden(&self, _: &[Record]) -> Option<VaultStore> {
-        Some(self.store(2).await)
+    async fn forbidden(&self, _: &[Record]) -> Supply<VaultStore> {
+        Supply::Store(self.store(2).await)
     }
 }
 

@@ -373,7 +373,7 @@ async fn judge(
     }
     let with_key = request.includes_key();
     audit.download = Some((request.id(), request.format(), with_key));
-    let policy = endpoint.policy;
+    let policy = endpoint.policy.clone();
     let store = match caller {
         Caller::File(grant) => CallerStore {
             store: Arc::clone(&endpoint.store),

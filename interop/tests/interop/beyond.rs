@@ -136,7 +136,7 @@ pub(crate) fn pfx<'a>(
         ),
         password: password.to_owned(),
         profile,
-        policy: *policy,
+        policy: policy.clone(),
         certs: expected(fx, o),
         linked: linked(fx, o),
         friendly_name,

@@ -56,7 +56,12 @@ pub(crate) fn store() -> MemoryStore {
     let mut store = MemoryStore::new();
     for (n, _) in RECORDS {
         let r = record(n);
-        store.insert(id(n), r.leaf, r.chain, Some(r.key));
+        store.insert(
+            id(n),
+            cert_download::store::MemoryEntry::new(r.leaf)
+                .with_issuers(r.chain)
+                .with_key(Some(r.key)),
+        );
     }
     store
 }
