@@ -8,25 +8,11 @@ mod support;
 use cert_download::request::FriendlyName;
 use cert_download::store::DynAsyncCertificateStore;
 use cert_download::{
-    AsyncCertificateStore, CertificateId, CertificateRecord, CertificateStore, DownloadRequest,
-    DownloadResponse, Error, ExportPolicy, MemoryStore, OsRandom, Password, PasswordPolicy,
-    PfxEncryption, PrivateKeyDer, StoreError, download_json, download_with, prepare, prepare_async,
+    CertificateStore, DownloadRequest, DownloadResponse, Error, ExportPolicy, OsRandom, Password,
+    PasswordPolicy, PfxEncryption, download_json, download_with, prepare, prepare_async,
 };
 use serde_json::json;
 use support::*;
-
-/// An async store in front of the fixture records, as a host's database client would be.
-#[derive(Debug)]
-struct Remote(MemoryStore);
-
-impl AsyncCertificateStore for Remote {
-    async fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError> {
-        CertificateStore::certificate(&self.0, id)
-    }
-    async fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
-        CertificateStore::private_key(&self.0, id)
-    }
-}
 
 fn block_on<F: Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()

@@ -10,9 +10,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use cert_download::random::{RandomError, RandomSource};
 use cert_download::{
-    CertificateDer, CertificateId, CertificateRecord, CertificateStore, DirectoryStore,
-    DownloadResponse, Error, ExportPolicy, MemoryStore, OsRandom, PrivateKeyDer, StoreError,
-    download_json,
+    AsyncCertificateStore, CertificateDer, CertificateId, CertificateRecord, CertificateStore,
+    DirectoryStore, DownloadResponse, Error, ExportPolicy, MemoryStore, OsRandom, PrivateKeyDer,
+    StoreError, download_json,
 };
 use rustls_pki_types::pem::PemObject;
 use serde_json::Value;
@@ -225,6 +225,19 @@ impl RandomSource for Counter {
             self.0 = self.0.wrapping_add(1);
         }
         Ok(())
+    }
+}
+
+/// An async store in front of the fixture records, as a host's database client would be.
+#[derive(Debug)]
+pub struct Remote(pub MemoryStore);
+
+impl AsyncCertificateStore for Remote {
+    async fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError> {
+        CertificateStore::certificate(&self.0, id)
+    }
+    async fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
+        CertificateStore::private_key(&self.0, id)
     }
 }
 
