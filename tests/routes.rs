@@ -187,16 +187,7 @@ fn every_route_gives_download_json_s_answer_under_a_strict_policy() {
 /// The issue's case: an ASCII-only policy, a non-ASCII password, the documented async path.
 #[test]
 fn prepare_then_encode_refuses_what_the_policy_refuses() {
-    let ascii_only = ExportPolicy::builder()
-        .all_iterations(1)
-        .password_policy(
-            PasswordPolicy::builder()
-                .ascii_only(true)
-                .build()
-                .expect("a password policy"),
-        )
-        .build()
-        .expect("a policy");
+    let ascii_only = fast_ascii_only_policy();
     let body = r#"{"id": 1, "format": "pfx", "password": "pässwörd-long"}"#.as_bytes();
     let request = DownloadRequest::from_json(body).expect("valid under the default policy");
     let prepared = prepare(request, &fixture_memory_store()).expect("prepares");
