@@ -59,10 +59,7 @@ pub(crate) fn encode(
         }
         Format::P7b => match key {
             None => p7b::encode(&credential.chain_for(request)),
-            Some(_) => Err(Error::new(
-                ErrorKind::KeyNotSupported,
-                crate::request::P7B_CANNOT_CARRY_A_KEY,
-            )),
+            Some(_) => Err(crate::request::p7b_key_refused()),
         },
     }
 }

@@ -205,10 +205,7 @@ pub async fn prepare_async<S: AsyncCertificateStore + ?Sized>(
 /// JSON parser refuses it already), refused before the store is asked anything.
 fn refuse_unservable(request: &DownloadRequest) -> Result<(), Error> {
     if request.format() == Format::P7b && request.includes_key() {
-        return Err(Error::new(
-            ErrorKind::KeyNotSupported,
-            crate::request::P7B_CANNOT_CARRY_A_KEY,
-        ));
+        return Err(crate::request::p7b_key_refused());
     }
     Ok(())
 }

@@ -32,6 +32,12 @@ pub(crate) fn body_too_large() -> Error {
 /// Why a p7b download with the key is refused.
 pub(crate) const P7B_CANNOT_CARRY_A_KEY: &str = "the p7b format cannot carry a private key";
 
+/// The refusal of a p7b download with the key (400 `key_not_supported`), for a request built
+/// through the Rust API; the JSON parser says which field to change instead.
+pub(crate) fn p7b_key_refused() -> Error {
+    Error::new(ErrorKind::KeyNotSupported, P7B_CANNOT_CARRY_A_KEY)
+}
+
 /// The id of a stored certificate: from 1 to 2^63-1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CertificateId(u64);

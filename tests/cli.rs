@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+use cert_download::MAX_BODY_BYTES;
 use pkcs8::EncryptedPrivateKeyInfoRef;
 use serde_json::{Value, json};
 use support::*;
@@ -509,7 +510,7 @@ fn a_body_over_64_kib_is_400_exit_1() {
     // Exactly 64 KiB is fine.
     let mut stdin = Kind::Pem.body(1);
     let tail = stdin.pop().expect("a closing brace");
-    stdin.resize(64 * 1024 - 1, b'\n');
+    stdin.resize(MAX_BODY_BYTES - 1, b'\n');
     stdin.push(tail);
     run_fixtures(stdin).ok("64 KiB");
 }

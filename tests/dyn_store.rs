@@ -6,23 +6,10 @@ mod support;
 
 use cert_download::store::DynAsyncCertificateStore;
 use cert_download::{
-    AsyncCertificateStore, CertificateId, CertificateRecord, CertificateStore, DownloadRequest,
-    MemoryStore, OsRandom, PrivateKeyDer, StoreError, prepare_async,
+    AsyncCertificateStore, CertificateId, CertificateRecord, DownloadRequest, OsRandom,
+    PrivateKeyDer, StoreError, prepare_async,
 };
 use support::*;
-
-/// An async store in front of the fixture records, as a host's database client would be.
-#[derive(Debug)]
-struct Remote(MemoryStore);
-
-impl AsyncCertificateStore for Remote {
-    async fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError> {
-        CertificateStore::certificate(&self.0, id)
-    }
-    async fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
-        CertificateStore::private_key(&self.0, id)
-    }
-}
 
 /// An async store that turns every caller away.
 #[derive(Debug)]

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use cert_download::store::{MAX_CERTIFICATE_BYTES, MAX_CHAIN_LEN};
 use cert_download::{
-    CertificateDer, CertificateId, DownloadRequest, ExportPolicy, MemoryStore, OsRandom, Password,
-    PasswordPolicy, PrivateKeyDer, download_with,
+    CertificateDer, CertificateId, DownloadRequest, DownloadResponse, Error, ExportPolicy,
+    MemoryStore, OsRandom, Password, PasswordPolicy, PrivateKeyDer, download_with,
 };
 use rustls_pki_types::pem::PemObject;
 
@@ -75,6 +75,11 @@ fn statuses(store: &MemoryStore) -> Vec<u16> {
         .collect()
 }
 
+/// A download from `store` under the default policy.
+fn download(request: DownloadRequest, store: &MemoryStore) -> Result<DownloadResponse, Error> {
+    download_with(request, store, &ExportPolicy::default(), &mut OsRandom)
+}
+
 fn store_with(
     leaf: CertificateDer<'static>,
     issuers: Vec<CertificateDer<'static>>,
@@ -96,13 +101,7 @@ fn a_chain_of_ten_thousand_certificates_is_refused_by_the_cap() {
     let issuers: Vec<_> = chain.iter().cycle().take(10_000).cloned().collect();
     let store = store_with(leaf, issuers, Some(key));
     assert_eq!(statuses(&store), [500; 5]);
-    let err = download_with(
-        DownloadRequest::pem(id()),
-        &store,
-        &ExportPolicy::default(),
-        &mut OsRandom,
-    )
-    .unwrap_err();
+    let err = download(DownloadRequest::pem(id()), &store).unwrap_err();
     assert_eq!(err.code(), "invalid_chain");
     assert!(err.message().contains(&MAX_CHAIN_LEN.to_string()));
 }
@@ -118,13 +117,7 @@ fn a_chain_just_under_the_cap_of_duplicates_goes_out_once() {
         .collect();
     let store = store_with(leaf, issuers, Some(key));
     assert_eq!(statuses(&store), [200; 5]);
-    let response = download_with(
-        DownloadRequest::pem(id()),
-        &store,
-        &ExportPolicy::default(),
-        &mut OsRandom,
-    )
-    .unwrap();
+    let response = download(DownloadRequest::pem(id()), &store).unwrap();
     let text = std::str::from_utf8(response.certificate()).unwrap();
     assert_eq!(text.matches("BEGIN CERTIFICATE").count(), 3);
 }
@@ -197,13 +190,7 @@ fn a_key_of_another_algorithm_is_a_mismatch() {
     for key in [rsa_key, ed_key, p384_key] {
         let store = store_with(leaf.clone(), chain.clone(), Some(key));
         assert_eq!(statuses(&store), [200, 500, 200, 500, 500]);
-        let err = download_with(
-            DownloadRequest::pfx(id(), password()),
-            &store,
-            &ExportPolicy::default(),
-            &mut OsRandom,
-        )
-        .unwrap_err();
+        let err = download(DownloadRequest::pfx(id(), password()), &store).unwrap_err();
         assert_eq!(err.code(), "key_mismatch");
     }
 }
@@ -380,13 +367,7 @@ fn a_loop_in_the_issuer_links_ends_the_walk() {
         Some(key),
     );
     assert_eq!(statuses(&store), [200; 5]);
-    let response = download_with(
-        DownloadRequest::pem(id()),
-        &store,
-        &ExportPolicy::default(),
-        &mut OsRandom,
-    )
-    .unwrap();
+    let response = download(DownloadRequest::pem(id()), &store).unwrap();
     let got: Vec<Vec<u8>> = CertificateDer::pem_slice_iter(response.certificate())
         .map(|c| c.unwrap().to_vec())
         .collect();

@@ -8,25 +8,11 @@ mod support;
 use cert_download::request::FriendlyName;
 use cert_download::store::DynAsyncCertificateStore;
 use cert_download::{
-    AsyncCertificateStore, CertificateId, CertificateRecord, CertificateStore, DownloadRequest,
-    DownloadResponse, Error, ExportPolicy, MemoryStore, OsRandom, Password, PasswordPolicy,
-    PfxEncryption, PrivateKeyDer, StoreError, download_json, download_with, prepare, prepare_async,
+    CertificateStore, DownloadRequest, DownloadResponse, Error, ExportPolicy, OsRandom, Password,
+    PasswordPolicy, PfxEncryption, download_json, download_with, prepare, prepare_async,
 };
 use serde_json::json;
 use support::*;
-
-/// An async store in front of the fixture records, as a host's database client would be.
-#[derive(Debug)]
-struct Remote(MemoryStore);
-
-impl AsyncCertificateStore for Remote {
-    async fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError> {
-        CertificateStore::certificate(&self.0, id)
-    }
-    async fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
-        CertificateStore::private_key(&self.0, id)
-    }
-}
 
 fn block_on<F: Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
@@ -201,16 +187,7 @@ fn every_route_gives_download_json_s_answer_under_a_strict_policy() {
 /// The issue's case: an ASCII-only policy, a non-ASCII password, the documented async path.
 #[test]
 fn prepare_then_encode_refuses_what_the_policy_refuses() {
-    let ascii_only = ExportPolicy::builder()
-        .all_iterations(1)
-        .password_policy(
-            PasswordPolicy::builder()
-                .ascii_only(true)
-                .build()
-                .expect("a password policy"),
-        )
-        .build()
-        .expect("a policy");
+    let ascii_only = fast_ascii_only_policy();
     let body = r#"{"id": 1, "format": "pfx", "password": "pässwörd-long"}"#.as_bytes();
     let request = DownloadRequest::from_json(body).expect("valid under the default policy");
     let prepared = prepare(request, &fixture_memory_store()).expect("prepares");

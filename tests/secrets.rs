@@ -7,8 +7,7 @@ mod support;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use cert_download::{
-    DownloadRequest, Error, ExportPolicy, OsRandom, Password, PasswordPolicy, StoreError,
-    download_json, prepare,
+    DownloadRequest, Error, OsRandom, Password, PasswordPolicy, StoreError, download_json, prepare,
 };
 use serde_json::{Value, json};
 use support::*;
@@ -213,16 +212,7 @@ fn invalid_bodies_with_the_password() -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn no_request_error_contains_the_password() {
-    let ascii_only = ExportPolicy::builder()
-        .all_iterations(1)
-        .password_policy(
-            PasswordPolicy::builder()
-                .ascii_only(true)
-                .build()
-                .expect("a policy"),
-        )
-        .build()
-        .expect("a policy");
+    let ascii_only = fast_ascii_only_policy();
     let store = fixture_store();
     let mut bodies = invalid_bodies_with_the_password();
     assert!(

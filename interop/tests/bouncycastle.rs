@@ -13,17 +13,8 @@
 //!   signers and `id-data` content.
 
 #[allow(dead_code)]
-#[path = "interop/beyond.rs"]
-mod beyond;
-#[allow(dead_code)]
-#[path = "interop/checks.rs"]
-mod checks;
-#[allow(dead_code)]
-#[path = "interop/fixtures.rs"]
-mod fixtures;
-#[allow(dead_code)]
-#[path = "interop/tools.rs"]
-mod tools;
+#[path = "interop/mod.rs"]
+mod interop;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -34,6 +25,7 @@ use serde_json::Value;
 use beyond::{DEFAULTS, NO_ROOT, Options, hex_ders, json_lines, strings};
 use checks::{PfxCase, wrong};
 use fixtures::{ASCII, CJK, EMOJI, Fixture, KeyKind, LATIN1, RECORDS, fast_policy, tempdir};
+use interop::{beyond, checks, fixtures, tools};
 use tools::{JAVA, JAVAC};
 
 const BC_CLASSPATH: &str = "/usr/share/java/bcprov.jar:/usr/share/java/bcpkix.jar";

@@ -17,17 +17,8 @@
 //! - A wrong password is refused.
 
 #[allow(dead_code)]
-#[path = "interop/beyond.rs"]
-mod beyond;
-#[allow(dead_code)]
-#[path = "interop/checks.rs"]
-mod checks;
-#[allow(dead_code)]
-#[path = "interop/fixtures.rs"]
-mod fixtures;
-#[allow(dead_code)]
-#[path = "interop/tools.rs"]
-mod tools;
+#[path = "interop/mod.rs"]
+mod interop;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -40,6 +31,7 @@ use checks::{PfxCase, wrong};
 use fixtures::{
     ASCII, CJK, EMOJI, Fixture, KeyKind, LATIN1, RECORDS, fast_policy, fixtures_dir, hex, tempdir,
 };
+use interop::{beyond, checks, fixtures, tools};
 use tools::{OPENSSL, Tool};
 
 const INSTALL: &str =

@@ -13,17 +13,8 @@
 //!   (and does not without it).
 
 #[allow(dead_code)]
-#[path = "interop/beyond.rs"]
-mod beyond;
-#[allow(dead_code)]
-#[path = "interop/checks.rs"]
-mod checks;
-#[allow(dead_code)]
-#[path = "interop/fixtures.rs"]
-mod fixtures;
-#[allow(dead_code)]
-#[path = "interop/tools.rs"]
-mod tools;
+#[path = "interop/mod.rs"]
+mod interop;
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +27,7 @@ use fixtures::{
     ASCII, Cert, EMOJI, Fixture, PyBatch, RECORDS, ROOT, download, fast_policy, fixtures_dir, hex,
     openssl_entries, pem_blocks, py_certs, tempdir,
 };
+use interop::{beyond, checks, fixtures, tools};
 use tools::{CERTTOOL, KEYTOOL, OPENSSL, PYTHON};
 
 /// The chain options a p7b is downloaded with (its order is always DER order).

@@ -144,15 +144,8 @@ fn password_policy_defaults() {
 
 #[test]
 fn ascii_only_policy_refuses_non_ascii_passwords() {
-    let ascii_only = PasswordPolicy::builder()
-        .ascii_only(true)
-        .build()
-        .expect("a valid password policy");
-    let policy = ExportPolicy::builder()
-        .all_iterations(1)
-        .password_policy(ascii_only.clone())
-        .build()
-        .expect("a valid policy");
+    let policy = fast_ascii_only_policy();
+    let ascii_only = policy.password_policy();
     let store = fixture_store();
     #[rustfmt::skip]
     let cases: &[(&str, Option<&str>)] = &[
@@ -163,7 +156,7 @@ fn ascii_only_policy_refuses_non_ascii_passwords() {
     for &(password, outcome) in cases {
         for (kind, body) in keyed_with(&[("password", &q(password))]) {
             let what = format!("ASCII-only, {kind} password {password:?}");
-            let parsed = DownloadRequest::from_json_with_policy(&body, &ascii_only);
+            let parsed = DownloadRequest::from_json_with_policy(&body, ascii_only);
             let downloaded = download_json(&body, &store, &policy, &mut OsRandom);
             match outcome {
                 Some(code) => {

@@ -10,9 +10,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use cert_download::random::{RandomError, RandomSource};
 use cert_download::{
-    CertificateDer, CertificateId, CertificateRecord, CertificateStore, DirectoryStore,
-    DownloadResponse, Error, ExportPolicy, MemoryStore, OsRandom, PrivateKeyDer, StoreError,
-    download_json,
+    AsyncCertificateStore, CertificateDer, CertificateId, CertificateRecord, CertificateStore,
+    DirectoryStore, DownloadResponse, Error, ExportPolicy, MemoryStore, OsRandom, PasswordPolicy,
+    PrivateKeyDer, StoreError, download_json,
 };
 use rustls_pki_types::pem::PemObject;
 use serde_json::Value;
@@ -44,6 +44,20 @@ pub fn fixture_store() -> DirectoryStore {
 /// A cheap policy: one iteration everywhere, the default password policy.
 pub fn fast_policy() -> ExportPolicy {
     ExportPolicy::with_iterations(1).expect("one iteration is a valid policy")
+}
+
+/// Like [`fast_policy`], with an ASCII-only password policy (a host whose users open the
+/// files in Java).
+pub fn fast_ascii_only_policy() -> ExportPolicy {
+    let ascii_only = PasswordPolicy::builder()
+        .ascii_only(true)
+        .build()
+        .expect("a password policy");
+    ExportPolicy::builder()
+        .all_iterations(1)
+        .password_policy(ascii_only)
+        .build()
+        .expect("a policy")
 }
 
 pub fn id(n: u64) -> CertificateId {
@@ -225,6 +239,19 @@ impl RandomSource for Counter {
             self.0 = self.0.wrapping_add(1);
         }
         Ok(())
+    }
+}
+
+/// An async store in front of the fixture records, as a host's database client would be.
+#[derive(Debug)]
+pub struct Remote(pub MemoryStore);
+
+impl AsyncCertificateStore for Remote {
+    async fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError> {
+        CertificateStore::certificate(&self.0, id)
+    }
+    async fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
+        CertificateStore::private_key(&self.0, id)
     }
 }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use cert_download::conformance::{AsyncHarness, Record, Supply, run_async};
 use cert_download::{
-    AsyncCertificateStore, CertificateRecord, CertificateStore, DirectoryStore, DownloadRequest,
-    ExportPolicy, OsRandom, Password, PasswordPolicy, StoreError, prepare_async,
+    AsyncCertificateStore, CertificateId, CertificateRecord, CertificateStore, DirectoryStore,
+    DownloadRequest, ExportPolicy, OsRandom, Password, PasswordPolicy, StoreError, prepare_async,
 };
 use cert_download_vault::{
     AuditEntry, AuditFilter, Keyring, Permission, Scope, Vault, VaultError, VaultOptions,
@@ -43,18 +43,15 @@ impl AsyncHarness for Harness {
             let record = CertificateRecord::new(r.leaf.clone(), r.issuers.clone());
             vault.import(r.id, &record, r.key.as_ref()).await.unwrap();
         }
-        vault
-            .grant("full", Permission::Read, &Scope::All)
-            .await
-            .unwrap();
-        vault
-            .grant("full", Permission::ExportKey, &Scope::All)
-            .await
-            .unwrap();
-        vault
-            .grant("reader", Permission::Read, &Scope::All)
-            .await
-            .unwrap();
+        Grants(&vault, "full")
+            .add(Permission::Read, &Scope::All)
+            .await;
+        Grants(&vault, "full")
+            .add(Permission::ExportKey, &Scope::All)
+            .await;
+        Grants(&vault, "reader")
+            .add(Permission::Read, &Scope::All)
+            .await;
         let mut tokens = Vec::new();
         for principal in ["full", "reader", "nobody"] {
             tokens.push(vault.create_token(principal, None).await.unwrap().token);
@@ -112,6 +109,30 @@ fn kind<T>(got: Result<T, StoreError>) -> String {
     }
 }
 
+/// One principal's grants, changed through the vault: each change must succeed, and
+/// answers how many grants it added or removed.
+struct Grants<'a>(&'a Vault, &'a str);
+
+impl Grants<'_> {
+    async fn add(&self, permission: Permission, scope: &Scope) -> u64 {
+        self.0.grant(self.1, permission, scope).await.unwrap()
+    }
+
+    async fn remove(&self, permission: Permission, scope: &Scope) -> u64 {
+        self.0.revoke(self.1, permission, scope).await.unwrap()
+    }
+}
+
+/// The kind of error (or `Ok`) of the store's `certificate` for `id`.
+async fn certificate_kind(store: &VaultStore, id: CertificateId) -> String {
+    kind(AsyncCertificateStore::certificate(store, id).await)
+}
+
+/// The kind of error (or `Ok`) of the store's `private_key` for `id`.
+async fn key_kind(store: &VaultStore, id: CertificateId) -> String {
+    kind(AsyncCertificateStore::private_key(store, id).await)
+}
+
 /// Every answer of the store's table, and grants and tokens changing under a live store.
 async fn statuses(backend: Backend) {
     let db = TestDb::new(backend).await;
@@ -121,20 +142,15 @@ async fn statuses(backend: Backend) {
     assert_eq!(stored, DEMO_IDS);
     let (with_key, keyless, absent) = (id(12345), id(1003), id(777));
 
+    let alices = Grants(&vault, "alice");
     let alice = vault.create_token("alice", None).await.unwrap().token;
     let store = vault.caller(&alice).await.unwrap();
     assert_eq!(store.principal(), Some("alice"));
 
     // No grant yet: 404 for an existing id, as for an absent one (ids cannot be probed).
     for n in [with_key, absent] {
-        assert_eq!(
-            kind(AsyncCertificateStore::certificate(&store, n).await),
-            "NotFound"
-        );
-        assert_eq!(
-            kind(AsyncCertificateStore::private_key(&store, n).await),
-            "NotFound"
-        );
+        assert_eq!(certificate_kind(&store, n).await, "NotFound");
+        assert_eq!(key_kind(&store, n).await, "NotFound");
         assert_eq!(
             status(&store, DownloadRequest::crt(n)).await,
             (404, "certificate_not_found".into())
@@ -142,34 +158,22 @@ async fn statuses(backend: Backend) {
     }
 
     // A read grant on one id.
-    vault
-        .grant("alice", Permission::Read, &Scope::Ids(vec![with_key]))
-        .await
-        .unwrap();
+    alices
+        .add(Permission::Read, &Scope::Ids(vec![with_key]))
+        .await;
     assert_eq!(status(&store, DownloadRequest::crt(with_key)).await.0, 200);
     assert_eq!(status(&store, DownloadRequest::crt(keyless)).await.0, 404);
-    assert_eq!(
-        kind(AsyncCertificateStore::private_key(&store, with_key).await),
-        "KeyExportForbidden"
-    );
+    assert_eq!(key_kind(&store, with_key).await, "KeyExportForbidden");
     assert_eq!(
         status(&store, DownloadRequest::pfx(with_key, password())).await,
         (403, "key_export_forbidden".into())
     );
 
     // Export on one id, read on all: the keyless record answers key_not_found.
-    vault
-        .grant(
-            "alice",
-            Permission::ExportKey,
-            &Scope::Ids(vec![with_key, keyless]),
-        )
-        .await
-        .unwrap();
-    vault
-        .grant("alice", Permission::Read, &Scope::All)
-        .await
-        .unwrap();
+    alices
+        .add(Permission::ExportKey, &Scope::Ids(vec![with_key, keyless]))
+        .await;
+    alices.add(Permission::Read, &Scope::All).await;
     assert_eq!(
         status(&store, DownloadRequest::pfx(with_key, password()))
             .await
@@ -180,98 +184,48 @@ async fn statuses(backend: Backend) {
         status(&store, DownloadRequest::crt(keyless).with_key(password())).await,
         (404, "key_not_found".into())
     );
-    assert_eq!(
-        kind(AsyncCertificateStore::private_key(&store, keyless).await),
-        "KeyNotFound"
-    );
-    assert_eq!(
-        kind(AsyncCertificateStore::private_key(&store, absent).await),
-        "NotFound"
-    );
+    assert_eq!(key_kind(&store, keyless).await, "KeyNotFound");
+    assert_eq!(key_kind(&store, absent).await, "NotFound");
     // Revoking the all-grant leaves the single one: 1001 is 404 again, 12345 still readable.
     assert_eq!(
-        vault
-            .revoke("alice", Permission::Read, &Scope::Ids(vec![id(1001)]))
-            .await
-            .unwrap(),
+        alices
+            .remove(Permission::Read, &Scope::Ids(vec![id(1001)]))
+            .await,
         0
     );
     let all_only = Scope::Ids(vec![]);
-    assert_eq!(
-        vault
-            .revoke("alice", Permission::Read, &all_only)
-            .await
-            .unwrap(),
-        0
-    );
-    vault
-        .revoke("alice", Permission::Read, &Scope::All)
-        .await
-        .unwrap();
+    assert_eq!(alices.remove(Permission::Read, &all_only).await, 0);
+    alices.remove(Permission::Read, &Scope::All).await;
     assert_eq!(status(&store, DownloadRequest::crt(id(1001))).await.0, 404);
     // Export alone (without read) gives nothing.
-    vault
-        .grant("alice", Permission::ExportKey, &Scope::Ids(vec![id(1001)]))
-        .await
-        .unwrap();
-    assert_eq!(
-        kind(AsyncCertificateStore::private_key(&store, id(1001)).await),
-        "NotFound"
-    );
+    alices
+        .add(Permission::ExportKey, &Scope::Ids(vec![id(1001)]))
+        .await;
+    assert_eq!(key_kind(&store, id(1001)).await, "NotFound");
     // Revoking the single read grant: 404 again, at once, for the same store value.
-    vault
-        .grant("alice", Permission::Read, &Scope::Ids(vec![with_key]))
-        .await
-        .unwrap();
+    alices
+        .add(Permission::Read, &Scope::Ids(vec![with_key]))
+        .await;
     assert_eq!(status(&store, DownloadRequest::crt(with_key)).await.0, 200);
     assert_eq!(
-        vault
-            .revoke("alice", Permission::Read, &Scope::Ids(vec![with_key]))
-            .await
-            .unwrap(),
+        alices
+            .remove(Permission::Read, &Scope::Ids(vec![with_key]))
+            .await,
         1
     );
     assert_eq!(status(&store, DownloadRequest::crt(with_key)).await.0, 404);
     // Idempotent: granting twice adds nothing, revoking what is not there removes nothing.
-    assert_eq!(
-        vault
-            .grant("alice", Permission::Read, &Scope::All)
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        vault
-            .grant("alice", Permission::Read, &Scope::All)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(alices.add(Permission::Read, &Scope::All).await, 1);
+    assert_eq!(alices.add(Permission::Read, &Scope::All).await, 0);
     assert_eq!(status(&store, DownloadRequest::crt(with_key)).await.0, 200);
     // Revoking --all removes the all-grant and the single ones.
-    vault
-        .grant("alice", Permission::Read, &Scope::Ids(vec![with_key]))
-        .await
-        .unwrap();
-    assert_eq!(
-        vault
-            .revoke("alice", Permission::Read, &Scope::All)
-            .await
-            .unwrap(),
-        2
-    );
-    assert_eq!(
-        vault
-            .revoke("alice", Permission::Read, &Scope::All)
-            .await
-            .unwrap(),
-        0
-    );
+    alices
+        .add(Permission::Read, &Scope::Ids(vec![with_key]))
+        .await;
+    assert_eq!(alices.remove(Permission::Read, &Scope::All).await, 2);
+    assert_eq!(alices.remove(Permission::Read, &Scope::All).await, 0);
     assert_eq!(status(&store, DownloadRequest::crt(with_key)).await.0, 404);
-    vault
-        .grant("alice", Permission::Read, &Scope::All)
-        .await
-        .unwrap();
+    alices.add(Permission::Read, &Scope::All).await;
 
     // Tokens: unknown, revoked (a live store stops at once), expired.
     let unknown = vault.caller("cdv_unknown").await.unwrap();
@@ -280,10 +234,7 @@ async fn statuses(backend: Backend) {
         status(&unknown, DownloadRequest::crt(with_key)).await,
         (401, "unauthenticated".into())
     );
-    assert_eq!(
-        kind(AsyncCertificateStore::private_key(&unknown, with_key).await),
-        "Unauthenticated"
-    );
+    assert_eq!(key_kind(&unknown, with_key).await, "Unauthenticated");
     assert!(vault.revoke_token(&alice).await.unwrap());
     assert!(
         !vault.revoke_token(&alice).await.unwrap(),
@@ -294,10 +245,7 @@ async fn statuses(backend: Backend) {
         Err(VaultError::UnknownToken)
     ));
     assert_eq!(status(&store, DownloadRequest::crt(with_key)).await.0, 401);
-    assert_eq!(
-        kind(AsyncCertificateStore::private_key(&store, with_key).await),
-        "Unauthenticated"
-    );
+    assert_eq!(key_kind(&store, with_key).await, "Unauthenticated");
     assert_eq!(vault.caller(&alice).await.unwrap().principal(), None);
     let short = vault
         .create_token("alice", Some(Duration::from_secs(2)))
@@ -329,14 +277,10 @@ async fn snapshot(backend: Backend) {
     let db = TestDb::new(backend).await;
     let vault = db.init().await;
     import_dir(&vault, &common::demo_store(), &DEMO_IDS).await;
-    vault
-        .grant("bob", Permission::Read, &Scope::All)
-        .await
-        .unwrap();
-    vault
-        .grant("bob", Permission::ExportKey, &Scope::Ids(vec![id(12345)]))
-        .await
-        .unwrap();
+    let bobs = Grants(&vault, "bob");
+    bobs.add(Permission::Read, &Scope::All).await;
+    bobs.add(Permission::ExportKey, &Scope::Ids(vec![id(12345)]))
+        .await;
     let token = vault.create_token("bob", None).await.unwrap().token;
     let store = vault.caller(&token).await.unwrap();
     let key = |n| AsyncCertificateStore::private_key(&store, id(n));
@@ -357,39 +301,25 @@ async fn snapshot(backend: Backend) {
     vault.revoke_token(&token).await.unwrap();
     assert!(key(12345).await.is_ok());
     assert_eq!(kind(key(12345).await), "Unauthenticated");
-    assert_eq!(
-        kind(AsyncCertificateStore::certificate(&store, id(12345)).await),
-        "Unauthenticated"
-    );
+    assert_eq!(certificate_kind(&store, id(12345)).await, "Unauthenticated");
     // Nor after a failed call, nor after a second.
     let token = vault.create_token("bob", None).await.unwrap().token;
     let store = vault.caller(&token).await.unwrap();
     AsyncCertificateStore::certificate(&store, id(12345))
         .await
         .unwrap();
-    assert_eq!(
-        kind(AsyncCertificateStore::certificate(&store, id(777)).await),
-        "NotFound"
-    );
+    assert_eq!(certificate_kind(&store, id(777)).await, "NotFound");
     vault.revoke_token(&token).await.unwrap();
-    assert_eq!(
-        kind(AsyncCertificateStore::private_key(&store, id(12345)).await),
-        "Unauthenticated"
-    );
+    assert_eq!(key_kind(&store, id(12345)).await, "Unauthenticated");
     let token = vault.create_token("bob", None).await.unwrap().token;
     let store = vault.caller(&token).await.unwrap();
     AsyncCertificateStore::certificate(&store, id(12345))
         .await
         .unwrap();
-    vault
-        .revoke("bob", Permission::ExportKey, &Scope::Ids(vec![id(12345)]))
-        .await
-        .unwrap();
+    bobs.remove(Permission::ExportKey, &Scope::Ids(vec![id(12345)]))
+        .await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(
-        kind(AsyncCertificateStore::private_key(&store, id(12345)).await),
-        "KeyExportForbidden"
-    );
+    assert_eq!(key_kind(&store, id(12345)).await, "KeyExportForbidden");
 }
 
 /// The demo store and the test fixtures: what the crate's checks accept is stored and

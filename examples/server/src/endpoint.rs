@@ -23,6 +23,7 @@ use tower::buffer::Buffer;
 use tower::load_shed::LoadShed;
 use tower::load_shed::error::Overloaded;
 use tower::{BoxError, ServiceBuilder, ServiceExt};
+use zeroize::Zeroizing;
 
 use crate::auth::{Grant, Tokens, authenticate};
 use crate::body::{self, BodyFailure};
@@ -316,7 +317,8 @@ pub(crate) async fn download(State(endpoint): State<Arc<Endpoint>>, request: Req
     response
 }
 
-/// Who asks (from the headers alone), then the body, then what is asked.
+/// Who asks (from the headers alone), then the body, then what is asked, then the store
+/// and the encoding: each step either hands on or refuses.
 async fn judge(
     endpoint: &Endpoint,
     client: Client,
@@ -324,10 +326,35 @@ async fn judge(
     body: Body,
     audit: &mut Audit,
 ) -> Result<DownloadResponse, Refusal> {
-    // Before any body byte is read (and so before hyper sends `100 Continue`): an
-    // anonymous caller learns nothing but 401, and costs no more than its headers.
+    let caller = identify(endpoint, client, headers).await?;
+    audit.principal = Some(caller.principal().to_owned());
+    let body = read_body(endpoint, headers, body).await?;
+    let request = DownloadRequest::from_json_with_policy(&body, endpoint.policy.password_policy())
+        .map_err(|error| Refusal::from(&error))?;
+    if let Some(wait) = endpoint.throttle.download(caller.principal()) {
+        return Err(Refusal::too_many(
+            "too many downloads for this principal",
+            wait,
+        ));
+    }
+    audit.download = Some((request.id(), request.format(), request.includes_key()));
+    let encoded = match caller {
+        Caller::File(grant) => from_directory(endpoint, grant, request).await?,
+        Caller::Vault(caller) => from_vault(endpoint, caller, request).await?,
+    };
+    encoded.map_err(|error| Refusal::from(&error))
+}
+
+/// Who asks, from the headers alone: before any body byte is read (and so before hyper
+/// sends `100 Continue`), an anonymous caller learns nothing but 401, and costs no more
+/// than its headers.
+async fn identify(
+    endpoint: &Endpoint,
+    client: Client,
+    headers: &HeaderMap,
+) -> Result<Caller, Refusal> {
     let (throttle, ip) = (&endpoint.throttle, client.ip);
-    let caller = match &endpoint.vault {
+    Ok(match &endpoint.vault {
         None => Caller::File(
             authenticate(throttle, ip, headers, |token| {
                 std::future::ready(Ok(endpoint.tokens.grant(token)))
@@ -337,14 +364,21 @@ async fn judge(
         Some(vault) => Caller::Vault(Box::new(
             authenticate(throttle, ip, headers, |token| vault.caller(token)).await?,
         )),
-    };
-    audit.principal = Some(caller.principal().to_owned());
+    })
+}
+
+/// The body, read (within its cap and timeouts) before anything more is answered, so that
+/// the client, still sending, sees the answer rather than a reset (RFC 9112 §9.6); then the
+/// headers that say how to read it.
+async fn read_body(
+    endpoint: &Endpoint,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Zeroizing<Vec<u8>>, Refusal> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    // The body is read (within its cap and timeouts) before anything more is answered, so
-    // that the client, still sending, sees the answer rather than a reset (RFC 9112 §9.6).
     let body = body::read(
         body,
         declared,
@@ -362,52 +396,53 @@ async fn judge(
     if let Some(refusal) = refusal {
         return Err(if unread { refusal.closing() } else { refusal });
     }
-    let body = body.map_err(|failure| body_refusal(&failure))?;
-    let request = DownloadRequest::from_json_with_policy(&body, endpoint.policy.password_policy())
-        .map_err(|error| Refusal::from(&error))?;
-    if let Some(wait) = endpoint.throttle.download(caller.principal()) {
-        return Err(Refusal::too_many(
-            "too many downloads for this principal",
-            wait,
-        ));
-    }
-    let with_key = request.includes_key();
-    audit.download = Some((request.id(), request.format(), with_key));
-    let policy = endpoint.policy.clone();
-    let store = match caller {
-        Caller::File(grant) => CallerStore {
-            store: Arc::clone(&endpoint.store),
-            grant,
-        },
-        Caller::Vault(caller) => {
-            let prepared = caller
-                .prepare(request)
-                .await
-                .map_err(|error| store_refusal(&error))?;
-            let encoded = if with_key {
-                let prepared = Box::new(prepared);
-                encode_keyed(endpoint, Job::Prepared { prepared, policy }).await?
-            } else {
-                prepared.encode(&policy, &mut OsRandom)
-            };
-            return encoded.map_err(|error| Refusal::from(&error));
-        }
+    body.map_err(|failure| body_refusal(&failure))
+}
+
+/// A download from the directory store, read as the tokens file's `grant` allows. Keyed
+/// ones go to an encoding thread, store and all; the others cost microseconds: the store
+/// on the blocking pool, the encoding in place.
+async fn from_directory(
+    endpoint: &Endpoint,
+    grant: Grant,
+    request: DownloadRequest,
+) -> Result<Encoded, Refusal> {
+    let store = CallerStore {
+        store: Arc::clone(&endpoint.store),
+        grant,
     };
-    let encoded = if with_key {
+    if request.includes_key() {
+        let policy = endpoint.policy.clone();
         let job = Job::Directory {
             request,
             store,
             policy,
         };
-        encode_keyed(endpoint, job).await?
-    } else {
-        // Downloads without a key cost microseconds: the store on the blocking pool, the
-        // encoding in place.
-        prepare_async(request, &BlockingStore::new(store))
-            .await
-            .and_then(|prepared| prepared.encode(&endpoint.policy, &mut OsRandom))
-    };
-    encoded.map_err(|error| Refusal::from(&error))
+        return encode_keyed(endpoint, job).await;
+    }
+    Ok(prepare_async(request, &BlockingStore::new(store))
+        .await
+        .and_then(|prepared| prepared.encode(&endpoint.policy, &mut OsRandom)))
+}
+
+/// A download from the vault, prepared (grants and key unsealing) by the vault's caller;
+/// the encoding of a keyed one goes to an encoding thread.
+async fn from_vault(
+    endpoint: &Endpoint,
+    caller: Box<VaultCaller>,
+    request: DownloadRequest,
+) -> Result<Encoded, Refusal> {
+    let with_key = request.includes_key();
+    let prepared = caller
+        .prepare(request)
+        .await
+        .map_err(|error| store_refusal(&error))?;
+    let policy = endpoint.policy.clone();
+    if with_key {
+        let prepared = Box::new(prepared);
+        return encode_keyed(endpoint, Job::Prepared { prepared, policy }).await;
+    }
+    Ok(prepared.encode(&policy, &mut OsRandom))
 }
 
 /// Queues a keyed download for an encoding thread, or refuses it at once (503).

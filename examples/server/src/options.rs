@@ -247,7 +247,8 @@ fn cidr(value: &str) -> Result<ipnet::IpNet, String> {
 
 fn pfx_encryption(value: &str) -> Result<PfxEncryption, String> {
     PfxEncryption::from_name(value).ok_or_else(|| {
-        format!("{value:?} is not aes256_sha256, aes256_sha256_pbmac1 or tripledes_sha1")
+        let names: Vec<&str> = PfxEncryption::ALL.iter().map(|p| p.as_str()).collect();
+        format!("{value:?} is not one of {}", names.join(", "))
     })
 }
 
@@ -281,7 +282,12 @@ mod tests {
         assert!(parse(&["--header-timeout", "86401"]).is_err());
         assert!(parse(&["--max-headers", "0"]).is_err());
         assert!(parse(&["--encode-threads", "0"]).is_err());
-        assert!(parse(&["--pfx-encryption", "rc2_40"]).is_err());
+        let profile = parse(&["--pfx-encryption", "rc2_40"])
+            .unwrap_err()
+            .to_string();
+        for name in PfxEncryption::ALL.iter().map(|p| p.as_str()) {
+            assert!(profile.contains(name), "{name} not named in: {profile}");
+        }
         assert!(parse(&["--tls-cert", "a.pem"]).is_err());
         assert!(parse(&["--insecure-http", "--tls-cert", "a", "--tls-key", "b"]).is_err());
         let options = parse(&["--max-header-bytes", "10", "--body-timeout", "0.5"]).unwrap();

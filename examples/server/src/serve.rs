@@ -3,8 +3,10 @@
 //! count of a keep-alive connection, and the shutdown on SIGINT/SIGTERM.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -15,7 +17,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::pem::PemObject;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceBuilder;
 
@@ -266,9 +268,28 @@ pub async fn serve(
     tls: Option<TlsAcceptor>,
     router: axum::Router,
     limits: Limits,
-    signal: impl std::future::Future<Output = ()>,
+    signal: impl Future<Output = ()>,
     stopping: watch::Sender<bool>,
 ) {
+    let open = Arc::new(Semaphore::new(limits.max_connections));
+    let shared = Arc::new(Shared {
+        tls,
+        http: http_options(&limits),
+        router,
+        proxies: Proxies::new(&limits.trusted_proxies),
+        limits,
+        per_address: PerAddress::default(),
+        stopping: stopping.subscribe(),
+    });
+    tokio::pin!(signal);
+    accept_until(&listener, &shared, &open, signal).await;
+    drop(listener);
+    stopping.send_replace(true);
+    wind_down(&open, &shared.limits).await;
+}
+
+/// hyper's HTTP/1.1 options: the header timeout and limits.
+fn http_options(limits: &Limits) -> hyper::server::conn::http1::Builder {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
@@ -276,42 +297,26 @@ pub async fn serve(
         .max_headers(limits.max_headers)
         // The read buffer: headers up to their limit, body pieces of up to 64 KiB.
         .max_buf_size(limits.max_header_bytes.max(64 * 1024));
-    let (max_connections, pause, grace) = (
-        limits.max_connections,
-        limits.accept_error_pause,
-        limits.shutdown_grace,
-    );
-    let shared = Arc::new(Shared {
-        tls,
-        http,
-        router,
-        proxies: Proxies::new(&limits.trusted_proxies),
-        limits,
-        per_address: PerAddress::default(),
-        stopping: stopping.subscribe(),
-    });
-    let open = Arc::new(Semaphore::new(max_connections));
+    http
+}
+
+/// The accept loop: each connection, once it has a permit of `open`, served on a task of
+/// its own that holds the permit until the connection ends.
+async fn accept_until<F: Future<Output = ()>>(
+    listener: &TcpListener,
+    shared: &Arc<Shared>,
+    open: &Arc<Semaphore>,
+    mut signal: Pin<&mut F>,
+) {
+    let pause = shared.limits.accept_error_pause;
     let mut summaries = tokio::time::interval(LOG_SUMMARY_EVERY);
-    tokio::pin!(signal);
     // Failed accepts since the last one that worked: the first is logged, the rest only
     // counted, so a listener out of file descriptors writes one line, not one per try.
     let mut failing: u64 = 0;
     loop {
-        let permit = match Arc::clone(&open).try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
-                tracing::warn!(
-                    max_connections,
-                    "connection cap reached: new connections wait in the listen backlog"
-                );
-                tokio::select! {
-                    permit = Arc::clone(&open).acquire_owned() => match permit {
-                        Ok(permit) => permit,
-                        Err(_) => break,
-                    },
-                    () = &mut signal => break,
-                }
-            }
+        let Some(permit) = permit(open, shared.limits.max_connections, signal.as_mut()).await
+        else {
+            break;
         };
         let (tcp, client) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -342,14 +347,38 @@ pub async fn serve(
             tracing::warn!(failed_tries = failing, "accepting connections again");
             failing = 0;
         }
-        let task = connection(tcp, client, Arc::clone(&shared));
+        let task = connection(tcp, client, Arc::clone(shared));
         tokio::spawn(async move {
             task.await;
             drop(permit);
         });
     }
-    drop(listener);
-    stopping.send_replace(true);
+}
+
+/// A permit for one more connection: at once if one is free, else (with a warning) once a
+/// connection ends; `None` if `signal` resolves first.
+async fn permit<F: Future<Output = ()>>(
+    open: &Arc<Semaphore>,
+    max_connections: usize,
+    signal: Pin<&mut F>,
+) -> Option<OwnedSemaphorePermit> {
+    if let Ok(permit) = Arc::clone(open).try_acquire_owned() {
+        return Some(permit);
+    }
+    tracing::warn!(
+        max_connections,
+        "connection cap reached: new connections wait in the listen backlog"
+    );
+    tokio::select! {
+        permit = Arc::clone(open).acquire_owned() => permit.ok(),
+        () = signal => None,
+    }
+}
+
+/// Once accepting has stopped: the connections still open get the grace period, then the
+/// last summary of suppressed log lines is written.
+async fn wind_down(open: &Semaphore, limits: &Limits) {
+    let (max_connections, grace) = (limits.max_connections, limits.shutdown_grace);
     let open_connections = max_connections - open.available_permits();
     tracing::info!(
         open_connections,

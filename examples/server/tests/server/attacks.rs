@@ -402,10 +402,8 @@ async fn finding_4_headers_over_16_kib_or_64_fields_are_431_and_hold_no_memory()
         ("X-Padding", &big),
         ("Content-Length", &CRT_12345.len().to_string()),
     ]);
-    send(&mut stream, format!("{head_20k}{CRT_12345}").as_bytes()).await;
-    let reply = read_reply(&mut stream, Duration::from_secs(10))
-        .await
-        .unwrap_or_else(|e| panic!("a 20 KB header: {e}"));
+    let request = format!("{head_20k}{CRT_12345}");
+    let reply = round_trip(&mut stream, request.as_bytes(), "a 20 KB header").await;
     assert_eq!(reply.status, 431, "a 20 KB header field: {reply:?}");
 
     let names: Vec<String> = (0..80).map(|i| format!("X-Field-{i}")).collect();
@@ -417,14 +415,8 @@ async fn finding_4_headers_over_16_kib_or_64_fields_are_431_and_hold_no_memory()
         ("Content-Length", length.as_str()),
     ]);
     let mut stream = tls(&server).await;
-    send(
-        &mut stream,
-        format!("{}{CRT_12345}", head(&fields)).as_bytes(),
-    )
-    .await;
-    let reply = read_reply(&mut stream, Duration::from_secs(10))
-        .await
-        .unwrap_or_else(|e| panic!("83 header fields: {e}"));
+    let request = format!("{}{CRT_12345}", head(&fields));
+    let reply = round_trip(&mut stream, request.as_bytes(), "83 header fields").await;
     assert_eq!(reply.status, 431, "83 header fields: {reply:?}");
 
     let before = rss_kib(pid);
@@ -641,10 +633,7 @@ async fn finding_6_downloads_are_rate_limited_per_principal() {
 async fn exchange(server: &Server, head: &str, body: &[u8]) -> Reply {
     let mut stream = tls(server).await;
     send(&mut stream, head.as_bytes()).await;
-    send(&mut stream, body).await;
-    read_reply(&mut stream, Duration::from_secs(10))
-        .await
-        .unwrap_or_else(|e| panic!("{head:?}: {e}"))
+    round_trip(&mut stream, body, &format!("{head:?}")).await
 }
 
 /// Two `Authorization` fields (either order) or two `Content-Type` fields are 400 (the
@@ -757,10 +746,7 @@ async fn finding_7_an_anonymous_caller_learns_nothing_but_401() {
         let mut fields = vec![("Content-Type", JSON), ("Content-Length", "2097152")];
         fields.extend(authorization.map(|a| ("Authorization", a)));
         let mut stream = tls(&server).await;
-        send(&mut stream, head(&fields).as_bytes()).await;
-        let reply = read_reply(&mut stream, Duration::from_secs(10))
-            .await
-            .unwrap_or_else(|e| panic!("2 MiB announced: {e}"));
+        let reply = round_trip(&mut stream, head(&fields).as_bytes(), "2 MiB announced").await;
         expect_shaped(&reply, status, &[code]);
         assert_eq!(reply.header("connection"), Some("close"), "{reply:?}");
         closed_within(&mut stream, Duration::from_secs(5))
@@ -796,19 +782,14 @@ async fn finding_8_hyper_errors_are_logged_and_ours_are_json_and_no_store() {
     let big = "a".repeat(20_000);
     let mut stream = tls(&server).await;
     let too_large = port_of(&stream);
-    send(&mut stream, head(&[("X-Padding", &big)]).as_bytes()).await;
-    let reply = read_reply(&mut stream, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let request = head(&[("X-Padding", &big)]);
+    let reply = round_trip(&mut stream, request.as_bytes(), "a 20 KB header").await;
     assert_eq!(reply.status, 431);
 
     // 400 for a request line that is not one.
     let mut stream = tls(&server).await;
     let malformed = port_of(&stream);
-    send(&mut stream, b"NOT AN HTTP REQUEST\r\n\r\n").await;
-    let reply = read_reply(&mut stream, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let reply = round_trip(&mut stream, b"NOT AN HTTP REQUEST\r\n\r\n", "not HTTP").await;
     assert_eq!(reply.status, 400);
 
     // Half a request head, then nothing: closed at the header timeout.

@@ -2,6 +2,7 @@
 //! p7b for readers, and the PFX profile flag.
 
 use axum::http::Method;
+use cert_download::MAX_BODY_BYTES;
 use cert_download_server::PATH;
 
 use crate::app::App;
@@ -385,8 +386,8 @@ async fn a_body_over_64_kib_is_400() {
     let app = App::demo();
     let body = r#"{"id": "12345", "format": "crt"}"#;
     let padded = |size: usize| format!("{body}{}", " ".repeat(size - body.len()));
-    app.admin(&padded(64 * 1024)).await.expect_ok("crt");
-    app.admin(&padded(64 * 1024 + 1))
+    app.admin(&padded(MAX_BODY_BYTES)).await.expect_ok("crt");
+    app.admin(&padded(MAX_BODY_BYTES + 1))
         .await
         .expect_error(400, &["body_too_large"]);
 }

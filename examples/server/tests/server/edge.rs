@@ -36,10 +36,7 @@ async fn exchange_from(server: &Server, source: Ipv4Addr, request: &str) -> Repl
     let mut stream = tls_from(server, source)
         .await
         .unwrap_or_else(|e| panic!("a connection from {source}: {e}"));
-    send(&mut stream, request.as_bytes()).await;
-    read_reply(&mut stream, Duration::from_secs(10))
-        .await
-        .unwrap_or_else(|e| panic!("from {source}: {e}"))
+    round_trip(&mut stream, request.as_bytes(), &format!("from {source}")).await
 }
 
 #[track_caller]
@@ -116,10 +113,8 @@ async fn edge_1_keep_alive_connections_end_after_their_requests_or_age() {
     let server = Server::start(&["--max-requests-per-connection", "3"]);
     let mut stream = tls(&server).await;
     for i in 1..=3 {
-        send(&mut stream, crt_request(BEARER_ADMIN, &[]).as_bytes()).await;
-        let reply = read_reply(&mut stream, Duration::from_secs(10))
-            .await
-            .unwrap_or_else(|e| panic!("request {i}: {e}"));
+        let request = crt_request(BEARER_ADMIN, &[]);
+        let reply = round_trip(&mut stream, request.as_bytes(), &format!("request {i}")).await;
         reply.expect_ok("crt");
         assert_eq!(
             reply.header("connection") == Some("close"),

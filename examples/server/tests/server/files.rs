@@ -60,7 +60,7 @@ async fn pfx_files_open_in_openssl() {
         );
         assert_eq!(
             key_public_key(&key_file),
-            cert_public_key(&demo(&format!("{id}/cert.pem"))),
+            leaf_public_key(id),
             "the key in the PFX of {id} is not the leaf's"
         );
         // A wrong password does not open it: the MAC check refuses it.
@@ -76,6 +76,19 @@ async fn pfx_files_open_in_openssl() {
             "Mac verify error",
         );
     }
+}
+
+/// The public key of the demo store's leaf `id`, as openssl prints it.
+fn leaf_public_key(id: &str) -> String {
+    cert_public_key(&demo(&format!("{id}/cert.pem")))
+}
+
+/// The DER of each block of a PEM download, in file order.
+fn pem_ders(pem: &[u8]) -> Vec<Vec<u8>> {
+    pem_blocks(std::str::from_utf8(pem).unwrap())
+        .into_iter()
+        .map(|(_, der)| der)
+        .collect()
 }
 
 fn base64_lines(der: &[u8]) -> String {
@@ -127,7 +140,7 @@ async fn pem_with_key_opens_in_openssl() {
         let public = openssl(&["pkey", "-in", path(&file), "-passin", &pass, "-pubout"]);
         assert_eq!(
             public,
-            cert_public_key(&demo(&format!("{id}/cert.pem"))),
+            leaf_public_key(id),
             "the key in the PEM of {id} is not the leaf's"
         );
         // "bad decrypt", or "unsupported" when a wrong key leaves a valid padding: either
@@ -141,10 +154,7 @@ async fn pem_with_key_opens_in_openssl() {
     // after the leaf, and root_first reverses the whole.
     let chain = pem_file_certs(&demo("12345/chain.pem"));
     let pem = app.admin(PEM_12345).await.expect_ok("pem").certificate;
-    let certs: Vec<Vec<u8>> = pem_blocks(std::str::from_utf8(&pem).unwrap())
-        .into_iter()
-        .map(|(_, d)| d)
-        .collect();
+    let certs = pem_ders(&pem);
     assert_eq!(
         certs,
         [demo_leaf("12345"), chain[1].clone(), chain[0].clone()]
@@ -154,10 +164,7 @@ async fn pem_with_key_opens_in_openssl() {
         .await
         .expect_ok("pem")
         .certificate;
-    let certs: Vec<Vec<u8>> = pem_blocks(std::str::from_utf8(&pem).unwrap())
-        .into_iter()
-        .map(|(_, d)| d)
-        .collect();
+    let certs = pem_ders(&pem);
     assert_eq!(
         certs,
         [chain[0].clone(), chain[1].clone(), demo_leaf("12345")]
@@ -200,7 +207,7 @@ async fn crt_with_key_opens_in_openssl() {
         let plain_file = decrypt_pkcs8(dir.path(), id, &key, password);
         assert_eq!(
             key_public_key(&plain_file),
-            cert_public_key(&demo(&format!("{id}/cert.pem"))),
+            leaf_public_key(id),
             "the crt key of {id} is not the leaf's"
         );
         // PKCS8_decrypt fails on a bad padding and on a decryption that does not decode.

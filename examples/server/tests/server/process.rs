@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use cert_download::MAX_BODY_BYTES;
+
 use crate::harness::*;
 use crate::tools::*;
 use crate::{PEM_12345, PFX_12345, demo_leaf};
@@ -106,7 +108,7 @@ async fn a_body_over_64_kib_is_refused() {
     let mut lost = Vec::new();
 
     // Exactly 64 KiB is still read.
-    post_json(&client, &server, Some(ADMIN), &padded_body(64 * 1024))
+    post_json(&client, &server, Some(ADMIN), &padded_body(MAX_BODY_BYTES))
         .await
         .expect_ok("pfx");
 

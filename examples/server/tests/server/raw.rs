@@ -94,6 +94,19 @@ pub(crate) async fn send(stream: &mut TlsStream<TcpStream>, bytes: &[u8]) {
     stream.flush().await.expect("flush to the server");
 }
 
+/// Sends `bytes` and reads the one answer within 10 s; `what` names the exchange if none
+/// comes.
+pub(crate) async fn round_trip(
+    stream: &mut TlsStream<TcpStream>,
+    bytes: &[u8],
+    what: &str,
+) -> Reply {
+    send(stream, bytes).await;
+    read_reply(stream, Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
 /// Writes `bytes` one TLS record per byte.
 pub(crate) async fn send_byte_records(stream: &mut TlsStream<TcpStream>, bytes: &[u8]) {
     for byte in bytes {
