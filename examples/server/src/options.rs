@@ -92,7 +92,7 @@ pub struct Limits {
     /// rather than a reset); beyond it the connection is closed
     #[arg(long, value_name = "N", default_value = "1048576")]
     pub drain_bytes: u64,
-    /// Keyed downloads encoding at once [default: the cores]
+    /// Keyed downloads encoding at once [default: 2 x the cores]
     #[arg(long, value_name = "N")]
     pub encode_threads: Option<NonZeroUsize>,
     /// Keyed downloads waiting for a thread, then 503 [default: 4 x the cores]
@@ -147,9 +147,12 @@ fn cores() -> usize {
 }
 
 impl Limits {
-    /// Keyed downloads encoding at once: `--encode-threads`, or the cores.
+    /// Keyed downloads encoding at once: `--encode-threads`, or two per core. One per core
+    /// left 15 % of a 2-core machine idle under a pfx flood (each job also reads the store,
+    /// and hands off between jobs); two per core used it (PERFORMANCE.md, issue 18).
     pub fn encode_threads(&self) -> usize {
-        self.encode_threads.map_or_else(cores, NonZeroUsize::get)
+        self.encode_threads
+            .map_or_else(|| 2 * cores(), NonZeroUsize::get)
     }
 
     /// Keyed downloads waiting for a thread: `--encode-queue`, or four per core.
@@ -267,7 +270,7 @@ mod tests {
         let limits = Limits::default();
         assert_eq!(limits.header_timeout, Duration::from_secs(10));
         assert_eq!(limits.max_header_bytes, 16384);
-        assert_eq!(limits.encode_threads(), cores());
+        assert_eq!(limits.encode_threads(), 2 * cores());
         assert_eq!(limits.encode_queue(), 4 * cores());
     }
 
