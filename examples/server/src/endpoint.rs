@@ -437,12 +437,14 @@ async fn from_vault(
         .prepare(request)
         .await
         .map_err(|error| store_refusal(&error))?;
-    let policy = endpoint.policy.clone();
     if with_key {
-        let prepared = Box::new(prepared);
-        return encode_keyed(endpoint, Job::Prepared { prepared, policy }).await;
+        let job = Job::Prepared {
+            prepared: Box::new(prepared),
+            policy: endpoint.policy.clone(),
+        };
+        return encode_keyed(endpoint, job).await;
     }
-    Ok(prepared.encode(&policy, &mut OsRandom))
+    Ok(prepared.encode(&endpoint.policy, &mut OsRandom))
 }
 
 /// Queues a keyed download for an encoding thread, or refuses it at once (503).
