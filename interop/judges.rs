@@ -5,7 +5,7 @@
 // what to install. With `CERT_DOWNLOAD_JUDGES=required` (scripts/test-all sets it) a
 // missing judge fails the build instead: nothing is skipped there.
 //
-// Included by the build scripts of `interop` and of `examples/server`; it scans the
+// Included by the build scripts of `interop` and of `server`; it scans the
 // including package's `tests/` for `cfg_attr(not(judge_x), ignore ...)` to name the tests.
 
 use std::path::{Path, PathBuf};

@@ -51,7 +51,7 @@ impl CertificateStore for CallerStore {
 pub struct Host {
     records: Arc<DirectoryStore>,
     /// Bearer token -> whether its holder may export keys. (Use a real identity provider,
-    /// and compare tokens in constant time, as examples/server does.)
+    /// and compare tokens in constant time, as server does.)
     tokens: HashMap<String, bool>,
     policy: ExportPolicy,
 }

@@ -1,7 +1,7 @@
 //! Serves the demo store over plain HTTP on loopback: `cargo run -p
 //! cert-download-axum-host`, then POST to http://127.0.0.1:8080/api/certificate/download
 //! with `Authorization: Bearer demo-admin-token`. (For TLS, limits and logs, see
-//! examples/server.)
+//! server.)
 
 use std::collections::HashMap;
 

@@ -1,4 +1,4 @@
-//! Starting and stopping `examples/server` as a real process, talking to it with reqwest,
+//! Starting and stopping `server` as a real process, talking to it with reqwest,
 //! and reading its answers the way the contract writes them.
 //!
 //! The example is built once per test binary with the `dev` profile: an incremental debug
@@ -29,7 +29,7 @@ pub(crate) const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The repository's root, where `examples/demo-store` lives.
 pub(crate) fn repo_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
 /// A file of the demo store, `examples/demo-store/<rel>`.
@@ -74,7 +74,7 @@ pub(crate) fn server_binary() -> &'static Path {
 // The server process
 // ---------------------------------------------------------------------------------------
 
-/// A running `examples/server`; SIGINT and wait on drop.
+/// A running `server`; SIGINT and wait on drop.
 pub(crate) struct Server {
     child: Child,
     /// The URL of the ready line, e.g. `https://localhost:40123/api/certificate/download`.

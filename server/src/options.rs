@@ -179,9 +179,12 @@ pub enum Transport {
 impl Options {
     /// The store root: `--store`, or the crate's demo store.
     pub fn store(&self) -> PathBuf {
-        self.store
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../demo-store")))
+        self.store.clone().unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../examples/demo-store"
+            ))
+        })
     }
 
     /// The tokens file: `--tokens`, or `tokens.json` in the store.

@@ -245,7 +245,10 @@ fn machine_ticks() -> (u64, u64) {
 /// machine do not inflate).
 fn single_thread_rate(format: &str, seconds: f64) -> Result<(f64, f64), String> {
     use cert_download::{DirectoryStore, ExportPolicy, OsRandom, download_json};
-    let store = DirectoryStore::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../demo-store"));
+    let store = DirectoryStore::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/demo-store"
+    ));
     let policy = ExportPolicy::default();
     let cpu_before = cpu_time("thread-self");
     let start = Instant::now();
@@ -336,7 +339,7 @@ struct Target {
 fn target(server: &Server, token: &str) -> Result<Target, String> {
     let ca = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../demo-store/tls/ca.pem"
+        "/../examples/demo-store/tls/ca.pem"
     ))
     .map_err(|e| e.to_string())?;
     let client = reqwest::Client::builder()
@@ -390,7 +393,10 @@ async fn vault_database(
     let vault = Vault::init(&url, keyring, VaultOptions::default())
         .await
         .map_err(|e| e.to_string())?;
-    let demo = DirectoryStore::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../demo-store"));
+    let demo = DirectoryStore::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/demo-store"
+    ));
     let id = CertificateId::new(12345).ok_or("id")?;
     let record = demo.certificate(id).map_err(|e| e.to_string())?;
     let key = Zeroizing::new(demo.private_key(id).map_err(|e| e.to_string())?);

@@ -21,7 +21,7 @@ mod raw;
 mod tools;
 
 #[allow(unused_macros)]
-#[path = "../../../vault/tests/common/mod.rs"]
+#[path = "../../vault/tests/common/mod.rs"]
 mod common;
 
 use std::net::SocketAddr;

@@ -1,4 +1,4 @@
-//! Tests of `examples/server`. Most drive the library's router in-process
+//! Tests of `server`. Most drive the library's router in-process
 //! (`server/app.rs`); those about the socket, TLS, signals and the binary's log start it as
 //! a process on an ephemeral loopback port (`server/harness.rs`) and talk HTTPS (verified
 //! against the demo CA) with reqwest, raw TLS (`server/raw.rs`) and the `curl` CLI. Files

@@ -1,1 +1,0 @@
-include!("../../interop/judges.rs");

@@ -1,0 +1,1 @@
+include!("../interop/judges.rs");
