@@ -89,3 +89,8 @@ pub use vault::{
     AuditEntry, AuditFilter, AuditRow, ImportOutcome, NewToken, Permission, RekeyReport, Scope,
     Vault, VaultError, VaultOptions, check_record, is_unavailable,
 };
+
+/// The crate's README (`vault/README.md`): its Rust block compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
