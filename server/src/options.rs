@@ -1,7 +1,7 @@
 //! The command line (`clap`, derive): where to listen, what to serve, and every limit with
 //! its default. Each limit is stated once, here: its flag, default and help text are the
 //! attributes and doc comment of its field, and `--help`, [`Limits::default`] and the
-//! README's limits table (checked by a test) all come from them.
+//! limits table of server/README.md (checked by a test) all come from them.
 
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
