@@ -149,7 +149,8 @@ fn cores() -> usize {
 impl Limits {
     /// Keyed downloads encoding at once: `--encode-threads`, or two per core. One per core
     /// left 15 % of a 2-core machine idle under a pfx flood (each job also reads the store,
-    /// and hands off between jobs); two per core used it (PERFORMANCE.md, issue 18).
+    /// and hands off between jobs); two per core used it (PERFORMANCE.md, "On a quiet
+    /// machine").
     pub fn encode_threads(&self) -> usize {
         self.encode_threads
             .map_or_else(|| 2 * cores(), NonZeroUsize::get)
