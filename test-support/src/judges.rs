@@ -1,12 +1,12 @@
-// The external judges the tests open our files with: which are on this machine, set as
-// `judge_*` cfgs, so a test that needs a missing one is `#[ignore]`d with the reason (which
-// starts with "needs ", as scripts/test-all looks for) in
-// cargo's summary, and one warning line per missing judge names the tests not run and
-// what to install. With `CERT_DOWNLOAD_JUDGES=required` (scripts/test-all sets it) a
-// missing judge fails the build instead: nothing is skipped there.
-//
-// Included by the build scripts of `interop` and of `server`; it scans the
-// including package's `tests/` for `cfg_attr(not(judge_x), ignore ...)` to name the tests.
+//! The external judges the tests open our files with: which are on this machine, set as
+//! `judge_*` cfgs, so a test that needs a missing one is `#[ignore]`d with the reason (which
+//! starts with "needs ", as scripts/test-all looks for) in
+//! cargo's summary, and one warning line per missing judge names the tests not run and
+//! what to install. With `CERT_DOWNLOAD_JUDGES=required` (scripts/test-all sets it) a
+//! missing judge fails the build instead: nothing is skipped there.
+//!
+//! Called by the build scripts of `interop` and of `server` ([`probe`]); it scans the
+//! building package's `tests/` for `cfg_attr(not(judge_x), ignore ...)` to name the tests.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -198,7 +198,9 @@ fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn main() {
+/// Run from a build script: sets the `judge_*` (and `postgres_cluster`) cfgs of the judges
+/// found, and names the tests not run for each one missing.
+pub fn probe() {
     println!("cargo::rerun-if-env-changed=CERT_DOWNLOAD_JUDGES");
     println!("cargo::rerun-if-env-changed=PATH");
     println!("cargo::rerun-if-env-changed=CERT_DOWNLOAD_POSTGRES_URL");
