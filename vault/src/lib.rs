@@ -77,15 +77,20 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod admin;
+mod audit;
+mod caller;
+mod db;
+mod error;
 pub mod seal;
-mod store;
 mod vault;
 
-pub use seal::{KekFileError, Keyring, SealError, SealedKey};
+pub use admin::{ImportOutcome, NewToken, Permission, RekeyReport, Scope, check_record};
+pub use audit::{AuditEntry, AuditFilter, AuditRow};
 #[doc(hidden)]
-pub use store::QUERY_SQLITE;
-pub use store::VaultStore;
-pub use vault::{
-    AuditEntry, AuditFilter, AuditRow, ImportOutcome, NewToken, Permission, RekeyReport, Scope,
-    Vault, VaultError, VaultOptions, check_record, is_unavailable,
-};
+pub use caller::QUERY_SQLITE;
+pub use caller::VaultStore;
+pub use db::VaultOptions;
+pub use error::{VaultError, is_unavailable};
+pub use seal::{KekFileError, Keyring, SealError, SealedKey};
+pub use vault::Vault;
