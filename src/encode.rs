@@ -48,7 +48,7 @@ pub(crate) fn encode(
     if let Some(password) = request.password() {
         password.check(policy.password_policy())?;
     }
-    policy.check_key_delivery(request)?;
+    policy.check_request(request)?;
     let pkcs8 = match (request.includes_key(), credential.key.as_ref()) {
         (true, Some(key)) => Some(key.secret_pkcs8_der()),
         (false, _) => None,

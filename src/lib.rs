@@ -145,7 +145,7 @@ pub fn download_with<S: CertificateStore + ?Sized>(
     rng: &mut dyn RandomSource,
 ) -> Result<DownloadResponse, Error> {
     // The policy's refusals come before the store is asked anything.
-    policy.check_key_delivery(&request)?;
+    policy.check_request(&request)?;
     prepare(request, store)?.encode(policy, rng)
 }
 

@@ -420,9 +420,18 @@ impl ExportPolicy {
         self.min_recipient_rsa_bits
     }
 
-    /// Applies the recipient rules to a valid request, before the store is asked anything:
-    /// recipient delivery off or required, and the least RSA size.
-    pub(crate) fn check_key_delivery(&self, request: &DownloadRequest) -> Result<(), Error> {
+    /// This policy's refusals of a valid request: recipient delivery off (400
+    /// `key_recipient_not_allowed`) or required (400 `key_recipient_required` for a keyed
+    /// download under a password), and an RSA recipient under
+    /// [`min_recipient_rsa_bits`](Self::min_recipient_rsa_bits) (400
+    /// `key_recipient_too_small`).
+    ///
+    /// [`download_with`](crate::download_with) and [`download_json`](crate::download_json)
+    /// apply it before the store is asked anything, and
+    /// [`Prepared::encode`](crate::Prepared::encode) again; a host on the split path
+    /// ([`prepare`](crate::prepare), [`prepare_async`](crate::prepare_async)) calls it
+    /// first, so that a refused request costs no store lookup.
+    pub fn check_request(&self, request: &DownloadRequest) -> Result<(), Error> {
         match (self.recipient_delivery, request.key_recipient()) {
             (RecipientDelivery::Off, Some(_)) => Err(Error::new(
                 ErrorKind::KeyRecipientNotAllowed,
