@@ -94,6 +94,15 @@ const JUDGES: &[Judge] = &[
         present: || on_path("curl"),
         watch: &["/usr/bin/curl"],
     },
+    Judge {
+        cfg: "judge_softhsm",
+        what: "SoftHSM2 (softhsm2-util and its PKCS#11 module)",
+        install: "apt-get install softhsm2",
+        present: || {
+            on_path("softhsm2-util") && Path::new("/usr/lib/softhsm/libsofthsm2.so").is_file()
+        },
+        watch: &["/usr/lib/softhsm/libsofthsm2.so", "/usr/bin/softhsm2-util"],
+    },
     // Not a judge of files: the PostgreSQL cluster the vault's end-to-end tests run on
     // (only its URL is looked at; vault/build.rs does the same for the vault's own tests).
     Judge {
