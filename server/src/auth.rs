@@ -118,8 +118,17 @@ where
     if let Some(caller) = found {
         return Ok(caller);
     }
+    let metrics = crate::metrics::get();
+    if let Some(metrics) = metrics {
+        metrics.auth_failed();
+    }
     let refusal = match throttle.failed(ip) {
-        Some(wait) => Refusal::too_many("too many failed authentications", wait),
+        Some(wait) => {
+            if let Some(metrics) = metrics {
+                metrics.throttled("auth_failures");
+            }
+            Refusal::too_many("too many failed authentications", wait)
+        }
         None => Refusal::from(&Error::from(ErrorKind::Unauthenticated)),
     };
     Err(refusal.closing())

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -298,6 +298,7 @@ pub(crate) struct Audited(pub(crate) Option<String>);
 
 /// The handler: judges the request, audits the outcome, answers.
 pub(crate) async fn download(State(endpoint): State<Arc<Endpoint>>, request: Request) -> Response {
+    let started = Instant::now();
     let client = Client::of(&request);
     let (parts, body) = request.into_parts();
     let mut audit = Audit::default();
@@ -309,6 +310,16 @@ pub(crate) async fn download(State(endpoint): State<Arc<Endpoint>>, request: Req
         outcome = vault.record(client, principal, download, outcome).await;
     }
     audit.log(client, &outcome);
+    if let Some(metrics) = crate::metrics::get() {
+        let (status, code) = match &outcome {
+            Ok(_) => (StatusCode::OK, "-"),
+            Err(refusal) => (refusal.status, refusal.code),
+        };
+        let download = audit
+            .download
+            .map(|(_, format, key)| (format.as_str(), key));
+        metrics.request(status, code, download, started.elapsed());
+    }
     let mut response = match outcome {
         Ok(download) => json_response(StatusCode::OK, download.to_json()),
         Err(refusal) => refusal.into_response(),
@@ -332,6 +343,9 @@ async fn judge(
     let request = DownloadRequest::from_json_with_policy(&body, endpoint.policy.password_policy())
         .map_err(|error| Refusal::from(&error))?;
     if let Some(wait) = endpoint.throttle.download(caller.principal()) {
+        if let Some(metrics) = crate::metrics::get() {
+            metrics.throttled("downloads");
+        }
         return Err(Refusal::too_many(
             "too many downloads for this principal",
             wait,
@@ -449,14 +463,27 @@ async fn from_vault(
 
 /// Queues a keyed download for an encoding thread, or refuses it at once (503).
 async fn encode_keyed(endpoint: &Endpoint, job: Job) -> Result<Encoded, Refusal> {
-    match queue(endpoint.encoder.clone(), job).await {
+    let metrics = crate::metrics::get();
+    if let Some(metrics) = metrics {
+        metrics.queued(true);
+    }
+    let queued = queue(endpoint.encoder.clone(), job).await;
+    if let Some(metrics) = metrics {
+        metrics.queued(false);
+    }
+    match queued {
         Ok(encoded) => Ok(encoded),
-        Err(e) if e.is::<Overloaded>() => Err(Refusal::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded",
-            "every encoding thread is busy and the queue is full",
-        )
-        .retry_after(Duration::from_secs(1))),
+        Err(e) if e.is::<Overloaded>() => {
+            if let Some(metrics) = metrics {
+                metrics.shed();
+            }
+            Err(Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "every encoding thread is busy and the queue is full",
+            )
+            .retry_after(Duration::from_secs(1)))
+        }
         Err(_) => Ok(Err(Error::from(ErrorKind::Internal))),
     }
 }

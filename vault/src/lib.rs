@@ -77,10 +77,12 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod health;
 pub mod seal;
 mod store;
 mod vault;
 
+pub use health::PoolState;
 pub use seal::{KekFileError, Keyring, SealError, SealedKey};
 #[doc(hidden)]
 pub use store::QUERY_SQLITE;
