@@ -5,8 +5,10 @@
 
 use sqlx::Row;
 
+use crate::db::{Db, on_db};
+use crate::error::VaultError;
 use crate::seal::CheckValue;
-use crate::vault::{Db, Vault, VaultError, on_db};
+use crate::vault::Vault;
 
 /// The connection pool as a service's metrics show it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

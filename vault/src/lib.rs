@@ -77,17 +77,22 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod admin;
+mod audit;
+mod caller;
+mod db;
+mod error;
 mod health;
 pub mod seal;
-mod store;
 mod vault;
 
+pub use admin::{ImportOutcome, NewToken, Permission, RekeyReport, Scope, check_record};
+pub use audit::{AuditEntry, AuditFilter, AuditRow};
+#[doc(hidden)]
+pub use caller::QUERY_SQLITE;
+pub use caller::VaultStore;
+pub use db::VaultOptions;
+pub use error::{VaultError, is_unavailable};
 pub use health::PoolState;
 pub use seal::{KekFileError, Keyring, SealError, SealedKey};
-#[doc(hidden)]
-pub use store::QUERY_SQLITE;
-pub use store::VaultStore;
-pub use vault::{
-    AuditEntry, AuditFilter, AuditRow, ImportOutcome, NewToken, Permission, RekeyReport, Scope,
-    Vault, VaultError, VaultOptions, check_record, is_unavailable,
-};
+pub use vault::Vault;

@@ -1,4 +1,7 @@
-//! The store one caller sees: [`AsyncCertificateStore`] over the vault's tables.
+//! The store one caller sees: [`Vault::caller`] checks a bearer token and gives a
+//! [`VaultStore`], the [`AsyncCertificateStore`] over the vault's tables for that caller.
+//! Downloads go through here only; it builds on [`Vault`] and the row codec, and nothing
+//! below it knows of it.
 
 use std::fmt;
 use std::sync::Mutex;
@@ -10,8 +13,10 @@ use cert_download::{
 };
 use sqlx::Row;
 
+use crate::db::{Db, id_i64, now_secs, on_db, sealed_from_row, split_issuers, token_hash};
+use crate::error::VaultError;
 use crate::seal::SealedKey;
-use crate::vault::{Db, Vault, id_i64, now_secs, on_db, sealed_from_row, split_issuers};
+use crate::vault::Vault;
 
 /// The vault as one caller sees it (from [`Vault::caller`]).
 ///
@@ -70,7 +75,7 @@ impl fmt::Debug for VaultStore {
 }
 
 impl VaultStore {
-    pub(crate) fn new(vault: Vault, caller: Option<(String, Vec<u8>)>) -> Self {
+    fn new(vault: Vault, caller: Option<(String, Vec<u8>)>) -> Self {
         Self {
             vault,
             caller,
@@ -235,6 +240,28 @@ impl AsyncCertificateStore for VaultStore {
             None => self.lookup(id).await?.key(),
         };
         self.open(id, key)
+    }
+}
+
+impl Vault {
+    /// The store seen by the caller that `token` names: every call checks the token again
+    /// (a revoked or expired token stops working at once). An unknown, expired or revoked
+    /// token gives a store that answers every call `Unauthenticated` (401);
+    /// [`VaultStore::principal`] is then `None`, for a host that answers 401 before it
+    /// reads the body.
+    pub async fn caller(&self, token: &str) -> Result<VaultStore, VaultError> {
+        let hash = token_hash(token);
+        let principal: Option<String> = on_db!(&self.db, pool => {
+            sqlx::query_scalar(
+                "SELECT principal FROM tokens WHERE hash = $1 AND revoked_at IS NULL \
+                 AND (expires_at IS NULL OR expires_at > $2)",
+            )
+            .bind(&hash)
+            .bind(now_secs())
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(VaultStore::new(self.clone(), principal.map(|p| (p, hash))))
     }
 }
 

@@ -1,0 +1,344 @@
+//! The database underneath: the pool of either SQLite or PostgreSQL and how to open it
+//! ([`VaultOptions`]), the embedded migrations, the KEK checks run at open, and the row
+//! codec (ids, times, token hashes, the issuers column, sealed-key columns). It is kept
+//! apart so that every operation of the vault builds on one layer that knows the tables
+//! but none of the operations.
+
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cert_download::{CertificateDer, CertificateId};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::error::VaultError;
+use crate::seal::{CheckValue, KeyFormat, Keyring, SealedKey};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The pool of one of the two databases.
+#[derive(Clone, Debug)]
+pub(crate) enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the pool of whichever database this is: the queries
+/// are the same text for both (`$1` placeholders work in SQLite and PostgreSQL).
+macro_rules! on_db {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            crate::db::Db::Sqlite($pool) => $body,
+            crate::db::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_db;
+
+/// How to connect. `Default`: 10 connections, 5 s to acquire one, no migration at open.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct VaultOptions {
+    /// The most connections in the pool.
+    pub max_connections: u32,
+    /// How long a query waits for a free connection before it fails (a 500 to the caller).
+    pub acquire_timeout: Duration,
+    /// Apply the schema (and create a missing SQLite file) at open, as `init` does.
+    pub migrate: bool,
+}
+
+impl Default for VaultOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+            migrate: false,
+        }
+    }
+}
+
+impl VaultOptions {
+    /// The pool size.
+    pub fn max_connections(mut self, n: u32) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
+    /// The wait for a free connection.
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// Whether to apply the schema at open.
+    pub fn migrate(mut self, migrate: bool) -> Self {
+        self.migrate = migrate;
+        self
+    }
+}
+
+pub(crate) fn id_i64(id: CertificateId) -> i64 {
+    // CertificateId is at most 2^63-1.
+    i64::try_from(id.get()).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The stored hash of a bearer token: SHA-256 of its UTF-8 bytes.
+pub(crate) fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// The issuers column: each DER certificate after the other.
+pub(crate) fn join_issuers(issuers: &[CertificateDer<'_>]) -> Vec<u8> {
+    issuers
+        .iter()
+        .flat_map(|c| c.as_ref().iter().copied())
+        .collect()
+}
+
+/// Splits the issuers column back into certificates by their DER lengths; `None` if it
+/// does not split into whole DER elements.
+pub(crate) fn split_issuers(mut bytes: &[u8]) -> Option<Vec<CertificateDer<'static>>> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let len = der_element_len(bytes)?;
+        let (one, rest) = bytes.split_at_checked(len)?;
+        out.push(CertificateDer::from(one.to_vec()));
+        bytes = rest;
+    }
+    Some(out)
+}
+
+/// The length of the DER element (tag, length, content) at the start of `bytes`.
+fn der_element_len(bytes: &[u8]) -> Option<usize> {
+    let first = *bytes.get(1)?;
+    let (header, content) = if first < 0x80 {
+        (2, usize::from(first))
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let len = bytes
+            .get(2..2 + n)?
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        (2 + n, len)
+    };
+    header.checked_add(content)
+}
+
+/// Creates a new SQLite file readable and writable by its owner only (0600), as the KEK file
+/// must be: it holds sealed keys and token hashes, and SQLite gives its `-wal` and `-shm`
+/// files the database file's mode. An existing file is left as it is.
+fn create_owner_only(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if path.as_os_str().is_empty() || path == std::path::Path::new(":memory:") {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Err(error) if error.kind() != std::io::ErrorKind::AlreadyExists => Err(error),
+        _ => Ok(()),
+    }
+}
+
+impl Db {
+    /// The pool for `url`, `sqlite:` or `postgres://` (`postgresql://`).
+    pub(crate) async fn open(url: &str, options: &VaultOptions) -> Result<Self, VaultError> {
+        let db = if url.starts_with("sqlite:") {
+            let connect = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(options.migrate)
+                .foreign_keys(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // FULL: a committed audit row or import survives a power cut, not only a crash.
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(options.acquire_timeout);
+            if options.migrate {
+                create_owner_only(connect.get_filename()).map_err(VaultError::CreateFile)?;
+            }
+            Db::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(options.max_connections)
+                    .test_before_acquire(false)
+                    .acquire_timeout(options.acquire_timeout)
+                    .connect_with(connect)
+                    .await?,
+            )
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let connect = PgConnectOptions::from_str(url)?;
+            Db::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(options.max_connections)
+                    .test_before_acquire(false)
+                    .acquire_timeout(options.acquire_timeout)
+                    .connect_with(connect)
+                    .await?,
+            )
+        } else {
+            return Err(VaultError::UnsupportedUrl);
+        };
+        Ok(db)
+    }
+
+    pub(crate) async fn migrate(&self) -> Result<(), VaultError> {
+        match self {
+            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Every migration of this build is applied.
+    pub(crate) async fn require_schema(&self) -> Result<(), VaultError> {
+        let (migrator, applied): (&sqlx::migrate::Migrator, Result<Vec<i64>, sqlx::Error>) =
+            match self {
+                Db::Sqlite(pool) => (
+                    &SQLITE_MIGRATIONS,
+                    sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                        .fetch_all(pool)
+                        .await,
+                ),
+                Db::Postgres(pool) => (
+                    &POSTGRES_MIGRATIONS,
+                    sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                        .fetch_all(pool)
+                        .await,
+                ),
+            };
+        let applied = applied.map_err(|_| VaultError::NotInitialized)?;
+        if migrator.iter().all(|m| applied.contains(&m.version)) {
+            Ok(())
+        } else {
+            Err(VaultError::NotInitialized)
+        }
+    }
+
+    pub(crate) async fn known_check_ids(&self) -> Result<Vec<String>, VaultError> {
+        Ok(on_db!(self, pool => {
+            sqlx::query_scalar("SELECT kek_id FROM kek_checks").fetch_all(pool).await?
+        }))
+    }
+
+    /// Stores a check value for KEK `kek_id` unless it has one.
+    pub(crate) async fn ensure_check(
+        &self,
+        keyring: &Keyring,
+        kek_id: &str,
+    ) -> Result<(), VaultError> {
+        let check = keyring.check_value(kek_id)?;
+        on_db!(self, pool => {
+            sqlx::query(
+                "INSERT INTO kek_checks (kek_id, nonce, sealed, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (kek_id) DO NOTHING",
+            )
+            .bind(&check.kek_id)
+            .bind(&check.nonce)
+            .bind(&check.sealed)
+            .bind(now_secs())
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Checks the KEK file against the vault's check values and sealed keys.
+    pub(crate) async fn check_keks(&self, keyring: &Keyring) -> Result<(), VaultError> {
+        let rows = on_db!(self, pool => {
+            sqlx::query("SELECT kek_id, nonce, sealed FROM kek_checks").fetch_all(pool).await?
+                .into_iter()
+                .map(|row| Ok(CheckValue {
+                    kek_id: row.try_get(0)?,
+                    nonce: row.try_get(1)?,
+                    sealed: row.try_get(2)?,
+                }))
+                .collect::<Result<Vec<_>, sqlx::Error>>()?
+        });
+        let mut any_known = false;
+        for check in &rows {
+            match keyring.verify_check(check) {
+                Some(true) => any_known = true,
+                Some(false) => return Err(VaultError::KekMismatch(check.kek_id.clone())),
+                None => {}
+            }
+        }
+        let used = on_db!(self, pool => {
+            sqlx::query("SELECT kek_id, COUNT(*) FROM sealed_keys GROUP BY kek_id")
+                .fetch_all(pool).await?
+                .into_iter()
+                .map(|row| Ok((row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)?)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()?
+        });
+        for (kek_id, count) in used {
+            if !keyring.contains(&kek_id) {
+                return Err(VaultError::KekMissing { kek_id, count });
+            }
+            if !rows.iter().any(|c| c.kek_id == kek_id) {
+                return Err(VaultError::KekMismatch(kek_id));
+            }
+        }
+        if !rows.is_empty() && !any_known {
+            return Err(VaultError::UnknownKeks);
+        }
+        Ok(())
+    }
+}
+
+/// The sealed key in columns `first..first+6` of a row (kek_id, wrap_nonce, wrapped_key,
+/// key_format, key_nonce, ciphertext); `None` when the LEFT JOIN found none.
+pub(crate) fn sealed_from_row<R>(row: &R, first: usize) -> Result<Option<SealedKey>, sqlx::Error>
+where
+    R: Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let Some(kek_id) = row.try_get::<Option<String>, _>(first)? else {
+        return Ok(None);
+    };
+    let format_name: String = row.try_get(first + 3)?;
+    let format = KeyFormat::from_name(&format_name).ok_or_else(|| sqlx::Error::ColumnDecode {
+        index: "key_format".into(),
+        source: "an unknown key format".into(),
+    })?;
+    Ok(Some(SealedKey {
+        kek_id,
+        wrap_nonce: row.try_get(first + 1)?,
+        wrapped_key: row.try_get(first + 2)?,
+        format,
+        key_nonce: row.try_get(first + 4)?,
+        ciphertext: row.try_get(first + 5)?,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuers_column_round_trip() {
+        let a = CertificateDer::from(vec![0x30, 0x03, 1, 2, 3]);
+        let mut long = vec![0x30, 0x82, 0x01, 0x00];
+        long.extend(std::iter::repeat_n(7u8, 256));
+        let b = CertificateDer::from(long);
+        let joined = join_issuers(&[a.clone(), b.clone()]);
+        assert_eq!(split_issuers(&joined), Some(vec![a, b]));
+        assert_eq!(split_issuers(&[]), Some(vec![]));
+        assert_eq!(split_issuers(&joined[..joined.len() - 1]), None);
+        assert_eq!(split_issuers(&[0x30]), None);
+    }
+}

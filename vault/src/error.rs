@@ -1,0 +1,178 @@
+//! The vault's error type, [`VaultError`], and [`is_unavailable`], which tells a database
+//! that passes (unreachable, busy) from a fault of the data. Every other module returns
+//! it, so it sits at the bottom with nothing of the vault below it but [`crate::seal`]'s
+//! errors.
+
+use cert_download::CertificateId;
+
+use crate::seal::SealError;
+
+/// Why the vault failed. The texts name ids, paths and causes, never key bytes, tokens or
+/// passwords.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VaultError {
+    /// The URL is neither `sqlite://` nor `postgres://` (or `postgresql://`).
+    #[error("unsupported database URL (use sqlite://FILE or postgres://...)")]
+    UnsupportedUrl,
+
+    /// The new SQLite file could not be created.
+    #[error("cannot create the SQLite file: {0}")]
+    CreateFile(#[source] std::io::Error),
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Applying the schema failed.
+    #[error("schema migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The schema is missing or older than this build: run `init`.
+    #[error("the database has no vault schema or an older one: run `cert-download-vault init`")]
+    NotInitialized,
+    /// The KEK file was refused.
+    #[error(transparent)]
+    KekFile(#[from] crate::seal::KekFileError),
+    /// A KEK of the file does not open its check value: it is not the key this vault was
+    /// initialized with.
+    #[error("KEK {0:?} of the KEK file is not the KEK of that id this vault was sealed with")]
+    KekMismatch(String),
+    /// Keys in the database are sealed under a KEK the file does not hold.
+    #[error("{count} sealed keys use KEK {kek_id:?}, which the KEK file does not hold")]
+    KekMissing {
+        /// The KEK id.
+        kek_id: String,
+        /// How many keys use it.
+        count: i64,
+    },
+    /// None of the file's KEKs was ever used by this vault.
+    #[error("the KEK file holds none of the KEKs this vault was initialized with")]
+    UnknownKeks,
+    /// Sealing or opening a key failed.
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    /// A record failed the crate's checks and was not stored.
+    #[error("certificate {id} was refused: {reason}")]
+    Rejected {
+        /// The record's id.
+        id: CertificateId,
+        /// The crate's error (its `Display`: never key bytes).
+        reason: cert_download::Error,
+    },
+    /// A bad argument (principal name, id, token).
+    #[error("{0}")]
+    Invalid(String),
+    /// The token is unknown.
+    #[error("no such token")]
+    UnknownToken,
+}
+
+impl VaultError {
+    /// A stable snake_case code for scripts.
+    pub fn code(&self) -> &'static str {
+        match self {
+            VaultError::UnsupportedUrl => "unsupported_url",
+            VaultError::CreateFile(_) => "create_file",
+            VaultError::Database(_) => "database",
+            VaultError::Migrate(_) => "migration",
+            VaultError::NotInitialized => "not_initialized",
+            VaultError::KekFile(_) => "kek_file",
+            VaultError::KekMismatch(_) => "kek_mismatch",
+            VaultError::KekMissing { .. } => "kek_missing",
+            VaultError::UnknownKeks => "unknown_keks",
+            VaultError::Seal(_) => "seal",
+            VaultError::Rejected { .. } => "rejected",
+            VaultError::Invalid(_) => "invalid_argument",
+            VaultError::UnknownToken => "unknown_token",
+        }
+    }
+}
+
+impl VaultError {
+    /// Whether the database could not be reached or was too busy (connection refused or
+    /// lost, no free connection within the acquire timeout, a server shutting down, a
+    /// locked or full SQLite file): a condition that passes, where the same call may work
+    /// when tried again. A host answers these 503 with `Retry-After`; the rest are faults
+    /// of the data or the schema.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, VaultError::Database(e) if sqlx_unavailable(e))
+    }
+}
+
+/// Whether `error`, or an error in its `source` chain, is a database that could not be
+/// reached or was too busy (see [`VaultError::is_unavailable`]). For the `Backend` source
+/// of a [`VaultStore`](crate::VaultStore) answer, as the host gets it back from
+/// `cert_download::Error::source`.
+pub fn is_unavailable(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(sqlx) = e.downcast_ref::<sqlx::Error>() {
+            return sqlx_unavailable(sqlx);
+        }
+        if let Some(vault) = e.downcast_ref::<VaultError>() {
+            return vault.is_unavailable();
+        }
+        current = e.source();
+    }
+    false
+}
+
+fn sqlx_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::BeginFailed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code();
+            let code = code.as_deref().unwrap_or("");
+            match code.parse::<u32>() {
+                // SQLite's (extended) result codes: BUSY, LOCKED, IOERR, FULL, CANTOPEN.
+                Ok(n) if code.len() < 5 => matches!(n & 0xff, 5 | 6 | 10 | 13 | 14),
+                // PostgreSQL's SQLSTATE: connection exceptions (08), insufficient
+                // resources (53), operator intervention (57: shutting down, cannot connect
+                // now), serialization failure and deadlock (40001, 40P01).
+                _ => {
+                    code.starts_with("08")
+                        || code.starts_with("53")
+                        || code.starts_with("57")
+                        || matches!(code, "40001" | "40P01")
+                }
+            }
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unavailable_is_the_database_not_the_data() {
+        let io = |kind| sqlx::Error::Io(std::io::Error::from(kind));
+        for e in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            io(std::io::ErrorKind::ConnectionRefused),
+            io(std::io::ErrorKind::ConnectionReset),
+        ] {
+            assert!(VaultError::Database(e).is_unavailable());
+        }
+        for e in [
+            VaultError::Database(sqlx::Error::RowNotFound),
+            VaultError::NotInitialized,
+            VaultError::UnknownToken,
+        ] {
+            assert!(!e.is_unavailable(), "{e}");
+        }
+        // Found through a source chain, as a host gets it from cert_download::Error.
+        let store = cert_download::StoreError::backend(sqlx::Error::PoolTimedOut);
+        let id = CertificateId::new(1).unwrap();
+        let error = store.into_error(id);
+        assert!(is_unavailable(std::error::Error::source(&error).unwrap()));
+        let broken = cert_download::StoreError::backend(sqlx::Error::RowNotFound).into_error(id);
+        assert!(!is_unavailable(std::error::Error::source(&broken).unwrap()));
+    }
+}
