@@ -28,6 +28,7 @@ use zeroize::Zeroizing;
 use crate::auth::{Grant, Tokens, authenticate};
 use crate::body::{self, BodyFailure};
 use crate::client::Client;
+use crate::client_cert::Presented;
 use crate::logs;
 use crate::options::Limits;
 use crate::refusal::{Refusal, json_response};
@@ -244,6 +245,8 @@ fn body_refusal(failure: &BodyFailure) -> Refusal {
 #[derive(Debug, Default)]
 struct Audit {
     principal: Option<String>,
+    /// How the caller authenticated: `token` or `certificate`.
+    credential: Option<&'static str>,
     download: Option<(CertificateId, Format, bool)>,
 }
 
@@ -267,6 +270,7 @@ impl Audit {
             client = %client.shown(),
             via = client.via().map(tracing::field::display),
             principal = self.principal.as_deref().unwrap_or("-"),
+            credential = self.credential.unwrap_or("-"),
             id,
             format,
             key_included = with_key.map(|key| key && status == 200),
@@ -302,7 +306,20 @@ pub(crate) async fn download(State(endpoint): State<Arc<Endpoint>>, request: Req
     let client = Client::of(&request);
     let (parts, body) = request.into_parts();
     let mut audit = Audit::default();
-    let mut outcome = judge(&endpoint, client, &parts.headers, body, &mut audit).await;
+    let presented = parts
+        .extensions
+        .get::<Presented>()
+        .copied()
+        .unwrap_or_default();
+    let mut outcome = judge(
+        &endpoint,
+        client,
+        presented,
+        &parts.headers,
+        body,
+        &mut audit,
+    )
+    .await;
     // On the vault, a download that reached the store leaves only once its row is in.
     if let (Some(vault), Some(principal), Some(download)) =
         (&endpoint.vault, &audit.principal, audit.download)
@@ -333,12 +350,14 @@ pub(crate) async fn download(State(endpoint): State<Arc<Endpoint>>, request: Req
 async fn judge(
     endpoint: &Endpoint,
     client: Client,
+    presented: Presented,
     headers: &HeaderMap,
     body: Body,
     audit: &mut Audit,
 ) -> Result<DownloadResponse, Refusal> {
-    let caller = identify(endpoint, client, headers).await?;
+    let (caller, credential) = identify(endpoint, client, presented, headers).await?;
     audit.principal = Some(caller.principal().to_owned());
+    audit.credential = Some(credential);
     let body = read_body(endpoint, headers, body).await?;
     let request = DownloadRequest::from_json_with_policy(&body, endpoint.policy.password_policy())
         .map_err(|error| Refusal::from(&error))?;
@@ -359,16 +378,27 @@ async fn judge(
     encoded.map_err(|error| Refusal::from(&error))
 }
 
-/// Who asks, from the headers alone: before any body byte is read (and so before hyper
-/// sends `100 Continue`), an anonymous caller learns nothing but 401, and costs no more
-/// than its headers.
+/// Who asks, from the headers alone (and the connection's client certificate): before any
+/// body byte is read (and so before hyper sends `100 Continue`), an anonymous caller
+/// learns nothing but 401, and costs no more than its headers. A bearer token, when sent,
+/// decides alone; without one, a verified client certificate registered in the tokens
+/// file names the caller. With the credential's kind, for the audit line.
 async fn identify(
     endpoint: &Endpoint,
     client: Client,
+    presented: Presented,
     headers: &HeaderMap,
-) -> Result<Caller, Refusal> {
+) -> Result<(Caller, &'static str), Refusal> {
     let (throttle, ip) = (&endpoint.throttle, client.ip);
-    Ok(match &endpoint.vault {
+    if endpoint.vault.is_none()
+        && !headers.contains_key(header::AUTHORIZATION)
+        && let Some(grant) = presented
+            .0
+            .and_then(|fingerprint| endpoint.tokens.certificate(&fingerprint))
+    {
+        return Ok((Caller::File(grant), "certificate"));
+    }
+    let caller = match &endpoint.vault {
         None => Caller::File(
             authenticate(throttle, ip, headers, |token| {
                 std::future::ready(Ok(endpoint.tokens.grant(token)))
@@ -378,7 +408,8 @@ async fn identify(
         Some(vault) => Caller::Vault(Box::new(
             authenticate(throttle, ip, headers, |token| vault.caller(token)).await?,
         )),
-    })
+    };
+    Ok((caller, "token"))
 }
 
 /// The body, read (within its cap and timeouts) before anything more is answered, so that

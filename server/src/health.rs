@@ -25,6 +25,7 @@ use cert_download_vault::VaultError;
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 
+use crate::refusal::Refusal;
 use crate::vault::VaultBackend;
 
 /// How long one round of checks answers the probes that follow it.
@@ -194,4 +195,15 @@ fn answer(status: StatusCode, body: Value) -> Response {
 /// `GET /healthz`: the process serves.
 pub(crate) async fn healthz() -> Response {
     answer(StatusCode::OK, json!({"status": "ok"}))
+}
+
+/// Another method on a probe's path: the contract's 405.
+pub(crate) async fn get_only() -> Response {
+    Refusal::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "use GET",
+    )
+    .closing()
+    .into_response()
 }

@@ -39,6 +39,7 @@
 mod auth;
 mod body;
 mod client;
+mod client_cert;
 mod endpoint;
 mod health;
 mod logs;
@@ -210,10 +211,10 @@ pub fn app(config: Config) -> Router {
             PATH,
             post(endpoint::download).fallback(refusal::method_not_allowed),
         )
-        .route("/healthz", get(health::healthz))
+        .route("/healthz", get(health::healthz).fallback(health::get_only))
         .route(
             "/readyz",
-            get(move || async move { readiness.answer().await }),
+            get(move || async move { readiness.answer().await }).fallback(health::get_only),
         )
         .fallback(refusal::not_found)
         .layer(RequestBodyTimeoutLayer::new(limits.body_timeout))
@@ -233,8 +234,13 @@ pub fn run(options: Options) -> Result<(), String> {
     let config = Config::from_options(&options)?;
     let (tls, reloader) = match options.transport()? {
         Transport::Tls { cert, key } => {
-            let (acceptor, reloader) = reloading_acceptor(&cert, &key)?;
+            let client_ca = options.operations.client_ca.as_deref();
+            let client_ca = client_ca.map(|ca| (ca, options.operations.require_client_cert));
+            let (acceptor, reloader) = reloading_acceptor(&cert, &key, client_ca)?;
             (Some(acceptor), Some(reloader))
+        }
+        Transport::InsecureHttp if options.operations.client_ca.is_some() => {
+            return Err("--client-ca needs TLS: it cannot go with --insecure-http".into());
         }
         Transport::InsecureHttp => (None, None),
     };

@@ -8,6 +8,8 @@
 //! open keep the one they were made with. A new pair is loaded whole and its key checked
 //! against its certificate before the swap; a pair that does not load or does not match is
 //! refused with one log line (once per change of the files), and the old pair stays.
+//! The client CA file (`--client-ca`) reloads the same way, into the verifier of
+//! `client_cert.rs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -19,6 +21,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use tokio_rustls::TlsAcceptor;
+
+use crate::client_cert::{self, Swappable};
 
 /// The certificate of new handshakes.
 #[derive(Debug)]
@@ -69,18 +73,55 @@ pub struct Reloader {
     /// The files as last loaded or refused: a refused change is not retried (nor logged
     /// again) until the files change again or SIGHUP asks.
     seen: (Stamp, Stamp),
+    client_ca: Option<ClientCa>,
 }
 
-/// A TLS acceptor for HTTP/1.1 whose certificate the returned [`Reloader`] can replace.
-pub fn reloading_acceptor(cert: &Path, key: &Path) -> Result<(TlsAcceptor, Reloader), String> {
+/// The roots of client certificates, and the verifier they are loaded into.
+#[derive(Debug)]
+struct ClientCa {
+    path: PathBuf,
+    required: bool,
+    verifier: Arc<Swappable>,
+    seen: Stamp,
+}
+
+/// A TLS acceptor for HTTP/1.1 whose certificate the returned [`Reloader`] can replace;
+/// with `client_ca` (the roots' file, and whether a certificate is required), one that
+/// asks clients for a certificate and verifies it against those roots.
+pub fn reloading_acceptor(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<(&Path, bool)>,
+) -> Result<(TlsAcceptor, Reloader), String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let seen = (stamp(cert), stamp(key));
     let current = Arc::new(Current(RwLock::new(load(cert, key, &provider)?)));
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::clone(&current) as Arc<dyn ResolvesServerCert>);
+        .map_err(|e| e.to_string())?;
+    let (builder, client_ca) = match client_ca {
+        None => (builder.with_no_client_auth(), None),
+        Some((path, required)) => {
+            let seen = stamp(path);
+            let first = client_cert::verifier(path, required, &provider)?;
+            let verifier = Arc::new(Swappable::new(first, required));
+            let ca = ClientCa {
+                path: path.to_owned(),
+                required,
+                verifier: Arc::clone(&verifier),
+                seen,
+            };
+            (builder.with_client_cert_verifier(verifier), Some(ca))
+        }
+    };
+    let mut config =
+        builder.with_cert_resolver(Arc::clone(&current) as Arc<dyn ResolvesServerCert>);
+    if client_ca.is_some() {
+        // A resumed session skips the client's certificate: it would outlive a change of
+        // the roots, and the certificate's own expiry. Every connection verifies afresh.
+        config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        config.send_tls13_tickets = 0;
+    }
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let reloader = Reloader {
         cert: cert.to_owned(),
@@ -88,6 +129,7 @@ pub fn reloading_acceptor(cert: &Path, key: &Path) -> Result<(TlsAcceptor, Reloa
         current,
         provider,
         seen,
+        client_ca,
     };
     Ok((TlsAcceptor::from(Arc::new(config)), reloader))
 }
@@ -104,6 +146,42 @@ impl Reloader {
             .write()
             .unwrap_or_else(PoisonError::into_inner) = pair;
         Ok(())
+    }
+
+    /// Loads the client CA file again (if there is one): new handshakes verify against its
+    /// roots; on failure the old roots stay.
+    pub fn reload_client_ca(&mut self) -> Result<(), String> {
+        let Some(ca) = &mut self.client_ca else {
+            return Ok(());
+        };
+        ca.seen = stamp(&ca.path);
+        let verifier = client_cert::verifier(&ca.path, ca.required, &self.provider)?;
+        ca.verifier.swap(verifier);
+        Ok(())
+    }
+
+    fn client_ca_changed(&self) -> bool {
+        self.client_ca
+            .as_ref()
+            .is_some_and(|ca| stamp(&ca.path) != ca.seen)
+    }
+
+    fn reload_client_ca_logged(&mut self, why: &str) {
+        let Some(path) = self.client_ca.as_ref().map(|ca| ca.path.clone()) else {
+            return;
+        };
+        match self.reload_client_ca() {
+            Ok(()) => tracing::info!(
+                client_ca = %path.display(),
+                trigger = why,
+                "client CA reloaded: new connections are verified against it"
+            ),
+            Err(error) => tracing::error!(
+                %error,
+                trigger = why,
+                "client CA reload refused: the previous roots still verify"
+            ),
+        }
     }
 
     /// Whether either file changed since it was last loaded or refused.
@@ -144,10 +222,16 @@ impl Reloader {
                 }
             };
             tokio::select! {
-                _ = signalled => self.reload_logged("SIGHUP"),
+                _ = signalled => {
+                    self.reload_logged("SIGHUP");
+                    self.reload_client_ca_logged("SIGHUP");
+                }
                 _ = poll.tick() => {
                     if self.changed() {
                         self.reload_logged("file change");
+                    }
+                    if self.client_ca_changed() {
+                        self.reload_client_ca_logged("file change");
                     }
                 }
             }

@@ -5,6 +5,8 @@
 #[path = "operations/process.rs"]
 mod process;
 
+#[path = "operations/client_cert.rs"]
+mod client_cert;
 #[path = "operations/deploy.rs"]
 mod deploy;
 #[path = "operations/health.rs"]

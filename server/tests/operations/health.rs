@@ -78,6 +78,12 @@ async fn healthz_and_readyz_answer_200_on_the_demo_store() {
     assert_eq!(body["checks"]["store"], "ok");
     assert_eq!(body["checks"]["draining"], "ok");
     assert_eq!(failing(&body), Vec::<String>::new());
+    // Other methods: the contract's 405, as on the endpoint.
+    let (status, body) = send(&router, Method::POST, "/readyz", None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
 }
 
 #[tokio::test]
