@@ -28,6 +28,14 @@
 //! ```sh
 //! target/release/examples/load --postgres postgres://postgres@127.0.0.1:5432/postgres
 //! ```
+//!
+//! With `--metrics-rounds N` the directory store is then measured N more times each without
+//! and with `--metrics-listen` (alternating, so that drift of a shared machine falls on
+//! both), to see what counting costs the hot path:
+//!
+//! ```sh
+//! target/release/examples/load --metrics-rounds 3 --concurrency 16 --seconds 5
+//! ```
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -48,6 +56,7 @@ struct Options {
     concurrency: Vec<usize>,
     formats: Vec<String>,
     server_args: Vec<String>,
+    metrics_rounds: u32,
 }
 
 fn options() -> Result<Options, String> {
@@ -66,6 +75,7 @@ fn options() -> Result<Options, String> {
         concurrency: vec![1, 2, 16],
         formats: vec!["pfx".into(), "crt".into()],
         server_args: Vec::new(),
+        metrics_rounds: 0,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -87,6 +97,9 @@ fn options() -> Result<Options, String> {
                     .map_err(|_| "--concurrency: numbers separated by commas")?;
             }
             "--formats" => options.formats = value.split(',').map(str::to_owned).collect(),
+            "--metrics-rounds" => {
+                options.metrics_rounds = value.parse().map_err(|_| "--metrics-rounds: a number")?;
+            }
             _ => return Err(format!("unknown argument {arg}")),
         }
     }
@@ -538,6 +551,23 @@ fn main() -> Result<(), String> {
             &[directory.pid()],
         ));
         drop(directory);
+        for _ in 0..options.metrics_rounds {
+            for (setup, extra) in [
+                ("metrics off", &[][..]),
+                ("metrics on", &["--metrics-listen", "127.0.0.1:0"][..]),
+            ] {
+                let extra: Vec<String> = extra.iter().map(|a| (*a).to_owned()).collect();
+                let server = start_server(&options, &extra)?;
+                let targets = [target(&server, TOKEN)?];
+                runtime.block_on(measure(
+                    &options,
+                    &baseline,
+                    setup,
+                    &targets,
+                    &[server.pid()],
+                ));
+            }
+        }
         let Some((url, token, _)) = &vault else {
             return Ok(());
         };

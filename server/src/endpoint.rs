@@ -7,7 +7,7 @@ use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -28,6 +28,7 @@ use zeroize::Zeroizing;
 use crate::auth::{Grant, Tokens, authenticate};
 use crate::body::{self, BodyFailure};
 use crate::client::Client;
+use crate::client_cert::Presented;
 use crate::logs;
 use crate::options::Limits;
 use crate::refusal::{Refusal, json_response};
@@ -244,6 +245,8 @@ fn body_refusal(failure: &BodyFailure) -> Refusal {
 #[derive(Debug, Default)]
 struct Audit {
     principal: Option<String>,
+    /// How the caller authenticated: `token` or `certificate`.
+    credential: Option<&'static str>,
     download: Option<Asked>,
 }
 
@@ -300,6 +303,7 @@ impl Audit {
             client = %client.shown(),
             via = client.via().map(tracing::field::display),
             principal = self.principal.as_deref().unwrap_or("-"),
+            credential = self.credential.unwrap_or("-"),
             id,
             format,
             key_included = with_key.map(|key| key && status == 200),
@@ -333,10 +337,24 @@ pub(crate) struct Audited(pub(crate) Option<String>);
 
 /// The handler: judges the request, audits the outcome, answers.
 pub(crate) async fn download(State(endpoint): State<Arc<Endpoint>>, request: Request) -> Response {
+    let started = Instant::now();
     let client = Client::of(&request);
     let (parts, body) = request.into_parts();
     let mut audit = Audit::default();
-    let mut outcome = judge(&endpoint, client, &parts.headers, body, &mut audit).await;
+    let presented = parts
+        .extensions
+        .get::<Presented>()
+        .copied()
+        .unwrap_or_default();
+    let mut outcome = judge(
+        &endpoint,
+        client,
+        presented,
+        &parts.headers,
+        body,
+        &mut audit,
+    )
+    .await;
     // On the vault, a download that reached the store leaves only once its row is in.
     if let (Some(vault), Some(principal), Some(download)) =
         (&endpoint.vault, &audit.principal, audit.download.clone())
@@ -344,6 +362,17 @@ pub(crate) async fn download(State(endpoint): State<Arc<Endpoint>>, request: Req
         outcome = vault.record(client, principal, download, outcome).await;
     }
     audit.log(client, &outcome);
+    if let Some(metrics) = crate::metrics::get() {
+        let (status, code) = match &outcome {
+            Ok(_) => (StatusCode::OK, "-"),
+            Err(refusal) => (refusal.status, refusal.code),
+        };
+        let download = audit
+            .download
+            .as_ref()
+            .map(|asked| (asked.format.as_str(), asked.with_key));
+        metrics.request(status, code, download, started.elapsed());
+    }
     let mut response = match outcome {
         Ok(download) => json_response(StatusCode::OK, download.to_json()),
         Err(refusal) => refusal.into_response(),
@@ -357,16 +386,21 @@ pub(crate) async fn download(State(endpoint): State<Arc<Endpoint>>, request: Req
 async fn judge(
     endpoint: &Endpoint,
     client: Client,
+    presented: Presented,
     headers: &HeaderMap,
     body: Body,
     audit: &mut Audit,
 ) -> Result<DownloadResponse, Refusal> {
-    let caller = identify(endpoint, client, headers).await?;
+    let (caller, credential) = identify(endpoint, client, presented, headers).await?;
     audit.principal = Some(caller.principal().to_owned());
+    audit.credential = Some(credential);
     let body = read_body(endpoint, headers, body).await?;
     let request = DownloadRequest::from_json_with_policy(&body, endpoint.policy.password_policy())
         .map_err(|error| Refusal::from(&error))?;
     if let Some(wait) = endpoint.throttle.download(caller.principal()) {
+        if let Some(metrics) = crate::metrics::get() {
+            metrics.throttled("downloads");
+        }
         return Err(Refusal::too_many(
             "too many downloads for this principal",
             wait,
@@ -386,16 +420,27 @@ async fn judge(
     encoded.map_err(|error| Refusal::from(&error))
 }
 
-/// Who asks, from the headers alone: before any body byte is read (and so before hyper
-/// sends `100 Continue`), an anonymous caller learns nothing but 401, and costs no more
-/// than its headers.
+/// Who asks, from the headers alone (and the connection's client certificate): before any
+/// body byte is read (and so before hyper sends `100 Continue`), an anonymous caller
+/// learns nothing but 401, and costs no more than its headers. A bearer token, when sent,
+/// decides alone; without one, a verified client certificate registered in the tokens
+/// file names the caller. With the credential's kind, for the audit line.
 async fn identify(
     endpoint: &Endpoint,
     client: Client,
+    presented: Presented,
     headers: &HeaderMap,
-) -> Result<Caller, Refusal> {
+) -> Result<(Caller, &'static str), Refusal> {
     let (throttle, ip) = (&endpoint.throttle, client.ip);
-    Ok(match &endpoint.vault {
+    if endpoint.vault.is_none()
+        && !headers.contains_key(header::AUTHORIZATION)
+        && let Some(grant) = presented
+            .0
+            .and_then(|fingerprint| endpoint.tokens.certificate(&fingerprint))
+    {
+        return Ok((Caller::File(grant), "certificate"));
+    }
+    let caller = match &endpoint.vault {
         None => Caller::File(
             authenticate(throttle, ip, headers, |token| {
                 std::future::ready(Ok(endpoint.tokens.grant(token)))
@@ -405,7 +450,8 @@ async fn identify(
         Some(vault) => Caller::Vault(Box::new(
             authenticate(throttle, ip, headers, |token| vault.caller(token)).await?,
         )),
-    })
+    };
+    Ok((caller, "token"))
 }
 
 /// The body, read (within its cap and timeouts) before anything more is answered, so that
@@ -490,14 +536,27 @@ async fn from_vault(
 
 /// Queues a keyed download for an encoding thread, or refuses it at once (503).
 async fn encode_keyed(endpoint: &Endpoint, job: Job) -> Result<Encoded, Refusal> {
-    match queue(endpoint.encoder.clone(), job).await {
+    let metrics = crate::metrics::get();
+    if let Some(metrics) = metrics {
+        metrics.queued(true);
+    }
+    let queued = queue(endpoint.encoder.clone(), job).await;
+    if let Some(metrics) = metrics {
+        metrics.queued(false);
+    }
+    match queued {
         Ok(encoded) => Ok(encoded),
-        Err(e) if e.is::<Overloaded>() => Err(Refusal::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded",
-            "every encoding thread is busy and the queue is full",
-        )
-        .retry_after(Duration::from_secs(1))),
+        Err(e) if e.is::<Overloaded>() => {
+            if let Some(metrics) = metrics {
+                metrics.shed();
+            }
+            Err(Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "every encoding thread is busy and the queue is full",
+            )
+            .retry_after(Duration::from_secs(1)))
+        }
         Err(_) => Ok(Err(Error::from(ErrorKind::Internal))),
     }
 }

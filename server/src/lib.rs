@@ -39,12 +39,17 @@
 mod auth;
 mod body;
 mod client;
+mod client_cert;
 mod endpoint;
+mod health;
 mod logs;
+mod metrics;
+mod operations;
 mod options;
 mod refusal;
 mod serve;
 mod throttle;
+mod tls_reload;
 mod vault;
 
 use std::path::PathBuf;
@@ -55,15 +60,17 @@ use axum::Router;
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{get, post};
 use cert_download::ExportPolicy;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 pub use auth::Tokens;
+pub use operations::{LogFormat, OperationsFlags, init_logs};
 pub use options::{Limits, Options, Transport};
 pub use serve::{serve, shutdown_signal, tls_acceptor};
+pub use tls_reload::{Reloader, reloading_acceptor};
 pub use vault::{VaultBackend, VaultFlags};
 
 use client::{Client, Proxies};
@@ -135,12 +142,14 @@ async fn log_request(request: Request, next: axum::middleware::Next) -> Response
     let start = Instant::now();
     tracing::debug!(client = %client.shown(), %method, %path, "request received");
     let response = next.run(request).await;
-    let logged = match response.extensions().get::<Audited>() {
-        Some(Audited(Some(_))) => true,
-        // The audit line said it all.
-        Some(Audited(None)) => false,
-        None => logs::allow(client.ip),
-    };
+    let probe = response.extensions().get::<health::Probe>().is_some();
+    let logged = !probe
+        && match response.extensions().get::<Audited>() {
+            Some(Audited(Some(_))) => true,
+            // The audit line said it all.
+            Some(Audited(None)) => false,
+            None => logs::allow(client.ip),
+        };
     if logged {
         tracing::info!(
             client = %client.shown(),
@@ -186,6 +195,11 @@ pub fn app(config: Config) -> Router {
         policy,
         shutdown,
     } = config;
+    let readiness = Arc::new(health::Readiness::new(
+        vault.clone(),
+        store.clone(),
+        shutdown.clone(),
+    ));
     let endpoint = Arc::new(Endpoint::new(
         &store, tokens, vault, &limits, policy, shutdown,
     ));
@@ -196,6 +210,11 @@ pub fn app(config: Config) -> Router {
         .route(
             PATH,
             post(endpoint::download).fallback(refusal::method_not_allowed),
+        )
+        .route("/healthz", get(health::healthz).fallback(health::get_only))
+        .route(
+            "/readyz",
+            get(move || async move { readiness.answer().await }).fallback(health::get_only),
         )
         .fallback(refusal::not_found)
         .layer(RequestBodyTimeoutLayer::new(limits.body_timeout))
@@ -213,9 +232,17 @@ pub fn app(config: Config) -> Router {
 /// stdout when ready, and serves until SIGINT or SIGTERM.
 pub fn run(options: Options) -> Result<(), String> {
     let config = Config::from_options(&options)?;
-    let tls = match options.transport()? {
-        Transport::Tls { cert, key } => Some(tls_acceptor(&cert, &key)?),
-        Transport::InsecureHttp => None,
+    let (tls, reloader) = match options.transport()? {
+        Transport::Tls { cert, key } => {
+            let client_ca = options.operations.client_ca.as_deref();
+            let client_ca = client_ca.map(|ca| (ca, options.operations.require_client_cert));
+            let (acceptor, reloader) = reloading_acceptor(&cert, &key, client_ca)?;
+            (Some(acceptor), Some(reloader))
+        }
+        Transport::InsecureHttp if options.operations.client_ca.is_some() => {
+            return Err("--client-ca needs TLS: it cannot go with --insecure-http".into());
+        }
+        Transport::InsecureHttp => (None, None),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -230,6 +257,13 @@ pub fn run(options: Options) -> Result<(), String> {
             Some(_) => Some(VaultBackend::open(&options.vault).await?),
             None => None,
         };
+        let metrics = match options.operations.metrics_listen {
+            Some(address) => Some(metrics::bind(address).await?),
+            None => None,
+        };
+        if let Some(vault) = &vault {
+            metrics::watch_vault(vault);
+        }
         let listener = TcpListener::bind(options.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
@@ -253,6 +287,12 @@ pub fn run(options: Options) -> Result<(), String> {
             vault,
             ..config
         });
+        if let Some(metrics) = metrics {
+            metrics::serve(metrics);
+        }
+        if let Some(reloader) = reloader {
+            tokio::spawn(reloader.watch(options.operations.tls_reload_interval));
+        }
         println!("listening on {scheme}://{host}:{}{PATH}", local.port());
         serve(listener, tls, router, limits, shutdown_signal(), stopping).await;
         Ok(())

@@ -8,14 +8,6 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
     let options = match cert_download_server::Options::try_parse() {
         Ok(options) => options,
         Err(e) if !e.use_stderr() => {
@@ -34,6 +26,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    cert_download_server::init_logs(options.operations.log_format);
     match cert_download_server::run(options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(why) => {

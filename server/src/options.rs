@@ -47,6 +47,9 @@ pub struct Options {
     /// The vault (`--database`), instead of the store and tokens file.
     #[command(flatten)]
     pub vault: crate::vault::VaultFlags,
+    /// Metrics, the log format, TLS reload.
+    #[command(flatten)]
+    pub operations: crate::operations::OperationsFlags,
 }
 
 /// The limits that keep one client, or many, from taking the service down.

@@ -106,9 +106,9 @@ fn host_name() -> String {
 /// The vault the service runs on: the database pool, the keyring, this instance's name.
 #[derive(Clone, Debug)]
 pub struct VaultBackend {
-    vault: Vault,
+    pub(crate) vault: Vault,
     instance: String,
-    timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 /// A database step that outlived `--db-timeout`.
@@ -133,6 +133,9 @@ fn database_unavailable(error: &Error) -> bool {
 }
 
 fn unavailable() -> Refusal {
+    if let Some(metrics) = crate::metrics::get() {
+        metrics.database_unavailable();
+    }
     Refusal::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "database_unavailable",
@@ -267,7 +270,11 @@ impl VaultBackend {
             recipient_sha256,
             ..AuditEntry::default()
         };
+        let started = std::time::Instant::now();
         let written = tokio::time::timeout(self.timeout, self.vault.record_audit(&entry)).await;
+        if let Some(metrics) = crate::metrics::get() {
+            metrics.audit_written(matches!(written, Ok(Ok(()))), started.elapsed());
+        }
         let why = match written {
             Ok(Ok(())) => return outcome,
             Ok(Err(e)) => e.to_string(),

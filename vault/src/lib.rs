@@ -82,6 +82,7 @@ mod audit;
 mod caller;
 mod db;
 mod error;
+mod health;
 pub mod seal;
 mod vault;
 
@@ -92,6 +93,7 @@ pub use caller::QUERY_SQLITE;
 pub use caller::VaultStore;
 pub use db::VaultOptions;
 pub use error::{VaultError, is_unavailable};
+pub use health::PoolState;
 pub use seal::{KekFileError, Keyring, SealError, SealedKey};
 pub use vault::Vault;
 
