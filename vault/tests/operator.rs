@@ -2,7 +2,8 @@
 //! (principals, grants, certificates, KEKs), certificate deletion, KEK retirement, backup,
 //! which subcommands need the KEK file, and where `--database` comes from.
 
-mod common;
+use cert_download_test_support::on_both;
+use cert_download_test_support::vault_db as common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -493,3 +494,131 @@ on_both!(
     backup,
     a_missing_sqlite_file_says_to_run_init,
 );
+
+/// A PostgreSQL cluster of the test's own that asks for passwords (SCRAM), since the
+/// shared one trusts every local connection; stopped when dropped.
+struct PasswordCluster {
+    dir: tempfile::TempDir,
+    port: u16,
+    bin: std::path::PathBuf,
+}
+
+impl PasswordCluster {
+    /// As the `postgres` user when run as root (initdb refuses root), as oneself otherwise.
+    fn command(&self, program: &str) -> Command {
+        let tool = self.bin.join(program);
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        if root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(tool);
+            c
+        } else {
+            Command::new(tool)
+        }
+    }
+
+    fn start(password: &str) -> PasswordCluster {
+        let bin = std::path::PathBuf::from(
+            std::env::var("CERT_DOWNLOAD_PG_BIN")
+                .expect("CERT_DOWNLOAD_PG_BIN names PostgreSQL's bin directory"),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let pwfile = dir.path().join("pw");
+        std::fs::write(&pwfile, password).unwrap();
+        std::fs::set_permissions(&pwfile, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cluster = PasswordCluster { dir, port, bin };
+        let data = cluster.dir.path().join("data");
+        let status = cluster
+            .command("initdb")
+            .arg("-D")
+            .arg(&data)
+            .args(["-A", "scram-sha-256", "-U", "postgres", "--pwfile"])
+            .arg(&pwfile)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "initdb failed");
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            cluster.dir.path().display()
+        );
+        let status = cluster
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(&data)
+            .args(["-o", &options, "-w", "-l"])
+            .arg(cluster.dir.path().join("log"))
+            .arg("start")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "pg_ctl start failed");
+        cluster
+    }
+}
+
+impl Drop for PasswordCluster {
+    fn drop(&mut self) {
+        let _ = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "immediate", "stop"])
+            .stdout(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// PostgreSQL's own password file keeps working beside `--database`'s forms: a URL without
+/// a password takes it from `PGPASSFILE`; without it the server refuses the connection.
+#[cfg_attr(
+    not(postgres_cluster),
+    ignore = "needs PostgreSQL: set CERT_DOWNLOAD_POSTGRES_URL and CERT_DOWNLOAD_PG_BIN (scripts/test-all does)"
+)]
+#[test]
+fn pgpassfile_gives_the_password_of_a_url_without_one() {
+    let password = "pgpass-test-secret";
+    let cluster = PasswordCluster::start(password);
+    let home = tempfile::tempdir().unwrap();
+    let kek = home.path().join("vault.kek");
+    cert_download_vault::Keyring::create_file(&kek).unwrap();
+    let kek = path(&kek);
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", cluster.port);
+    let pgpass = home.path().join("pgpass");
+    std::fs::write(
+        &pgpass,
+        format!("127.0.0.1:{}:*:postgres:{password}\n", cluster.port),
+    )
+    .unwrap();
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let home_dir = path(home.path());
+    // No password anywhere: refused by the server.
+    let e = fails(
+        &["init", "--database", &url, "--kek-file", &kek],
+        &[("HOME", &home_dir), ("PGPASSFILE", "/nonexistent")],
+    );
+    assert_eq!(e["error"], "database", "{e}");
+    assert!(!message(&e).contains(password), "{e}");
+    // With PGPASSFILE: init, and the listings through CERT_DOWNLOAD_DATABASE_URL.
+    let pgpass = path(&pgpass);
+    let envs = [("HOME", home_dir.as_str()), ("PGPASSFILE", pgpass.as_str())];
+    let (code, out) = run(&["init", "--database", &url, "--kek-file", &kek], &envs);
+    assert_eq!(code, 0, "{out:?}");
+    let mut with_url = envs.to_vec();
+    with_url.push(("CERT_DOWNLOAD_DATABASE_URL", &url));
+    let (code, out) = run(&["principal", "list"], &with_url);
+    assert_eq!(
+        (code, &out[0]["principals"]),
+        (0, &serde_json::json!([])),
+        "{out:?}"
+    );
+}

@@ -633,11 +633,17 @@ async fn audit(backend: Backend) {
 async fn schema(backend: Backend) {
     let db = TestDb::new(backend).await;
     if backend == Backend::Sqlite {
-        // No file: not created by connect.
+        // No file: not created by connect, and the error says to run init.
         let e = Vault::connect(&db.url, db.keyring(), VaultOptions::default())
             .await
             .unwrap_err();
-        assert_eq!(e.code(), "database", "{e}");
+        assert!(matches!(e, VaultError::NoSuchFile(_)), "{e}");
+        assert_eq!(e.code(), "not_initialized", "{e}");
+        assert!(
+            e.to_string().contains("run `cert-download-vault init`"),
+            "{e}"
+        );
+        assert!(!db.file.as_ref().unwrap().exists());
         std::fs::File::create(db.file.as_ref().unwrap()).unwrap();
     }
     let e = Vault::connect(&db.url, db.keyring(), VaultOptions::default())

@@ -8,8 +8,8 @@ use std::path::Path;
 use cert_download::{CertificateId, CertificateStore, DirectoryStore, Zeroizing};
 use cert_download_vault::{Keyring, Permission, Scope, Vault, VaultOptions};
 
-use crate::harness::*;
 use crate::PEM_12345;
+use crate::harness::*;
 
 /// A SQLite vault in `dir` holding the demo records, `alice` may read and export them;
 /// returns its URL, its KEK file and alice's token.
@@ -63,22 +63,49 @@ async fn the_service_runs_from_a_config_file_only() {
     let config_arg = config.display().to_string();
 
     // --print-config: each value and where it came from; the database URL only as set.
-    let (status, printed, stderr) =
-        Server::run_to_exit(&["--config", &config_arg, "--max-headers", "32", "--print-config"]);
+    let (status, printed, stderr) = Server::run_to_exit(&[
+        "--config",
+        &config_arg,
+        "--max-headers",
+        "32",
+        "--print-config",
+    ]);
     assert!(status.success(), "{stderr}");
-    assert!(printed.contains("max-connections = 16 # the file"), "{printed}");
-    assert!(printed.contains("max-headers = 32 # the command line"), "{printed}");
-    assert!(printed.contains("instance = \"from-the-file\" # the file"), "{printed}");
-    assert!(printed.contains("database = \"(set)\" # the file"), "{printed}");
-    assert!(printed.contains("header-timeout = 10 # default"), "{printed}");
-    assert!(!printed.contains("database-url") && !printed.contains("sqlite://"), "{printed}");
+    assert!(
+        printed.contains("max-connections = 16 # the file"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("max-headers = 32 # the command line"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("instance = \"from-the-file\" # the file"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("database = \"(set)\" # the file"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("header-timeout = 10 # default"),
+        "{printed}"
+    );
+    assert!(
+        !printed.contains("database-url") && !printed.contains("sqlite://"),
+        "{printed}"
+    );
 
     // Served from the file alone (the harness adds no --listen to a --config).
     let server = Server::start(&["--config", &config_arg]);
     let reply = post_json(&client(&server), &server, Some(&token), PEM_12345).await;
     reply.expect_ok("pem");
     let stopped = server.stop();
-    assert!(stopped.stderr.contains("from-the-file"), "{}", stopped.stderr);
+    assert!(
+        stopped.stderr.contains("from-the-file"),
+        "{}",
+        stopped.stderr
+    );
 
     // An unknown key is refused with its name; so is a world-readable URL file.
     std::fs::write(&config, "listen = \"127.0.0.1:0\"\nmax-conections = 5\n").unwrap();
@@ -94,6 +121,9 @@ async fn the_service_runs_from_a_config_file_only() {
     .unwrap();
     std::fs::set_permissions(&url_file, std::fs::Permissions::from_mode(0o644)).unwrap();
     let why = Server::refuses_to_start(&["--config", &config_arg]);
-    assert!(why.contains("accessible by group or others (mode 644)"), "{why}");
+    assert!(
+        why.contains("accessible by group or others (mode 644)"),
+        "{why}"
+    );
     assert!(!why.contains("sqlite://"), "{why}");
 }
