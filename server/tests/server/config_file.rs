@@ -127,3 +127,17 @@ async fn the_service_runs_from_a_config_file_only() {
     );
     assert!(!why.contains("sqlite://"), "{why}");
 }
+
+#[test]
+fn a_store_root_that_is_not_a_directory_is_refused_at_start() {
+    let why = Server::refuses_to_start(&[
+        "--store",
+        "/nonexistent-store-root",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert!(
+        why.contains("the store root /nonexistent-store-root"),
+        "{why}"
+    );
+}
