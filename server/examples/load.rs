@@ -261,7 +261,8 @@ fn single_thread_rate(format: &str, seconds: f64) -> Result<(f64, f64), String> 
     let store = DirectoryStore::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../examples/demo-store"
-    ));
+    ))
+    .map_err(|e| e.to_string())?;
     let policy = ExportPolicy::default();
     let cpu_before = cpu_time("thread-self");
     let start = Instant::now();
@@ -409,7 +410,8 @@ async fn vault_database(
     let demo = DirectoryStore::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../examples/demo-store"
-    ));
+    ))
+    .map_err(|e| e.to_string())?;
     let id = CertificateId::new(12345).ok_or("id")?;
     let record = demo.certificate(id).map_err(|e| e.to_string())?;
     let key = Zeroizing::new(demo.private_key(id).map_err(|e| e.to_string())?);

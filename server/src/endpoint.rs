@@ -40,20 +40,28 @@ use crate::vault::{VaultBackend, VaultCaller, store_refusal};
 /// `BlockingStore` (each call on tokio's blocking pool) for the others.
 #[derive(Debug)]
 struct CallerStore {
-    store: Arc<DirectoryStore>,
+    /// `None`: the root is not a directory (the binary refuses that at start; a `Config`
+    /// made by hand may name one), so every id is 404.
+    store: Option<Arc<DirectoryStore>>,
     grant: Grant,
+}
+
+impl CallerStore {
+    fn store(&self) -> Result<&DirectoryStore, StoreError> {
+        self.store.as_deref().ok_or(StoreError::NotFound)
+    }
 }
 
 impl CertificateStore for CallerStore {
     fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError> {
-        self.store.certificate(id)
+        self.store()?.certificate(id)
     }
 
     fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
         if !self.grant.export_keys {
             return Err(StoreError::KeyExportForbidden);
         }
-        self.store.private_key(id)
+        self.store()?.private_key(id)
     }
 }
 
@@ -124,7 +132,7 @@ fn encoder(limits: &Limits) -> Encoder {
 /// What the endpoint holds: the store, the tokens, the policy, the encoding queue, the
 /// rate limits.
 pub(crate) struct Endpoint {
-    store: Arc<DirectoryStore>,
+    store: Option<Arc<DirectoryStore>>,
     tokens: Tokens,
     /// `Some`: callers, grants, keys and the audit trail are the vault's (`vault.rs`).
     vault: Option<VaultBackend>,
@@ -157,7 +165,7 @@ impl Endpoint {
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         Self {
-            store: Arc::new(DirectoryStore::new(store)),
+            store: DirectoryStore::new(store).ok().map(Arc::new),
             tokens,
             vault,
             policy,
@@ -495,7 +503,7 @@ async fn from_directory(
     request: DownloadRequest,
 ) -> Result<Encoded, Refusal> {
     let store = CallerStore {
-        store: Arc::clone(&endpoint.store),
+        store: endpoint.store.clone(),
         grant,
     };
     if request.includes_key() {

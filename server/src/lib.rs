@@ -16,7 +16,8 @@
 //!   authentication, validation, store, encoding queue, the audit line), the 404/405
 //!   answers, the timeout layers and the request log.
 //! - [`Options`] and [`Limits`] (`options.rs`): the command line on `clap`, each limit
-//!   stated once (flag, default, help).
+//!   stated once (flag, default, help); [`config`]: `--config FILE`, whose keys are the
+//!   flags' long names, read off the same definition.
 //! - `auth.rs`: bearer [`Tokens`], judged first, and the failure limits; `refusal.rs`: the
 //!   one type every refusal is, and the contract's error body; `body.rs`: reading a body
 //!   into one buffer of fixed cap; `throttle.rs`: the `governor` rate limits; `client.rs`:
@@ -40,6 +41,7 @@ mod auth;
 mod body;
 mod client;
 mod client_cert;
+pub mod config;
 mod endpoint;
 mod health;
 mod logs;
@@ -121,7 +123,11 @@ impl Config {
             .map_err(|e| format!("the export policy: {e}"))?;
         let tokens = match options.vault.database {
             Some(_) => Tokens::none(),
-            None => Tokens::load(&options.tokens())?,
+            None => {
+                // A store root that is not a directory is refused here, at start.
+                cert_download::DirectoryStore::new(options.store()).map_err(|e| e.to_string())?;
+                Tokens::load(&options.tokens())?
+            }
         };
         Ok(Self {
             limits: options.limits.clone(),

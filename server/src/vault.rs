@@ -50,10 +50,13 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 #[command(next_help_heading = "Vault (instead of --store and --tokens)")]
 pub struct VaultFlags {
     /// Serve the vault at sqlite://FILE or postgres://USER@HOST/DB: callers, grants, keys
-    /// and the audit trail from its database
+    /// and the audit trail from its database; env:NAME or file:PATH (mode 0600) read the
+    /// URL from there, to keep a password out of `ps`
     #[arg(
         long,
         value_name = "URL",
+        env = "CERT_DOWNLOAD_DATABASE_URL",
+        hide_env_values = true,
         requires = "kek_file",
         conflicts_with_all = ["store", "tokens"]
     )]
@@ -164,9 +167,11 @@ impl VaultBackend {
     /// is one line for the operator (it may name the database's own error: that is never
     /// sent to a client).
     pub async fn open(flags: &VaultFlags) -> Result<Self, String> {
-        let (Some(url), Some(kek_file)) = (&flags.database, &flags.kek_file) else {
+        let (Some(spec), Some(kek_file)) = (&flags.database, &flags.kek_file) else {
             return Err("--database and --kek-file go together".into());
         };
+        let url = cert_download_vault::database_url(spec).map_err(|e| e.to_string())?;
+        let url = url.as_str();
         let keyring = Keyring::load(kek_file).map_err(|e| e.to_string())?;
         let options = VaultOptions::default()
             .max_connections(flags.db_max_connections)

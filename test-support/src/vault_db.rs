@@ -282,7 +282,7 @@ pub fn id(n: u64) -> CertificateId {
 /// Imports the records of a DirectoryStore tree through the API; returns the ids stored
 /// and those refused.
 pub async fn import_dir(vault: &Vault, dir: &Path, ids: &[u64]) -> (Vec<u64>, Vec<u64>) {
-    let store = DirectoryStore::new(dir);
+    let store = DirectoryStore::new(dir).unwrap();
     let (mut stored, mut refused) = (Vec::new(), Vec::new());
     for &n in ids {
         let record = match store.certificate(id(n)) {

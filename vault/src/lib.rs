@@ -80,17 +80,22 @@
 mod admin;
 mod audit;
 mod caller;
+mod database_url;
 mod db;
 mod error;
 mod health;
 pub mod seal;
 mod vault;
 
-pub use admin::{ImportOutcome, NewToken, Permission, RekeyReport, Scope, check_record};
+pub use admin::{
+    CertificateDetail, CertificateInfo, CertificateSummary, GrantInfo, ImportOutcome, KekFile,
+    KekSource, KekUsage, NewToken, Permission, PrincipalInfo, RekeyReport, Scope, check_record,
+};
 pub use audit::{AuditEntry, AuditFilter, AuditRow};
 #[doc(hidden)]
 pub use caller::QUERY_SQLITE;
 pub use caller::VaultStore;
+pub use database_url::database_url;
 pub use db::VaultOptions;
 pub use error::{VaultError, is_unavailable};
 pub use health::PoolState;

@@ -340,7 +340,7 @@ async fn imports(backend: Backend) {
     ] {
         let (stored, was_refused) = import_dir(&vault, &dir, &ids).await;
         assert_eq!(was_refused, refused, "{}", dir.display());
-        let source = DirectoryStore::new(&dir);
+        let source = DirectoryStore::new(&dir).unwrap();
         for n in stored {
             let want = CertificateStore::certificate(&source, id(n)).unwrap();
             let got = AsyncCertificateStore::certificate(&store, id(n))
@@ -379,7 +379,7 @@ async fn imports(backend: Backend) {
             );
         }
         // Again: every record unchanged.
-        let source = DirectoryStore::new(&dir);
+        let source = DirectoryStore::new(&dir).unwrap();
         for n in ids
             .iter()
             .copied()
@@ -396,7 +396,7 @@ async fn imports(backend: Backend) {
         }
     }
     // Replacing a record: another certificate and key under id 1.
-    let source = DirectoryStore::new(common::fixtures());
+    let source = DirectoryStore::new(common::fixtures()).unwrap();
     let other = CertificateStore::certificate(&source, id(4)).unwrap();
     let other_key = CertificateStore::private_key(&source, id(4)).unwrap();
     let outcome = vault.import(id(1), &other, Some(&other_key)).await.unwrap();
@@ -438,7 +438,7 @@ async fn tampering(backend: Backend) {
     let token = common::full_access_token(&vault, "admin").await;
     let store = vault.caller(&token).await.unwrap();
     let secret = |n: u64| {
-        CertificateStore::private_key(&DirectoryStore::new(common::fixtures()), id(n))
+        CertificateStore::private_key(&DirectoryStore::new(common::fixtures()).unwrap(), id(n))
             .unwrap()
             .secret_der()
             .to_vec()
@@ -642,11 +642,17 @@ async fn audit(backend: Backend) {
 async fn schema(backend: Backend) {
     let db = TestDb::new(backend).await;
     if backend == Backend::Sqlite {
-        // No file: not created by connect.
+        // No file: not created by connect, and the error says to run init.
         let e = Vault::connect(&db.url, db.keyring(), VaultOptions::default())
             .await
             .unwrap_err();
-        assert_eq!(e.code(), "database", "{e}");
+        assert!(matches!(e, VaultError::NoSuchFile(_)), "{e}");
+        assert_eq!(e.code(), "not_initialized", "{e}");
+        assert!(
+            e.to_string().contains("run `cert-download-vault init`"),
+            "{e}"
+        );
+        assert!(!db.file.as_ref().unwrap().exists());
         std::fs::File::create(db.file.as_ref().unwrap()).unwrap();
     }
     let e = Vault::connect(&db.url, db.keyring(), VaultOptions::default())
