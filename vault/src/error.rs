@@ -63,6 +63,12 @@ pub enum VaultError {
     /// The token is unknown.
     #[error("no such token")]
     UnknownToken,
+    /// The vault has no audit signing key to sign checkpoints with: run `init`.
+    #[error("the vault has no audit signing key: run `cert-download-vault init`")]
+    NoAuditKey,
+    /// The sealed audit signing key does not open under its KEK (tampered or a wrong KEK).
+    #[error("the audit signing key does not open under its KEK (tampered, or a wrong KEK)")]
+    AuditKeyDoesNotOpen,
 }
 
 impl VaultError {
@@ -82,6 +88,8 @@ impl VaultError {
             VaultError::Rejected { .. } => "rejected",
             VaultError::Invalid(_) => "invalid_argument",
             VaultError::UnknownToken => "unknown_token",
+            VaultError::NoAuditKey => "no_audit_key",
+            VaultError::AuditKeyDoesNotOpen => "audit_key_does_not_open",
         }
     }
 }

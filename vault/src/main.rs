@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use cert_download::{CertificateId, CertificateStore, DirectoryStore, StoreError};
 use cert_download_vault::{
-    AuditFilter, ImportOutcome, KekFileError, Keyring, Permission, Scope, Vault, VaultError,
-    VaultOptions,
+    AuditFilter, AuditVerifier, ImportOutcome, KekFileError, Keyring, Permission, Scope, Vault,
+    VaultError, VaultOptions,
 };
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
@@ -86,26 +86,72 @@ enum Command {
         #[arg(long, default_value_t = 500)]
         batch: u32,
     },
-    /// Lists audit rows as JSON lines, oldest first.
-    Audit {
-        #[command(flatten)]
-        target: Target,
-        /// From this time (RFC 3339 in UTC, e.g. 2026-12-03T13:00:00Z, or unix seconds).
-        #[arg(long)]
-        since: Option<String>,
-        /// Before this time (same forms).
-        #[arg(long)]
-        until: Option<String>,
-        /// Only this principal.
-        #[arg(long)]
-        principal: Option<String>,
-        /// Only this certificate id.
-        #[arg(long)]
-        id: Option<i64>,
-    },
+    /// Lists audit rows as JSON lines, oldest first; `audit verify`, `audit checkpoint`,
+    /// `audit public-key`: the tamper-evident chain.
+    Audit(AuditArgs),
     /// KEK files.
     #[command(subcommand)]
     Kek(KekCommand),
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct AuditArgs {
+    #[command(subcommand)]
+    action: Option<AuditCommand>,
+    /// The database: sqlite://FILE or postgres://USER@HOST:PORT/DB.
+    #[arg(long, value_name = "URL", required = true)]
+    database: Option<String>,
+    /// The KEK file (mode 0600; `kek new` makes one).
+    #[arg(long, value_name = "FILE", required = true)]
+    kek_file: Option<PathBuf>,
+    /// From this time (RFC 3339 in UTC, e.g. 2026-12-03T13:00:00Z, or unix seconds).
+    #[arg(long)]
+    since: Option<String>,
+    /// Before this time (same forms).
+    #[arg(long)]
+    until: Option<String>,
+    /// Only this principal.
+    #[arg(long)]
+    principal: Option<String>,
+    /// Only this certificate id.
+    #[arg(long)]
+    id: Option<i64>,
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Checks every writer's chain and every signed checkpoint with the audit public key
+    /// (database only: no KEK). Exit 0 with a JSON summary, or 1 naming the first bad row
+    /// of each writer.
+    Verify {
+        /// The database: sqlite://FILE or postgres://USER@HOST:PORT/DB.
+        #[arg(long, value_name = "URL")]
+        database: String,
+        /// The audit public key, as `audit public-key` prints it (base64), or @FILE.
+        #[arg(long, value_name = "KEY")]
+        public_key: String,
+        /// Checkpoint lines kept elsewhere (the service's --audit-checkpoint-file).
+        #[arg(long, value_name = "FILE")]
+        checkpoints: Option<PathBuf>,
+        /// Rows read per query.
+        #[arg(long, default_value_t = 1000)]
+        page: u32,
+    },
+    /// Signs a checkpoint of every writer's head now; prints its JSON line.
+    Checkpoint {
+        #[command(flatten)]
+        target: Target,
+        /// Also append the line to this file.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// Prints the audit public key (database only: no KEK).
+    PublicKey {
+        /// The database: sqlite://FILE or postgres://USER@HOST:PORT/DB.
+        #[arg(long, value_name = "URL")]
+        database: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -367,6 +413,84 @@ fn parse_time(text: &str) -> Result<i64, Failure> {
     Ok(((days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s) * 1000) + milli)
 }
 
+/// The writer name the admin command signs checkpoints as.
+const ADMIN_SIGNER: &str = "cert-download-vault";
+
+/// Appends one line to a checkpoint file (created 0644 if missing).
+fn append_line(file: &Path, line: &str) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .map_err(|e| failure("io", format!("{}: {e}", file.display())))?;
+    f.write_all(format!("{line}\n").as_bytes())
+        .map_err(|e| failure("io", format!("{}: {e}", file.display())))
+}
+
+async fn audit_chain(action: AuditCommand) -> Result<Value, Failure> {
+    match action {
+        AuditCommand::Verify {
+            database,
+            public_key,
+            checkpoints,
+            page,
+        } => {
+            let public_key = match public_key.strip_prefix('@') {
+                Some(path) => std::fs::read_to_string(path)
+                    .map_err(|e| failure("io", format!("{path}: {e}")))?,
+                None => public_key,
+            };
+            let mut extra = Vec::new();
+            if let Some(file) = &checkpoints {
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| failure("io", format!("{}: {e}", file.display())))?;
+                for (n, line) in text.lines().enumerate() {
+                    if !line.trim().is_empty() {
+                        extra.push((
+                            format!("{} line {}", file.display(), n + 1),
+                            line.to_owned(),
+                        ));
+                    }
+                }
+            }
+            let verifier =
+                AuditVerifier::open(&database, VaultOptions::default().max_connections(2)).await?;
+            let report = verifier.verify(&public_key, &extra, page).await?;
+            verifier.close().await;
+            let mut value =
+                serde_json::to_value(&report).map_err(|e| failure("internal", e.to_string()))?;
+            if !report.verified {
+                value["error"] = json!("audit_broken");
+                value["message"] = json!(format!(
+                    "{} problems: the audit trail is not the one that was written",
+                    report.problems.len()
+                ));
+            }
+            Ok(value)
+        }
+        AuditCommand::Checkpoint { target, file } => {
+            let vault = open(&target).await?;
+            let checkpoint = vault.audit_checkpoint(ADMIN_SIGNER).await?;
+            vault.close().await;
+            if let Some(file) = &file {
+                append_line(file, &checkpoint.to_line())?;
+            }
+            serde_json::to_value(&checkpoint).map_err(|e| failure("internal", e.to_string()))
+        }
+        AuditCommand::PublicKey { database } => {
+            let verifier =
+                AuditVerifier::open(&database, VaultOptions::default().max_connections(1)).await?;
+            let keys = verifier.public_keys().await?;
+            verifier.close().await;
+            let Some(newest) = keys.first() else {
+                return Err(VaultError::NoAuditKey.into());
+            };
+            Ok(json!({"public_key": newest, "all": keys}))
+        }
+    }
+}
+
 async fn run(cli: Cli) -> Result<Value, Failure> {
     match cli.command {
         Command::Init { target } => {
@@ -420,13 +544,23 @@ async fn run(cli: Cli) -> Result<Value, Failure> {
             let report = vault.rekey(batch).await?;
             Ok(json!(report))
         }
-        Command::Audit {
-            target,
+        Command::Audit(AuditArgs {
+            action: Some(action),
+            ..
+        }) => audit_chain(action).await,
+        Command::Audit(AuditArgs {
+            action: None,
+            database,
+            kek_file,
             since,
             until,
             principal,
             id,
-        } => {
+        }) => {
+            let (Some(database), Some(kek_file)) = (database, kek_file) else {
+                return Err(failure("usage", "audit needs --database and --kek-file"));
+            };
+            let target = Target { database, kek_file };
             let filter = AuditFilter {
                 since_ms: since.as_deref().map(parse_time).transpose()?,
                 until_ms: until.as_deref().map(parse_time).transpose()?,

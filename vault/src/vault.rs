@@ -6,6 +6,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::audit::chain::Heads;
+use crate::audit::checkpoint::AuditSigner;
 use crate::db::{Db, VaultOptions, on_db};
 use crate::error::VaultError;
 use crate::seal::Keyring;
@@ -15,6 +17,10 @@ use crate::seal::Keyring;
 pub struct Vault {
     pub(crate) db: Db,
     pub(crate) keyring: Arc<Keyring>,
+    /// Each audit writer's chain head in this process.
+    pub(crate) audit_heads: Arc<Heads>,
+    /// The key that signs audit checkpoints, if the vault has one.
+    pub(crate) audit_signer: Option<Arc<AuditSigner>>,
 }
 
 impl fmt::Debug for Vault {
@@ -42,13 +48,17 @@ impl Vault {
         keyring: Keyring,
         options: VaultOptions,
     ) -> Result<Self, VaultError> {
-        let vault = Self::open_pool(url, keyring, &options).await?;
+        let mut vault = Self::open_pool(url, keyring, &options).await?;
         if options.migrate {
             vault.db.migrate().await?;
         } else {
             vault.db.require_schema().await?;
         }
         vault.db.check_keks(&vault.keyring).await?;
+        if options.migrate {
+            vault.db.ensure_audit_key(&vault.keyring).await?;
+        }
+        vault.audit_signer = vault.db.audit_signer(&vault.keyring).await?.map(Arc::new);
         Ok(vault)
     }
 
@@ -60,7 +70,7 @@ impl Vault {
         keyring: Keyring,
         options: VaultOptions,
     ) -> Result<Self, VaultError> {
-        let vault = Self::open_pool(url, keyring, &options.clone().migrate(true)).await?;
+        let mut vault = Self::open_pool(url, keyring, &options.clone().migrate(true)).await?;
         vault.db.migrate().await?;
         let ids: Vec<String> = vault.keyring.ids().map(str::to_owned).collect();
         // A file none of whose KEKs the vault knows is refused, not adopted (unless the
@@ -73,6 +83,8 @@ impl Vault {
             vault.db.ensure_check(&vault.keyring, &id).await?;
         }
         vault.db.check_keks(&vault.keyring).await?;
+        vault.db.ensure_audit_key(&vault.keyring).await?;
+        vault.audit_signer = vault.db.audit_signer(&vault.keyring).await?.map(Arc::new);
         Ok(vault)
     }
 
@@ -85,6 +97,8 @@ impl Vault {
         Ok(Self {
             db,
             keyring: Arc::new(keyring),
+            audit_heads: Arc::default(),
+            audit_signer: None,
         })
     }
 

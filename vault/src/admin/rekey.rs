@@ -31,6 +31,8 @@ impl Vault {
     pub async fn rekey(&self, batch: u32) -> Result<RekeyReport, VaultError> {
         let newest = self.keyring.newest().id().to_owned();
         self.db.ensure_check(&self.keyring, &newest).await?;
+        // The audit signing key is sealed under a KEK too: it moves with the data keys.
+        self.db.rekey_audit_keys(&self.keyring).await?;
         let batch = i64::from(batch.max(1));
         let mut report = RekeyReport {
             kek_id: newest.clone(),
