@@ -538,8 +538,7 @@ async fn rekey_moves_the_audit_key(backend: Backend) {
     let text = std::fs::read_to_string(&db.kek_file).unwrap();
     let newest = text
         .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .last()
+        .rfind(|l| !l.starts_with('#') && !l.trim().is_empty())
         .unwrap();
     std::fs::write(&db.kek_file, format!("{newest}\n")).unwrap();
     let vault = db.connect().await;
