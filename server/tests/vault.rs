@@ -1134,7 +1134,7 @@ async fn two_instances_on_one_postgres_and_one_killed_mid_flood() {
     );
     post_json(&client(&a), &a, Some(&token), &body(12345, "crt", false))
         .await
-        .expect_ok("crt after the restart");
+        .expect_ok("crt");
     assert!(a.stop().status.success());
     assert!(b.stop().status.success());
     let key = audit_command(&["public-key", "--database", &db.url], None).1["public_key"]

@@ -4,7 +4,8 @@
 //! with the triggers dropped, as the table's owner could; the verifier runs as an auditor
 //! would: the database and the public key, the KEK file gone.
 
-mod common;
+use cert_download_test_support::on_both;
+use cert_download_test_support::vault_db as common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
