@@ -146,3 +146,8 @@ pub use db::VaultOptions;
 pub use error::{VaultError, is_unavailable};
 pub use seal::{KekFileError, Keyring, SealError, SealedKey};
 pub use vault::Vault;
+
+/// The crate's README (`vault/README.md`): its Rust block compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
