@@ -81,12 +81,12 @@ async fn fill(name: &'static str, url: String, dir: tempfile::TempDir) -> Fixtur
 fn fixtures(rt: &Runtime) -> Vec<Fixture> {
     let mut out = Vec::new();
     let dir = tempfile::tempdir().expect("a temporary directory");
-    Keyring::create_file(&dir.path().join("kek")).expect("a KEK file");
+    Keyring::create_file(dir.path().join("kek")).expect("a KEK file");
     let url = format!("sqlite://{}", dir.path().join("vault.db").display());
     out.push(rt.block_on(fill("sqlite", url, dir)));
     if let Ok(admin) = std::env::var("CERT_DOWNLOAD_POSTGRES_URL") {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        Keyring::create_file(&dir.path().join("kek")).expect("a KEK file");
+        Keyring::create_file(dir.path().join("kek")).expect("a KEK file");
         let name = format!("audit_chain_bench_{}", std::process::id());
         let url = rt.block_on(async {
             let pool = sqlx::PgPool::connect(&admin).await.expect("the cluster");
