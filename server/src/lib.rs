@@ -288,6 +288,11 @@ pub fn run(options: Options) -> Result<(), String> {
                 tracing::info!(store = %config.store.display(), %local, scheme, ?limits, "ready")
             }
         }
+        // Audit checkpoints: every --audit-checkpoint-secs, and one more at shutdown.
+        let checkpoints = vault.clone();
+        let every = checkpoints
+            .clone()
+            .map(|v| tokio::spawn(v.checkpoint_every()));
         let router = app(Config {
             shutdown,
             vault,
@@ -301,6 +306,12 @@ pub fn run(options: Options) -> Result<(), String> {
         }
         println!("listening on {scheme}://{host}:{}{PATH}", local.port());
         serve(listener, tls, router, limits, shutdown_signal(), stopping).await;
+        if let Some(task) = every {
+            task.abort();
+        }
+        if let Some(vault) = checkpoints {
+            vault.checkpoint().await;
+        }
         Ok(())
     });
     // Encodings still running on the blocking pool are not waited for beyond this.

@@ -76,6 +76,20 @@ pub struct VaultFlags {
     /// This instance's name in the audit rows [default: host name and pid]
     #[arg(long, value_name = "NAME", value_parser = instance_name)]
     pub instance: Option<String>,
+    /// Sign a checkpoint of the audit chains this often, and at shutdown (0: never)
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = checkpoint_seconds)]
+    pub audit_checkpoint_secs: Duration,
+    /// Also append each checkpoint to this file as one JSON line (ship it elsewhere)
+    #[arg(long, value_name = "FILE", requires = "database")]
+    pub audit_checkpoint_file: Option<PathBuf>,
+}
+
+/// 0 (never), or a number of seconds up to a day.
+fn checkpoint_seconds(value: &str) -> Result<Duration, String> {
+    if value.parse::<f64>() == Ok(0.0) {
+        return Ok(Duration::ZERO);
+    }
+    crate::options::seconds(value)
 }
 
 fn instance_name(value: &str) -> Result<String, String> {
@@ -112,6 +126,8 @@ pub struct VaultBackend {
     pub(crate) vault: Vault,
     instance: String,
     pub(crate) timeout: Duration,
+    checkpoint_every: Duration,
+    checkpoint_file: Option<PathBuf>,
 }
 
 /// A database step that outlived `--db-timeout`.
@@ -207,11 +223,73 @@ impl VaultBackend {
             timeout_ms = flags.db_timeout.as_millis() as u64,
             "vault opened"
         );
+        if !flags.audit_checkpoint_secs.is_zero() && vault.audit_public_key().is_none() {
+            return Err(format!(
+                "the vault database {} has no audit signing key to sign checkpoints with: \
+                 run `cert-download-vault init` (or --audit-checkpoint-secs 0)",
+                shown(url)
+            ));
+        }
         Ok(Self {
             vault,
             instance,
             timeout: flags.db_timeout,
+            checkpoint_every: flags.audit_checkpoint_secs,
+            checkpoint_file: flags.audit_checkpoint_file.clone(),
         })
+    }
+
+    /// Signs a checkpoint of every audit chain now (into the database, and the checkpoint
+    /// file if any). A failure is logged: the downloads go on, and the next checkpoint
+    /// vouches for everything this one would have.
+    pub async fn checkpoint(&self) {
+        if self.checkpoint_every.is_zero() {
+            return;
+        }
+        let made =
+            tokio::time::timeout(self.timeout, self.vault.audit_checkpoint(&self.instance)).await;
+        let checkpoint = match made {
+            Ok(Ok(checkpoint)) => checkpoint,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "audit checkpoint not written");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(error = %TimedOut, "audit checkpoint not written");
+                return;
+            }
+        };
+        if let Some(file) = &self.checkpoint_file {
+            let line = format!("{}\n", checkpoint.to_line());
+            let appended = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(file)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+            if let Err(e) = appended {
+                tracing::warn!(file = %file.display(), error = %e, "audit checkpoint not appended to the file");
+            }
+        }
+        tracing::info!(
+            writers = checkpoint.writers.len(),
+            at_ms = checkpoint.at_ms,
+            "audit checkpoint signed"
+        );
+    }
+
+    /// Signs a checkpoint every `--audit-checkpoint-secs` until dropped (spawn it; abort it
+    /// at shutdown, then sign the last one with [`checkpoint`](Self::checkpoint)).
+    pub async fn checkpoint_every(self) {
+        if self.checkpoint_every.is_zero() {
+            return;
+        }
+        let mut every = tokio::time::interval(self.checkpoint_every);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            self.checkpoint().await;
+        }
     }
 
     /// The caller that `token` names, looked up in the database now: `Ok(None)` for an

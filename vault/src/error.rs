@@ -83,6 +83,12 @@ pub enum VaultError {
     /// The operation exists for SQLite only.
     #[error("{0}")]
     SqliteOnly(&'static str),
+    /// The vault has no audit signing key to sign checkpoints with: run `init`.
+    #[error("the vault has no audit signing key: run `cert-download-vault init`")]
+    NoAuditKey,
+    /// The sealed audit signing key does not open under its KEK (tampered or a wrong KEK).
+    #[error("the audit signing key does not open under its KEK (tampered, or a wrong KEK)")]
+    AuditKeyDoesNotOpen,
 }
 
 impl VaultError {
@@ -106,6 +112,8 @@ impl VaultError {
             VaultError::UnknownCertificate(_) => "not_found",
             VaultError::KekInUse { .. } => "kek_in_use",
             VaultError::SqliteOnly(_) => "sqlite_only",
+            VaultError::NoAuditKey => "no_audit_key",
+            VaultError::AuditKeyDoesNotOpen => "audit_key_does_not_open",
         }
     }
 }

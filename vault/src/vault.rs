@@ -6,6 +6,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::audit::chain::Heads;
+use crate::audit::checkpoint::AuditSigner;
 use crate::db::{Db, VaultOptions, on_db};
 use crate::error::VaultError;
 use crate::seal::Keyring;
@@ -16,6 +18,10 @@ pub struct Vault {
     pub(crate) db: Db,
     /// `None`: opened by [`Vault::connect_without_keks`], for what needs no key.
     pub(crate) keyring: Option<Arc<Keyring>>,
+    /// Each audit writer's chain head in this process.
+    pub(crate) audit_heads: Arc<Heads>,
+    /// The key that signs audit checkpoints, if the vault has one.
+    pub(crate) audit_signer: Option<Arc<AuditSigner>>,
 }
 
 impl fmt::Debug for Vault {
@@ -43,13 +49,17 @@ impl Vault {
         keyring: Keyring,
         options: VaultOptions,
     ) -> Result<Self, VaultError> {
-        let vault = Self::open_pool(url, Some(keyring), &options).await?;
+        let mut vault = Self::open_pool(url, Some(keyring), &options).await?;
         if options.migrate {
             vault.db.migrate().await?;
         } else {
             vault.db.require_schema().await?;
         }
         vault.db.check_keks(vault.keyring()?).await?;
+        if options.migrate {
+            vault.db.ensure_audit_key(vault.keyring()?).await?;
+        }
+        vault.audit_signer = vault.db.audit_signer(vault.keyring()?).await?.map(Arc::new);
         Ok(vault)
     }
 
@@ -79,7 +89,7 @@ impl Vault {
         keyring: Keyring,
         options: VaultOptions,
     ) -> Result<Self, VaultError> {
-        let vault = Self::open_pool(url, Some(keyring), &options.clone().migrate(true)).await?;
+        let mut vault = Self::open_pool(url, Some(keyring), &options.clone().migrate(true)).await?;
         vault.db.migrate().await?;
         let keyring = vault.keyring()?;
         let ids: Vec<String> = keyring.ids().map(str::to_owned).collect();
@@ -93,6 +103,8 @@ impl Vault {
             vault.db.ensure_check(keyring, &id).await?;
         }
         vault.db.check_keks(keyring).await?;
+        vault.db.ensure_audit_key(keyring).await?;
+        vault.audit_signer = vault.db.audit_signer(keyring).await?.map(Arc::new);
         Ok(vault)
     }
 
@@ -105,6 +117,8 @@ impl Vault {
         Ok(Self {
             db,
             keyring: keyring.map(Arc::new),
+            audit_heads: Arc::default(),
+            audit_signer: None,
         })
     }
 

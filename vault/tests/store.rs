@@ -707,6 +707,8 @@ async fn postgres_service_role() {
              grants, tokens TO {role}"
         ),
         format!("GRANT SELECT, INSERT ON audit TO {role}"),
+        format!("GRANT SELECT ON audit_signing_keys TO {role}"),
+        format!("GRANT SELECT, INSERT ON audit_checkpoints TO {role}"),
     ] {
         sqlx::query(AssertSqlSafe(sql)).execute(pool).await.unwrap();
     }
@@ -733,11 +735,15 @@ async fn postgres_service_role() {
         })
         .await
         .unwrap();
+    // It signs checkpoints of the audit chains (the service does every minute).
+    service.audit_checkpoint("svc").await.unwrap();
     let service_pool = sqlx::PgPool::connect(&url).await.unwrap();
     for sql in [
         "UPDATE audit SET status = 500",
         "DELETE FROM audit",
         "TRUNCATE audit",
+        "DELETE FROM audit_checkpoints",
+        "UPDATE audit_signing_keys SET kek_id = 'x'",
         "UPDATE sealed_keys SET kek_id = 'x'",
         "DELETE FROM grants",
         "INSERT INTO grants (principal, permission, certificate_id, granted_at) VALUES ('svc', 'read', 1, 0)",
