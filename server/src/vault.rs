@@ -35,7 +35,7 @@ use cert_download::{
     CertificateId, DownloadRequest, DownloadResponse, Error, ErrorKind, Format, Prepared,
     StoreError, prepare_async,
 };
-use cert_download_vault::{AuditEntry, Keyring, Vault, VaultOptions, VaultStore};
+use cert_download_vault::{AuditEntry, KekSource, Keyring, Vault, VaultOptions, VaultStore};
 
 use crate::client::Client;
 use crate::refusal::Refusal;
@@ -54,13 +54,16 @@ pub struct VaultFlags {
     #[arg(
         long,
         value_name = "URL",
-        requires = "kek_file",
         conflicts_with_all = ["store", "tokens"]
     )]
     pub database: Option<String>,
-    /// The vault's KEK file (mode 0600; kept apart from the database)
+    /// The vault's KEK file (mode 0600; kept apart from the database); as --kek FILE, first
     #[arg(long, value_name = "FILE", requires = "database")]
     pub kek_file: Option<PathBuf>,
+    /// A KEK source, oldest first (repeat it): a KEK file, or a token's key,
+    /// pkcs11:token=LABEL;object=KEK-ID?pin-source=file:/PIN/FILE&module-path=/MODULE.so
+    #[arg(long, value_name = "URI-OR-FILE", requires = "database")]
+    pub kek: Vec<String>,
     /// Database connections of this instance
     #[arg(long, value_name = "N", default_value = "10", value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub db_max_connections: u32,
@@ -132,6 +135,17 @@ fn database_unavailable(error: &Error) -> bool {
     source.is::<TimedOut>() || cert_download_vault::is_unavailable(source)
 }
 
+/// 503 `key_custody_unavailable`: the KEK's token does not answer just now. Nothing of
+/// the key leaves; keyless downloads go on.
+fn custody_unavailable() -> Refusal {
+    Refusal::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "key_custody_unavailable",
+        "the key's custody (its KEK's token) cannot be reached just now; try again",
+    )
+    .retry_after(RETRY_AFTER)
+}
+
 fn unavailable() -> Refusal {
     Refusal::new(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -151,6 +165,10 @@ pub(crate) fn store_refusal(error: &Error) -> Refusal {
     }
     if database_unavailable(error) {
         unavailable()
+    } else if std::error::Error::source(error)
+        .is_some_and(cert_download_vault::is_custody_unavailable)
+    {
+        custody_unavailable()
     } else {
         Refusal::from(error)
     }
@@ -161,10 +179,23 @@ impl VaultBackend {
     /// is one line for the operator (it may name the database's own error: that is never
     /// sent to a client).
     pub async fn open(flags: &VaultFlags) -> Result<Self, String> {
-        let (Some(url), Some(kek_file)) = (&flags.database, &flags.kek_file) else {
-            return Err("--database and --kek-file go together".into());
+        let Some(url) = &flags.database else {
+            return Err("--database is needed".into());
         };
-        let keyring = Keyring::load(kek_file).map_err(|e| e.to_string())?;
+        let mut sources: Vec<KekSource> = flags
+            .kek_file
+            .iter()
+            .cloned()
+            .map(KekSource::File)
+            .collect();
+        for kek in &flags.kek {
+            sources.push(KekSource::parse(kek).map_err(|e| e.to_string())?);
+        }
+        if sources.is_empty() {
+            return Err("--database needs --kek-file FILE or --kek URI-OR-FILE".into());
+        }
+        // A token that does not answer, a wrong PIN or object, is refused here.
+        let keyring = Keyring::from_sources(&sources).map_err(|e| e.to_string())?;
         let options = VaultOptions::default()
             .max_connections(flags.db_max_connections)
             .acquire_timeout(flags.db_acquire_timeout);

@@ -80,6 +80,7 @@
 mod admin;
 mod audit;
 mod caller;
+mod custody;
 mod db;
 mod error;
 pub mod seal;
@@ -92,5 +93,8 @@ pub use caller::QUERY_SQLITE;
 pub use caller::VaultStore;
 pub use db::VaultOptions;
 pub use error::{VaultError, is_unavailable};
-pub use seal::{KekFileError, Keyring, SealError, SealedKey};
+pub use seal::{
+    KekFileError, KekSource, Keyring, KeyringError, SealError, SealedKey, TokenError, TokenUri,
+    is_custody_unavailable,
+};
 pub use vault::Vault;

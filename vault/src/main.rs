@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use cert_download::{CertificateId, CertificateStore, DirectoryStore, StoreError};
 use cert_download_vault::{
-    AuditFilter, ImportOutcome, KekFileError, Keyring, Permission, Scope, Vault, VaultError,
-    VaultOptions,
+    AuditFilter, ImportOutcome, KekFileError, KekSource, Keyring, Permission, Scope, TokenUri,
+    Vault, VaultError, VaultOptions,
 };
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
@@ -31,9 +31,26 @@ struct Target {
     /// The database: sqlite://FILE or postgres://USER@HOST:PORT/DB.
     #[arg(long, value_name = "URL")]
     database: String,
-    /// The KEK file (mode 0600; `kek new` makes one).
-    #[arg(long, value_name = "FILE")]
-    kek_file: PathBuf,
+    /// The KEK file (mode 0600; `kek new` makes one): the same as `--kek FILE`, first.
+    #[arg(long, value_name = "FILE", required_unless_present = "kek")]
+    kek_file: Option<PathBuf>,
+    /// A KEK source, oldest first (repeat it: `--kek OLD-FILE --kek 'pkcs11:...'`): a KEK
+    /// file, or a key in a PKCS#11 token,
+    /// `pkcs11:token=LABEL;object=KEK-ID?pin-source=file:/PIN/FILE&module-path=/MODULE.so`.
+    #[arg(long, value_name = "URI-OR-FILE")]
+    kek: Vec<String>,
+}
+
+impl Target {
+    /// The keyring of `--kek-file` and every `--kek`, oldest first.
+    fn keyring(&self) -> Result<Keyring, Failure> {
+        let mut sources: Vec<KekSource> =
+            self.kek_file.iter().cloned().map(KekSource::File).collect();
+        for kek in &self.kek {
+            sources.push(KekSource::parse(kek).map_err(VaultError::from)?);
+        }
+        Keyring::from_sources(&sources).map_err(|e| VaultError::from(e).into())
+    }
 }
 
 #[derive(Args, Debug)]
@@ -132,10 +149,16 @@ enum TokenCommand {
 #[derive(Subcommand, Debug)]
 enum KekCommand {
     /// Writes a new KEK file with one fresh KEK (mode 0600); `--rotate` appends a fresh KEK
-    /// to an existing file instead (then run `rekey`).
+    /// to an existing file instead (then run `rekey`). `--pkcs11 URI` generates the KEK in
+    /// a token instead (AES-256, sensitive, never extractable; refuses to replace a key of
+    /// that label); add it with `--kek URI` after the older sources, then run `rekey`.
     New {
         /// The file.
-        file: PathBuf,
+        #[arg(required_unless_present = "pkcs11", conflicts_with = "pkcs11")]
+        file: Option<PathBuf>,
+        /// The token's key to create: pkcs11:token=LABEL;object=KEK-ID?pin-source=file:PATH.
+        #[arg(long, value_name = "URI")]
+        pkcs11: Option<String>,
         /// Append to an existing file.
         #[arg(long)]
         rotate: bool,
@@ -171,7 +194,7 @@ fn failure(code: &'static str, message: impl Into<String>) -> Failure {
 }
 
 async fn open(target: &Target) -> Result<Vault, Failure> {
-    let keyring = Keyring::load(&target.kek_file)?;
+    let keyring = target.keyring()?;
     Ok(Vault::connect(
         &target.database,
         keyring,
@@ -370,7 +393,7 @@ fn parse_time(text: &str) -> Result<i64, Failure> {
 async fn run(cli: Cli) -> Result<Value, Failure> {
     match cli.command {
         Command::Init { target } => {
-            let keyring = Keyring::load(&target.kek_file)?;
+            let keyring = target.keyring()?;
             let ids: Vec<String> = keyring.ids().map(str::to_owned).collect();
             let vault = Vault::init(
                 &target.database,
@@ -449,7 +472,15 @@ async fn run(cli: Cli) -> Result<Value, Failure> {
             print!("{lines}");
             Ok(Value::Null)
         }
-        Command::Kek(KekCommand::New { file, rotate }) => {
+        Command::Kek(KekCommand::New {
+            pkcs11: Some(uri), ..
+        }) => {
+            let uri = TokenUri::parse(&uri).map_err(VaultError::from)?;
+            let kek_id = Keyring::generate_in_token(&uri).map_err(VaultError::from)?;
+            Ok(json!({"kek_uri": uri.to_string(), "kek_id": kek_id}))
+        }
+        Command::Kek(KekCommand::New { file, rotate, .. }) => {
+            let file = file.ok_or_else(|| failure("invalid_argument", "name the KEK file"))?;
             let kek_id = if rotate {
                 Keyring::append_to_file(&file)?
             } else {

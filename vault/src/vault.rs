@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use crate::db::{Db, VaultOptions, on_db};
 use crate::error::VaultError;
-use crate::seal::Keyring;
+use crate::seal::{Keyring, SharedKeyring};
 
 /// The vault: a database pool and the keyring. Cheap to clone (both are shared).
 #[derive(Clone)]
 pub struct Vault {
     pub(crate) db: Db,
-    pub(crate) keyring: Arc<Keyring>,
+    pub(crate) keyring: Arc<SharedKeyring>,
 }
 
 impl fmt::Debug for Vault {
@@ -48,7 +48,7 @@ impl Vault {
         } else {
             vault.db.require_schema().await?;
         }
-        vault.db.check_keks(&vault.keyring).await?;
+        vault.db.check_keks(&vault.keyring.current()).await?;
         Ok(vault)
     }
 
@@ -62,7 +62,8 @@ impl Vault {
     ) -> Result<Self, VaultError> {
         let vault = Self::open_pool(url, keyring, &options.clone().migrate(true)).await?;
         vault.db.migrate().await?;
-        let ids: Vec<String> = vault.keyring.ids().map(str::to_owned).collect();
+        let keyring = vault.keyring.current();
+        let ids: Vec<String> = keyring.ids().map(str::to_owned).collect();
         // A file none of whose KEKs the vault knows is refused, not adopted (unless the
         // vault is new).
         let known = vault.db.known_check_ids().await?;
@@ -70,9 +71,9 @@ impl Vault {
             return Err(VaultError::UnknownKeks);
         }
         for id in ids {
-            vault.db.ensure_check(&vault.keyring, &id).await?;
+            vault.db.ensure_check(&keyring, &id).await?;
         }
-        vault.db.check_keks(&vault.keyring).await?;
+        vault.db.check_keks(&keyring).await?;
         Ok(vault)
     }
 
@@ -84,7 +85,7 @@ impl Vault {
         let db = Db::open(url, options).await?;
         Ok(Self {
             db,
-            keyring: Arc::new(keyring),
+            keyring: Arc::new(SharedKeyring::new(keyring)),
         })
     }
 
