@@ -92,6 +92,22 @@ const JUDGES: &[Judge] = &[
         present: || on_path("curl"),
         watch: &["/usr/bin/curl"],
     },
+    // Not a judge of files: a PKCS#11 module with throwaway tokens, for the KEK in a token.
+    Judge {
+        cfg: "judge_softhsm",
+        what: "SoftHSM2 (its PKCS#11 module, softhsm2-util) and OpenSC's pkcs11-tool",
+        install: "apt-get install softhsm2 opensc",
+        present: || {
+            let module = std::env::var_os("CERT_DOWNLOAD_PKCS11_MODULE")
+                .filter(|m| !m.is_empty())
+                .map_or_else(
+                    || PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"),
+                    PathBuf::from,
+                );
+            module.is_file() && on_path("softhsm2-util") && on_path("pkcs11-tool")
+        },
+        watch: &["/usr/lib/softhsm/libsofthsm2.so", "/usr/bin/pkcs11-tool"],
+    },
     // Not a judge of files: the PostgreSQL cluster the vault's end-to-end tests run on
     // (only its URL is looked at; vault/build.rs does the same for the vault's own tests).
     Judge {
@@ -202,6 +218,7 @@ fn main() {
     println!("cargo::rerun-if-env-changed=CERT_DOWNLOAD_JUDGES");
     println!("cargo::rerun-if-env-changed=PATH");
     println!("cargo::rerun-if-env-changed=CERT_DOWNLOAD_POSTGRES_URL");
+    println!("cargo::rerun-if-env-changed=CERT_DOWNLOAD_PKCS11_MODULE");
     println!("cargo::rerun-if-changed=tests");
     let required = std::env::var("CERT_DOWNLOAD_JUDGES").is_ok_and(|v| v == "required");
     let mut missing = Vec::new();

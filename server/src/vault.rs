@@ -155,6 +155,32 @@ fn unavailable() -> Refusal {
     .retry_after(RETRY_AFTER)
 }
 
+/// Re-reads the KEK sources on SIGHUP (a new KEK file line, a token key), as the vault
+/// does by itself when a key names a KEK it lacks; a keyring that fails its checks leaves
+/// the current one in place.
+fn reload_on_hangup(vault: &Vault) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("SIGHUP cannot be caught: the keyring is re-read only on demand");
+            return;
+        };
+        let vault = vault.clone();
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                match vault.reload_keyring().await {
+                    Ok(ids) => tracing::info!(kek_ids = ?ids, "keyring re-read (SIGHUP)"),
+                    Err(e) => tracing::error!(
+                        error = %e,
+                        "keyring re-read failed (SIGHUP); the current one stays"
+                    ),
+                }
+            }
+        });
+    }
+}
+
 /// The refusal of a download the store failed: 503 `database_unavailable` when the
 /// database could not be reached, else the library's answer. (The directory store never
 /// gives the former.) The backend's text goes to the log only.
@@ -218,6 +244,7 @@ impl VaultBackend {
                 ));
             }
         };
+        reload_on_hangup(&vault);
         let instance = flags
             .instance
             .clone()

@@ -357,6 +357,15 @@ impl Module {
     /// Initialises the module if it is not; with `again`, finalises and initialises it
     /// anew (at most once per [`REINIT_INTERVAL`]). The pooled sessions are dropped.
     fn init(&self, again: bool) -> Result<(), TokenError> {
+        if !again
+            && self
+                .context
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some()
+        {
+            return Ok(());
+        }
         let mut context = self.context.write().unwrap_or_else(|e| e.into_inner());
         let mut last = self.last_init.lock().unwrap_or_else(|e| e.into_inner());
         if context.is_some() {
@@ -368,6 +377,13 @@ impl Module {
             if let Some(old) = context.take() {
                 let _ = old.finalize();
             }
+        } else if last.is_some_and(|at| at.elapsed() < REINIT_INTERVAL) {
+            // The last try failed less than a second ago: do not load the module for
+            // every request while it fails.
+            return Err(TokenError::Module {
+                module: self.shown(),
+                cause: "it failed to initialise less than a second ago".into(),
+            });
         }
         *last = Some(Instant::now());
         *context = Some(self.load()?);
@@ -493,6 +509,14 @@ impl Module {
                 | RvError::DataInvalid,
                 _,
             )) => {
+                self.give_back(pooled);
+                Err(Failure::Data)
+            }
+            // SoftHSM2 2.6.1 answers a GCM tag that does not verify with
+            // CKR_GENERAL_ERROR: when the session still finds the key, the data is at fault.
+            Err(CkError::Pkcs11(RvError::GeneralError | RvError::FunctionFailed, _))
+                if find_key(&pooled.session, uri).is_ok_and(|h| h == handle) =>
+            {
                 self.give_back(pooled);
                 Err(Failure::Data)
             }
