@@ -20,9 +20,7 @@ mod raw;
 #[path = "server/tools.rs"]
 mod tools;
 
-#[allow(unused_macros)]
-#[path = "../../vault/tests/common/mod.rs"]
-mod common;
+use cert_download_test_support::vault_db as common;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
