@@ -297,7 +297,7 @@ fn kek_line(id: &str, key: &[u8; KEY_LEN]) -> Zeroizing<String> {
     let mut line = Zeroizing::new(String::with_capacity(id.len() + 1 + encoded_len + 1));
     line.push_str(id);
     line.push(' ');
-    STANDARD.encode_string(key, &mut *line);
+    STANDARD.encode_string(key, &mut line);
     line.push('\n');
     line
 }
