@@ -106,3 +106,8 @@ pub use seal::{
     is_custody_unavailable,
 };
 pub use vault::Vault;
+
+/// The crate's README (`vault/README.md`): its Rust block compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

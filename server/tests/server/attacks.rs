@@ -777,7 +777,7 @@ async fn an_anonymous_caller_learns_nothing_but_401() {
 // What hyper answers itself; logs; shutdown with stalled connections
 // ---------------------------------------------------------------------------------------
 
-/// hyper writes the 431 and the 400 of a malformed request itself (empty body: the README
+/// hyper writes the 431 and the 400 of a malformed request itself (empty body: its README
 /// says so); each is logged with the client address, as are a header timeout and a
 /// connection dropped mid-body. The errors the service writes (404, 405, 408) are the
 /// contract's JSON with `Cache-Control: no-store`.
