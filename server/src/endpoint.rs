@@ -15,8 +15,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use cert_download::{
     BlockingStore, CertificateId, CertificateRecord, CertificateStore, DirectoryStore,
-    DownloadRequest, DownloadResponse, Error, ErrorKind, ExportPolicy, Format, OsRandom, Prepared,
-    PrivateKeyDer, StoreError, prepare, prepare_async,
+    DownloadRequest, DownloadResponse, Error, ErrorKind, ExportPolicy, Format, KeyDelivery,
+    OsRandom, Prepared, PrivateKeyDer, StoreError, prepare, prepare_async,
 };
 use tokio::sync::watch;
 use tower::buffer::Buffer;
@@ -244,7 +244,36 @@ fn body_refusal(failure: &BodyFailure) -> Refusal {
 #[derive(Debug, Default)]
 struct Audit {
     principal: Option<String>,
-    download: Option<(CertificateId, Format, bool)>,
+    download: Option<Asked>,
+}
+
+/// What a valid request asks for, as the audit records it.
+#[derive(Clone, Debug)]
+pub(crate) struct Asked {
+    pub(crate) id: CertificateId,
+    pub(crate) format: Format,
+    pub(crate) with_key: bool,
+    /// How the key is to go out: under a password, or to a recipient (`cms`, `kwp`).
+    pub(crate) key_delivery: Option<KeyDelivery>,
+    /// The SHA-256 of the recipient's certificate, lowercase hex.
+    pub(crate) recipient_sha256: Option<String>,
+}
+
+impl Asked {
+    fn of(request: &DownloadRequest) -> Self {
+        Self {
+            id: request.id(),
+            format: request.format(),
+            with_key: request.includes_key(),
+            key_delivery: request.key_delivery(),
+            recipient_sha256: request.key_recipient().map(|r| {
+                r.sha256_fingerprint()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect()
+            }),
+        }
+    }
 }
 
 impl Audit {
@@ -260,8 +289,12 @@ impl Audit {
         };
         let (id, format, with_key) = self
             .download
-            .map(|(id, format, key)| (id.get(), format.as_str(), key))
+            .as_ref()
+            .map(|d| (d.id.get(), d.format.as_str(), d.with_key))
             .unzip3();
+        let asked = self.download.as_ref();
+        let key_delivery = asked.and_then(|d| d.key_delivery).map(|k| k.as_str());
+        let recipient = asked.and_then(|d| d.recipient_sha256.as_deref());
         tracing::info!(
             target: "audit",
             client = %client.shown(),
@@ -270,6 +303,8 @@ impl Audit {
             id,
             format,
             key_included = with_key.map(|key| key && status == 200),
+            key_delivery,
+            recipient_sha256 = recipient,
             status,
             error,
             "download"
@@ -304,7 +339,7 @@ pub(crate) async fn download(State(endpoint): State<Arc<Endpoint>>, request: Req
     let mut outcome = judge(&endpoint, client, &parts.headers, body, &mut audit).await;
     // On the vault, a download that reached the store leaves only once its row is in.
     if let (Some(vault), Some(principal), Some(download)) =
-        (&endpoint.vault, &audit.principal, audit.download)
+        (&endpoint.vault, &audit.principal, audit.download.clone())
     {
         outcome = vault.record(client, principal, download, outcome).await;
     }
@@ -337,7 +372,13 @@ async fn judge(
             wait,
         ));
     }
-    audit.download = Some((request.id(), request.format(), request.includes_key()));
+    audit.download = Some(Asked::of(&request));
+    // The export policy's refusals (recipient delivery off or required, the least
+    // recipient RSA size) before the store is asked anything.
+    endpoint
+        .policy
+        .check_request(&request)
+        .map_err(|error| Refusal::from(&error))?;
     let encoded = match caller {
         Caller::File(grant) => from_directory(endpoint, grant, request).await?,
         Caller::Vault(caller) => from_vault(endpoint, caller, request).await?,

@@ -32,12 +32,12 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use cert_download::{
-    CertificateId, DownloadRequest, DownloadResponse, Error, ErrorKind, Format, Prepared,
-    StoreError, prepare_async,
+    DownloadRequest, DownloadResponse, Error, ErrorKind, Prepared, StoreError, prepare_async,
 };
 use cert_download_vault::{AuditEntry, KekSource, Keyring, Vault, VaultOptions, VaultStore};
 
 use crate::client::Client;
+use crate::endpoint::Asked;
 use crate::refusal::Refusal;
 
 /// How long a client is told to wait before it tries again after a 503.
@@ -298,9 +298,16 @@ impl VaultBackend {
         &self,
         client: Client,
         principal: &str,
-        (id, format, with_key): (CertificateId, Format, bool),
+        asked: Asked,
         outcome: Result<DownloadResponse, Refusal>,
     ) -> Result<DownloadResponse, Refusal> {
+        let Asked {
+            id,
+            format,
+            with_key,
+            key_delivery,
+            recipient_sha256,
+        } = asked;
         let (status, error) = match &outcome {
             Ok(_) => (StatusCode::OK, None),
             Err(refusal) => (refusal.status, Some(refusal.code.to_owned())),
@@ -314,6 +321,8 @@ impl VaultBackend {
             error,
             client: Some(client.shown()),
             instance: Some(self.instance.clone()),
+            key_delivery: key_delivery.map(|k| k.as_str().to_owned()),
+            recipient_sha256,
             ..AuditEntry::default()
         };
         let written = tokio::time::timeout(self.timeout, self.vault.record_audit(&entry)).await;
@@ -382,7 +391,7 @@ mod tests {
 
     #[test]
     fn an_unreachable_database_is_503_and_a_broken_record_500() {
-        let id = CertificateId::new(7).unwrap();
+        let id = cert_download::CertificateId::new(7).unwrap();
         let refusal = |e: StoreError| store_refusal(&e.into_error(id));
         for unavailable in [
             refusal(StoreError::backend(TimedOut)),

@@ -94,7 +94,8 @@ const JUDGES: &[Judge] = &[
         present: || on_path("curl"),
         watch: &["/usr/bin/curl"],
     },
-    // Not a judge of files: a PKCS#11 module with throwaway tokens, for the KEK in a token.
+    // A PKCS#11 module with throwaway tokens (key delivery to an HSM, the KEK in a token),
+    // and OpenSC's pkcs11-tool, which reads a token's objects back.
     Judge {
         cfg: "judge_softhsm",
         what: "SoftHSM2 (its PKCS#11 module, softhsm2-util) and OpenSC's pkcs11-tool",

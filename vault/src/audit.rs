@@ -21,7 +21,7 @@ pub struct AuditEntry {
     pub principal: Option<String>,
     /// The certificate asked for, if the request named one.
     pub certificate_id: Option<i64>,
-    /// The format asked for (`pfx`, `pem`, `crt`, `p7b`).
+    /// The format asked for (`pfx`, `pem`, `crt`, `p7b`, `kwp`).
     pub format: Option<String>,
     /// Whether a private key went out.
     pub key_out: bool,
@@ -33,6 +33,12 @@ pub struct AuditEntry {
     pub client: Option<String>,
     /// The name of the service instance that answered.
     pub instance: Option<String>,
+    /// How the key was to go out, when the request asked for one: `password`, `cms` (to a
+    /// recipient's certificate) or `kwp` (`cert_download::KeyDelivery::as_str`).
+    pub key_delivery: Option<String>,
+    /// The SHA-256 of the recipient certificate's DER, lowercase hex, when the key was to
+    /// go to a recipient.
+    pub recipient_sha256: Option<String>,
 }
 
 /// A stored audit row.
@@ -71,7 +77,8 @@ impl Vault {
         on_db!(&self.db, pool => {
             sqlx::query(
                 "INSERT INTO audit (at_ms, principal, certificate_id, format, key_out, status, \
-                 error, client, instance) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 error, client, instance, key_delivery, recipient_sha256) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(at)
             .bind(&entry.principal)
@@ -82,6 +89,8 @@ impl Vault {
             .bind(&entry.error)
             .bind(&entry.client)
             .bind(&entry.instance)
+            .bind(&entry.key_delivery)
+            .bind(&entry.recipient_sha256)
             .execute(pool)
             .await?;
         });
@@ -93,7 +102,7 @@ impl Vault {
         let rows = on_db!(&self.db, pool => {
             sqlx::query(
                 "SELECT id, at_ms, principal, certificate_id, format, key_out, status, error, \
-                 client, instance FROM audit \
+                 client, instance, key_delivery, recipient_sha256 FROM audit \
                  WHERE ($1 IS NULL OR at_ms >= $1) AND ($2 IS NULL OR at_ms < $2) \
                  AND ($3 IS NULL OR principal = $3) AND ($4 IS NULL OR certificate_id = $4) \
                  ORDER BY id",
@@ -118,6 +127,8 @@ impl Vault {
                         error: row.try_get(7)?,
                         client: row.try_get(8)?,
                         instance: row.try_get(9)?,
+                        key_delivery: row.try_get(10)?,
+                        recipient_sha256: row.try_get(11)?,
                     },
                 })
             })

@@ -557,6 +557,9 @@ async fn audit(backend: Backend) {
         error: (status != 200).then(|| "key_export_forbidden".into()),
         client: Some("127.0.0.1:50000".into()),
         instance: Some("test-1".into()),
+        // A key to a recipient's certificate on record 1, under a password elsewhere.
+        key_delivery: Some(if n == 1 { "cms" } else { "password" }.into()),
+        recipient_sha256: (n == 1).then(|| "0123456789abcdef".repeat(4)),
     };
     vault
         .record_audit(&entry(1000, "alice", 1, 200))
@@ -579,6 +582,12 @@ async fn audit(backend: Backend) {
     let all = vault.audit(&AuditFilter::default()).await.unwrap();
     assert_eq!(all.len(), 4);
     assert_eq!(all[1].entry, entry(2000, "bob", 2, 403));
+    assert_eq!(all[0].entry, entry(1000, "alice", 1, 200));
+    assert_eq!(all[0].entry.key_delivery.as_deref(), Some("cms"));
+    assert_eq!(
+        all[0].entry.recipient_sha256.as_deref(),
+        Some("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
+    );
     now.at_ms = all[3].entry.at_ms;
     assert_eq!(all[3].entry, now);
     let filter = |since, until, principal: Option<&str>, id| AuditFilter {
