@@ -34,7 +34,7 @@ use axum::http::StatusCode;
 use cert_download::{
     DownloadRequest, DownloadResponse, Error, ErrorKind, Prepared, StoreError, prepare_async,
 };
-use cert_download_vault::{AuditEntry, Keyring, Vault, VaultOptions, VaultStore};
+use cert_download_vault::{AuditEntry, KekSource, Keyring, Vault, VaultOptions, VaultStore};
 
 use crate::client::Client;
 use crate::endpoint::Asked;
@@ -57,13 +57,16 @@ pub struct VaultFlags {
         value_name = "URL",
         env = "CERT_DOWNLOAD_DATABASE_URL",
         hide_env_values = true,
-        requires = "kek_file",
         conflicts_with_all = ["store", "tokens"]
     )]
     pub database: Option<String>,
-    /// The vault's KEK file (mode 0600; kept apart from the database)
+    /// The vault's KEK file (mode 0600; kept apart from the database); as --kek FILE, first
     #[arg(long, value_name = "FILE", requires = "database")]
     pub kek_file: Option<PathBuf>,
+    /// A KEK source, oldest first (repeat it): a KEK file, or a token's key,
+    /// pkcs11:token=LABEL;object=KEK-ID?pin-source=file:/PIN/FILE&module-path=/MODULE.so
+    #[arg(long, value_name = "URI-OR-FILE", requires = "database")]
+    pub kek: Vec<String>,
     /// Database connections of this instance
     #[arg(long, value_name = "N", default_value = "10", value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub db_max_connections: u32,
@@ -151,6 +154,17 @@ fn database_unavailable(error: &Error) -> bool {
     source.is::<TimedOut>() || cert_download_vault::is_unavailable(source)
 }
 
+/// 503 `key_custody_unavailable`: the KEK's token does not answer just now. Nothing of
+/// the key leaves; keyless downloads go on.
+fn custody_unavailable() -> Refusal {
+    Refusal::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "key_custody_unavailable",
+        "the key's custody (its KEK's token) cannot be reached just now; try again",
+    )
+    .retry_after(RETRY_AFTER)
+}
+
 fn unavailable() -> Refusal {
     if let Some(metrics) = crate::metrics::get() {
         metrics.database_unavailable();
@@ -163,6 +177,32 @@ fn unavailable() -> Refusal {
     .retry_after(RETRY_AFTER)
 }
 
+/// Re-reads the KEK sources on SIGHUP (a new KEK file line, a token key), as the vault
+/// does by itself when a key names a KEK it lacks; a keyring that fails its checks leaves
+/// the current one in place.
+fn reload_on_hangup(vault: &Vault) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("SIGHUP cannot be caught: the keyring is re-read only on demand");
+            return;
+        };
+        let vault = vault.clone();
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                match vault.reload_keyring().await {
+                    Ok(ids) => tracing::info!(kek_ids = ?ids, "keyring re-read (SIGHUP)"),
+                    Err(e) => tracing::error!(
+                        error = %e,
+                        "keyring re-read failed (SIGHUP); the current one stays"
+                    ),
+                }
+            }
+        });
+    }
+}
+
 /// The refusal of a download the store failed: 503 `database_unavailable` when the
 /// database could not be reached, else the library's answer. (The directory store never
 /// gives the former.) The backend's text goes to the log only.
@@ -173,6 +213,10 @@ pub(crate) fn store_refusal(error: &Error) -> Refusal {
     }
     if database_unavailable(error) {
         unavailable()
+    } else if std::error::Error::source(error)
+        .is_some_and(cert_download_vault::is_custody_unavailable)
+    {
+        custody_unavailable()
     } else {
         Refusal::from(error)
     }
@@ -183,12 +227,25 @@ impl VaultBackend {
     /// is one line for the operator (it may name the database's own error: that is never
     /// sent to a client).
     pub async fn open(flags: &VaultFlags) -> Result<Self, String> {
-        let (Some(spec), Some(kek_file)) = (&flags.database, &flags.kek_file) else {
-            return Err("--database and --kek-file go together".into());
+        let Some(spec) = &flags.database else {
+            return Err("--database is needed".into());
         };
         let url = cert_download_vault::database_url(spec).map_err(|e| e.to_string())?;
         let url = url.as_str();
-        let keyring = Keyring::load(kek_file).map_err(|e| e.to_string())?;
+        let mut sources: Vec<KekSource> = flags
+            .kek_file
+            .iter()
+            .cloned()
+            .map(KekSource::File)
+            .collect();
+        for kek in &flags.kek {
+            sources.push(KekSource::parse(kek).map_err(|e| e.to_string())?);
+        }
+        if sources.is_empty() {
+            return Err("--database needs --kek-file FILE or --kek URI-OR-FILE".into());
+        }
+        // A token that does not answer, a wrong PIN or object, is refused here.
+        let keyring = Keyring::from_sources(&sources).map_err(|e| e.to_string())?;
         let options = VaultOptions::default()
             .max_connections(flags.db_max_connections)
             .acquire_timeout(flags.db_acquire_timeout);
@@ -211,6 +268,7 @@ impl VaultBackend {
                 ));
             }
         };
+        reload_on_hangup(&vault);
         let instance = flags
             .instance
             .clone()

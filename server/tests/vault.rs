@@ -502,7 +502,7 @@ fn the_readme_states_the_vault_flags_and_their_defaults() {
         .get_arguments()
         .filter(|a| a.get_help_heading().is_some_and(|h| h.starts_with("Vault")))
         .collect();
-    assert_eq!(flags.len(), 8, "the vault's flags");
+    assert_eq!(flags.len(), 9, "the vault's flags");
     for arg in flags {
         let flag = format!("--{}", arg.get_long().unwrap());
         assert!(

@@ -94,14 +94,22 @@ const JUDGES: &[Judge] = &[
         present: || on_path("curl"),
         watch: &["/usr/bin/curl"],
     },
+    // A PKCS#11 module with throwaway tokens (key delivery to an HSM, the KEK in a token),
+    // and OpenSC's pkcs11-tool, which reads a token's objects back.
     Judge {
         cfg: "judge_softhsm",
-        what: "SoftHSM2 (softhsm2-util and its PKCS#11 module)",
-        install: "apt-get install softhsm2",
+        what: "SoftHSM2 (its PKCS#11 module, softhsm2-util) and OpenSC's pkcs11-tool",
+        install: "apt-get install softhsm2 opensc",
         present: || {
-            on_path("softhsm2-util") && Path::new("/usr/lib/softhsm/libsofthsm2.so").is_file()
+            let module = std::env::var_os("CERT_DOWNLOAD_PKCS11_MODULE")
+                .filter(|m| !m.is_empty())
+                .map_or_else(
+                    || PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"),
+                    PathBuf::from,
+                );
+            module.is_file() && on_path("softhsm2-util") && on_path("pkcs11-tool")
         },
-        watch: &["/usr/lib/softhsm/libsofthsm2.so", "/usr/bin/softhsm2-util"],
+        watch: &["/usr/lib/softhsm/libsofthsm2.so", "/usr/bin/pkcs11-tool"],
     },
     // Not judges of files: a real Prometheus parser for the server's metrics, and systemd's
     // own check of the server's unit file.
@@ -234,6 +242,7 @@ pub fn probe() {
     println!("cargo::rerun-if-env-changed=CERT_DOWNLOAD_JUDGES");
     println!("cargo::rerun-if-env-changed=PATH");
     println!("cargo::rerun-if-env-changed=CERT_DOWNLOAD_POSTGRES_URL");
+    println!("cargo::rerun-if-env-changed=CERT_DOWNLOAD_PKCS11_MODULE");
     println!("cargo::rerun-if-changed=tests");
     let mut files = Vec::new();
     collect_rs(Path::new("tests"), &mut files);

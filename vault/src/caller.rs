@@ -130,7 +130,7 @@ impl VaultStore {
         Ok(lookup)
     }
 
-    fn open(
+    async fn open(
         &self,
         id: CertificateId,
         key: Option<Option<SealedKey>>,
@@ -139,9 +139,8 @@ impl VaultStore {
             .ok_or(StoreError::KeyExportForbidden)?
             .ok_or(StoreError::KeyNotFound)?;
         self.vault
-            .keyring()
-            .map_err(StoreError::backend)?
-            .open(id, &sealed)
+            .open_sealed(id, &sealed)
+            .await
             .map_err(StoreError::backend)
     }
 }
@@ -240,7 +239,7 @@ impl AsyncCertificateStore for VaultStore {
             Some(p) => p.key,
             None => self.lookup(id).await?.key(),
         };
-        self.open(id, key)
+        self.open(id, key).await
     }
 }
 

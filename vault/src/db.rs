@@ -288,7 +288,7 @@ impl Db {
         });
         let mut any_known = false;
         for check in &rows {
-            match keyring.verify_check(check) {
+            match keyring.verify_check(check)? {
                 Some(true) => any_known = true,
                 Some(false) => return Err(VaultError::KekMismatch(check.kek_id.clone())),
                 None => {}

@@ -49,6 +49,9 @@ pub enum VaultError {
     /// None of the file's KEKs was ever used by this vault.
     #[error("the KEK file holds none of the KEKs this vault was initialized with")]
     UnknownKeks,
+    /// A token's KEK could not be reached or was refused.
+    #[error(transparent)]
+    Token(#[from] crate::seal::TokenError),
     /// Sealing or opening a key failed.
     #[error(transparent)]
     Seal(#[from] SealError),
@@ -91,6 +94,16 @@ pub enum VaultError {
     AuditKeyDoesNotOpen,
 }
 
+impl From<crate::seal::KeyringError> for VaultError {
+    fn from(e: crate::seal::KeyringError) -> Self {
+        match e {
+            crate::seal::KeyringError::File(e) => VaultError::KekFile(e),
+            crate::seal::KeyringError::Token(e) => VaultError::Token(e),
+            other => VaultError::Invalid(other.to_string()),
+        }
+    }
+}
+
 impl VaultError {
     /// A stable snake_case code for scripts.
     pub fn code(&self) -> &'static str {
@@ -104,6 +117,8 @@ impl VaultError {
             VaultError::KekMismatch(_) => "kek_mismatch",
             VaultError::KekMissing { .. } => "kek_missing",
             VaultError::UnknownKeks => "unknown_keks",
+            VaultError::Token(_) => "kek_token",
+            VaultError::Seal(SealError::Custody { .. }) => "key_custody_unavailable",
             VaultError::Seal(_) => "seal",
             VaultError::Rejected { .. } => "rejected",
             VaultError::Invalid(_) => "invalid_argument",

@@ -66,7 +66,7 @@ impl Vault {
         });
         let mut opened = false;
         for check in &rows {
-            match self.keyring()?.verify_check(check) {
+            match self.keyring()?.verify_check(check)? {
                 Some(true) => opened = true,
                 Some(false) => return Err(VaultError::KekMismatch(check.kek_id.clone())),
                 None => {}

@@ -2,7 +2,8 @@
 //! or PostgreSQL, per-principal grants, hashed bearer tokens and an insert-only audit trail.
 //!
 //! - [`seal`]: the envelope encryption (a data key per private key, wrapped by a KEK from a
-//!   file kept apart from the database). Knows nothing of SQL.
+//!   file kept apart from the database, or held in a PKCS#11 token; what each choice
+//!   protects against is in its documentation). Knows nothing of SQL.
 //! - [`Vault`]: the database (schema, KEK checks, import, grants, tokens, rekey, audit).
 //! - [`VaultStore`]: the `AsyncCertificateStore` one caller sees, from [`Vault::caller`].
 //!
@@ -55,6 +56,13 @@
 //!   rewraps each data key with its own compare-and-swap `UPDATE`; downloads read either
 //!   wrapping meanwhile; a crash leaves some rows moved and a new run moves the rest. When
 //!   it reports `remaining: 0`, older KEKs can leave the file.
+//! - **KEKs at run time**: the keyring is shared by the requests and swapped whole when its
+//!   sources are read again: by [`Vault::reload_keyring`] (the server calls it on SIGHUP),
+//!   and by the vault itself when a sealed key names a KEK it lacks (at most once a second),
+//!   so a KEK added by `kek new --rotate` is used by a running instance without a restart.
+//!   A KEK whose token does not answer is [`SealError::Custody`]
+//!   ([`is_custody_unavailable`]): the host answers 503, and the token is reached again
+//!   (its module re-initialised) once it is back.
 //! - **Opening** ([`Vault::connect`]) checks the KEK file against the database: a KEK whose
 //!   check value does not open, a KEK that sealed keys use and the file lacks, or a file
 //!   with none of the vault's KEKs is an error at start.
@@ -128,6 +136,7 @@
 mod admin;
 mod audit;
 mod caller;
+mod custody;
 mod database_url;
 mod db;
 mod error;
@@ -137,7 +146,7 @@ mod vault;
 
 pub use admin::{
     CertificateDetail, CertificateInfo, CertificateSummary, GrantInfo, ImportOutcome, KekFile,
-    KekSource, KekUsage, NewToken, Permission, PrincipalInfo, RekeyReport, Scope, check_record,
+    KekHolder, KekUsage, NewToken, Permission, PrincipalInfo, RekeyReport, Scope, check_record,
 };
 pub use audit::checkpoint::{Checkpoint, CheckpointWriter, parse_public_key};
 pub use audit::verify::{
@@ -151,7 +160,10 @@ pub use database_url::database_url;
 pub use db::VaultOptions;
 pub use error::{VaultError, is_unavailable};
 pub use health::PoolState;
-pub use seal::{KekFileError, Keyring, SealError, SealedKey};
+pub use seal::{
+    KekFileError, KekSource, Keyring, KeyringError, SealError, SealedKey, TokenError, TokenUri,
+    is_custody_unavailable,
+};
 pub use vault::Vault;
 
 /// The crate's README (`vault/README.md`): its Rust block compiled as a doc test.

@@ -1,5 +1,26 @@
 //! Envelope encryption of private keys: a keyring of key-encryption keys (KEKs) read from a
-//! file, and the sealing of one key for one record. Knows nothing of SQL.
+//! file or held in a PKCS#11 token, and the sealing of one key for one record. Knows
+//! nothing of SQL.
+//!
+//! # Where the KEK is kept, and what each choice protects against
+//!
+//! - **A KEK file** (`--kek FILE`): the KEK is in a file apart from the database and in the
+//!   process's memory while it runs. A stolen database, backup or replica opens nothing
+//!   without the file. Whoever reads the file (or the process's memory, or a core dump)
+//!   holds every key.
+//! - **A KEK in a PKCS#11 token** (`--kek 'pkcs11:token=T;object=ID?pin-source=file:PIN'`):
+//!   the KEK is generated in the token as a sensitive, never-extractable AES-256 key and
+//!   never leaves it; each data key is wrapped and unwrapped inside the token (AES-256-GCM,
+//!   see [`pkcs11`]'s documentation for why not key wrap). Whoever copies the machine's
+//!   files gets no KEK: with an HSM, opening keys needs the HSM itself (and the PIN), and
+//!   stops when it is taken away. It does not protect against an attacker who controls the
+//!   running service (it can ask the token to unwrap), nor, with SoftHSM2, against one who
+//!   copies the token directory and the PIN file: SoftHSM2 is a file, kept to test the
+//!   path real HSMs take.
+//!
+//! One keyring may hold both, oldest first (`--kek OLD-FILE --kek TOKEN-URI`): the newest
+//! seals, any opens what it sealed, so `rekey` moves every data key from the file to the
+//! token while downloads go on, and the file can then be deleted.
 //!
 //! # What a sealed key is
 //!
@@ -33,6 +54,7 @@
 //! exactly 32 bytes of standard base64, when an id repeats, and when it holds no KEK.
 
 use std::fmt;
+use std::path::PathBuf;
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
@@ -42,9 +64,14 @@ use zeroize::{Zeroize, Zeroizing};
 
 mod audit_key;
 mod kek_file;
+pub mod pkcs11;
+mod private_file;
+mod shared;
 
 pub(crate) use audit_key::SealedAuditKey;
 pub use kek_file::KekFileError;
+pub use pkcs11::{TokenError, TokenUri};
+pub(crate) use shared::SharedKeyring;
 
 /// The length of a KEK and of a data key: AES-256.
 pub const KEY_LEN: usize = 32;
@@ -181,12 +208,93 @@ pub enum SealError {
     /// The operating system's random source failed.
     #[error("the random source failed")]
     Random,
+    /// The KEK is in a token that does not answer just now (removed, failing): a condition
+    /// that passes, answered 503 `key_custody_unavailable` by the service.
+    #[error("KEK {kek_id:?} cannot be used just now: {cause}")]
+    Custody {
+        /// The KEK's id.
+        kek_id: String,
+        /// The token's answer (never a PIN or key bytes).
+        cause: String,
+    },
 }
 
-/// One key-encryption key. Its bytes are wiped when dropped and never shown.
+/// Whether `error`, or an error in its `source` chain, is a KEK whose token does not answer
+/// ([`SealError::Custody`]): for the `Backend` source of a [`VaultStore`](crate::VaultStore)
+/// answer, as the host gets it back from `cert_download::Error::source`.
+pub fn is_custody_unavailable(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(SealError::Custody { .. }) = e.downcast_ref::<SealError>() {
+            return true;
+        }
+        if let Some(crate::VaultError::Seal(SealError::Custody { .. })) =
+            e.downcast_ref::<crate::VaultError>()
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// Where a KEK comes from: a KEK file (each of its lines is a KEK), or a key in a token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KekSource {
+    /// A KEK file.
+    File(PathBuf),
+    /// A key in a PKCS#11 token.
+    Token(TokenUri),
+}
+
+impl KekSource {
+    /// `pkcs11:...` names a token's key; anything else is a KEK file's path.
+    pub fn parse(value: &str) -> Result<Self, TokenError> {
+        if value.starts_with("pkcs11:") {
+            Ok(KekSource::Token(TokenUri::parse(value)?))
+        } else {
+            Ok(KekSource::File(PathBuf::from(value)))
+        }
+    }
+}
+
+impl fmt::Display for KekSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KekSource::File(path) => write!(f, "{}", path.display()),
+            KekSource::Token(uri) => write!(f, "{uri}"),
+        }
+    }
+}
+
+/// Why a keyring could not be put together from its sources.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyringError {
+    /// A KEK file was refused.
+    #[error(transparent)]
+    File(#[from] KekFileError),
+    /// A token's KEK cannot be reached.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// Two sources hold a KEK of the same id.
+    #[error("two KEK sources hold a KEK with the id {0:?}")]
+    DuplicateId(String),
+    /// No source was given.
+    #[error("no KEK source given (--kek FILE or --kek pkcs11:URI)")]
+    NoSource,
+}
+
+/// One key-encryption key: bytes of a KEK file (wiped when dropped, never shown), or a
+/// key in a token (never in this process).
 pub struct Kek {
     id: String,
-    key: Zeroizing<[u8; KEY_LEN]>,
+    custody: Custody,
+}
+
+enum Custody {
+    File(Zeroizing<[u8; KEY_LEN]>),
+    Token(pkcs11::TokenKek),
 }
 
 impl Kek {
@@ -194,20 +302,74 @@ impl Kek {
     pub fn id(&self) -> &str {
         &self.id
     }
+
+    /// Whether it is held in a token.
+    pub fn in_token(&self) -> bool {
+        matches!(self.custody, Custody::Token(_))
+    }
+
+    fn custody_error(&self, e: TokenError) -> SealError {
+        SealError::Custody {
+            kek_id: self.id.clone(),
+            cause: e.to_string(),
+        }
+    }
+
+    /// AES-256-GCM under this KEK: the ciphertext followed by the tag.
+    fn encrypt(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, SealError> {
+        let out = match &self.custody {
+            Custody::File(key) => encrypt(key, nonce, aad, plaintext),
+            Custody::Token(token) => token
+                .encrypt(nonce, aad, plaintext)
+                .map_err(|e| self.custody_error(e))?,
+        };
+        if out.is_empty() {
+            return Err(SealError::Unsupported("the cipher refused the input"));
+        }
+        Ok(out)
+    }
+
+    /// Opens what [`encrypt`](Self::encrypt) sealed; `Ok(None)` when it does not
+    /// authenticate.
+    fn decrypt(
+        &self,
+        nonce: &[u8],
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, SealError> {
+        match &self.custody {
+            Custody::File(key) => Ok(decrypt(key, nonce, aad, sealed)),
+            Custody::Token(token) => token
+                .decrypt(nonce, aad, sealed)
+                .map_err(|e| self.custody_error(e)),
+        }
+    }
 }
 
 impl fmt::Debug for Kek {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Kek")
-            .field("id", &self.id)
-            .field("key", &"[redacted]")
-            .finish()
+        let mut out = f.debug_struct("Kek");
+        out.field("id", &self.id);
+        match &self.custody {
+            Custody::File(_) => out.field("key", &"[redacted]"),
+            Custody::Token(token) => out.field("token", &token.uri()),
+        };
+        out.finish()
     }
 }
 
-/// The KEKs of a KEK file, oldest first: the newest seals, any opens what it sealed.
+/// KEKs, oldest first: the newest seals, any opens what it sealed. From a KEK file
+/// ([`load`](Self::load)), or from several sources, files and token keys
+/// ([`from_sources`](Self::from_sources)).
 pub struct Keyring {
     keks: Vec<Kek>,
+    /// Where its KEKs came from, to read them again; empty when made in memory.
+    sources: Vec<KekSource>,
 }
 
 impl fmt::Debug for Keyring {
@@ -331,7 +493,7 @@ impl Keyring {
             ));
         }
         let kek = self.newest();
-        let wrapped_key = encrypt(&kek.key, wrap_nonce, &wrap_aad(id, &kek.id), dek);
+        let wrapped_key = kek.encrypt(wrap_nonce, &wrap_aad(id, &kek.id), dek)?;
         let ciphertext = encrypt(dek, key_nonce, &key_aad(id, format), der);
         if wrapped_key.is_empty() || ciphertext.is_empty() {
             return Err(SealError::Unsupported("the cipher refused the input"));
@@ -363,12 +525,11 @@ impl Keyring {
                 what: "wrap nonce",
             });
         }
-        let plain =
-            decrypt(&kek.key, wrap_nonce, &wrap_aad(id, kek_id), wrapped_key).ok_or_else(|| {
-                SealError::DoesNotOpen {
-                    id,
-                    kek_id: kek_id.to_owned(),
-                }
+        let plain = kek
+            .decrypt(wrap_nonce, &wrap_aad(id, kek_id), wrapped_key)?
+            .ok_or_else(|| SealError::DoesNotOpen {
+                id,
+                kek_id: kek_id.to_owned(),
             })?;
         let mut dek = Zeroizing::new([0u8; KEY_LEN]);
         if plain.len() != KEY_LEN {
@@ -430,12 +591,7 @@ impl Keyring {
         let dek = self.unwrap_dek(id, kek_id, wrap_nonce, wrapped_key)?;
         let mut wrap_nonce = [0u8; NONCE_LEN];
         random(&mut wrap_nonce)?;
-        let wrapped_key = encrypt(
-            &newest.key,
-            &wrap_nonce,
-            &wrap_aad(id, &newest.id),
-            dek.as_ref(),
-        );
+        let wrapped_key = newest.encrypt(&wrap_nonce, &wrap_aad(id, &newest.id), dek.as_ref())?;
         Ok(Some(Rewrapped {
             kek_id: newest.id.clone(),
             wrap_nonce: wrap_nonce.to_vec(),
@@ -453,17 +609,61 @@ impl Keyring {
         Ok(CheckValue {
             kek_id: kek.id.clone(),
             nonce: nonce.to_vec(),
-            sealed: encrypt(&kek.key, &nonce, &check_aad(&kek.id), CHECK_PLAINTEXT),
+            sealed: kek.encrypt(&nonce, &check_aad(&kek.id), CHECK_PLAINTEXT)?,
         })
     }
 
-    /// Whether the keyring's KEK of that id opens `check`. `None` when it holds no such KEK.
-    pub fn verify_check(&self, check: &CheckValue) -> Option<bool> {
-        let kek = self.get(&check.kek_id)?;
-        Some(
-            decrypt(&kek.key, &check.nonce, &check_aad(&kek.id), &check.sealed)
+    /// Whether the keyring's KEK of that id opens `check`. `Ok(None)` when it holds no such
+    /// KEK; an error when the KEK's token does not answer.
+    pub fn verify_check(&self, check: &CheckValue) -> Result<Option<bool>, SealError> {
+        let Some(kek) = self.get(&check.kek_id) else {
+            return Ok(None);
+        };
+        Ok(Some(
+            kek.decrypt(&check.nonce, &check_aad(&kek.id), &check.sealed)?
                 .is_some_and(|plain| plain.as_slice() == CHECK_PLAINTEXT),
-        )
+        ))
+    }
+
+    /// Where its KEKs came from (empty when made in memory).
+    pub fn sources(&self) -> &[KekSource] {
+        &self.sources
+    }
+
+    /// A keyring of the KEKs of `sources`, oldest first: each KEK file's KEKs in the
+    /// file's order, each token's key. Every token is reached now (module, token, PIN,
+    /// key), so a wrong one is an error here.
+    pub fn from_sources(sources: &[KekSource]) -> Result<Self, KeyringError> {
+        if sources.is_empty() {
+            return Err(KeyringError::NoSource);
+        }
+        let mut keks: Vec<Kek> = Vec::new();
+        for source in sources {
+            let added = match source {
+                KekSource::File(path) => Self::load(path)?.keks,
+                KekSource::Token(uri) => vec![Kek {
+                    id: uri.object.clone(),
+                    custody: Custody::Token(pkcs11::TokenKek::open(uri)?),
+                }],
+            };
+            for kek in added {
+                if keks.iter().any(|k| k.id == kek.id) {
+                    return Err(KeyringError::DuplicateId(kek.id));
+                }
+                keks.push(kek);
+            }
+        }
+        Ok(Self {
+            keks,
+            sources: sources.to_vec(),
+        })
+    }
+
+    /// Generates the key `uri` names in its token (AES-256, sensitive, never extractable);
+    /// refuses when the token holds a key of that label. Returns the KEK's id (the label).
+    pub fn generate_in_token(uri: &TokenUri) -> Result<String, TokenError> {
+        pkcs11::generate(uri)?;
+        Ok(uri.object.clone())
     }
 }
 

@@ -10,14 +10,14 @@ use crate::audit::chain::Heads;
 use crate::audit::checkpoint::AuditSigner;
 use crate::db::{Db, VaultOptions, on_db};
 use crate::error::VaultError;
-use crate::seal::Keyring;
+use crate::seal::{Keyring, SharedKeyring};
 
 /// The vault: a database pool and the keyring. Cheap to clone (both are shared).
 #[derive(Clone)]
 pub struct Vault {
     pub(crate) db: Db,
     /// `None`: opened by [`Vault::connect_without_keks`], for what needs no key.
-    pub(crate) keyring: Option<Arc<Keyring>>,
+    pub(crate) keyring: Option<Arc<SharedKeyring>>,
     /// Each audit writer's chain head in this process.
     pub(crate) audit_heads: Arc<Heads>,
     /// The key that signs audit checkpoints, if the vault has one.
@@ -55,11 +55,15 @@ impl Vault {
         } else {
             vault.db.require_schema().await?;
         }
-        vault.db.check_keks(vault.keyring()?).await?;
+        vault.db.check_keks(&*vault.keyring()?).await?;
         if options.migrate {
-            vault.db.ensure_audit_key(vault.keyring()?).await?;
+            vault.db.ensure_audit_key(&*vault.keyring()?).await?;
         }
-        vault.audit_signer = vault.db.audit_signer(vault.keyring()?).await?.map(Arc::new);
+        vault.audit_signer = vault
+            .db
+            .audit_signer(&*vault.keyring()?)
+            .await?
+            .map(Arc::new);
         Ok(vault)
     }
 
@@ -76,8 +80,14 @@ impl Vault {
         Ok(vault)
     }
 
-    /// The keyring, or [`VaultError::NeedsKeks`] when opened without one.
-    pub(crate) fn keyring(&self) -> Result<&Keyring, VaultError> {
+    /// The keyring in use now (a snapshot: a reload does not change it), or
+    /// [`VaultError::NeedsKeks`] when the vault was opened without one.
+    pub fn keyring(&self) -> Result<Arc<Keyring>, VaultError> {
+        Ok(self.shared_keyring()?.current())
+    }
+
+    /// The keyring as shared between requests (swapped by a reload).
+    pub(crate) fn shared_keyring(&self) -> Result<&SharedKeyring, VaultError> {
         self.keyring.as_deref().ok_or(VaultError::NeedsKeks)
     }
 
@@ -100,11 +110,11 @@ impl Vault {
             return Err(VaultError::UnknownKeks);
         }
         for id in ids {
-            vault.db.ensure_check(keyring, &id).await?;
+            vault.db.ensure_check(&keyring, &id).await?;
         }
-        vault.db.check_keks(keyring).await?;
-        vault.db.ensure_audit_key(keyring).await?;
-        vault.audit_signer = vault.db.audit_signer(keyring).await?.map(Arc::new);
+        vault.db.check_keks(&keyring).await?;
+        vault.db.ensure_audit_key(&keyring).await?;
+        vault.audit_signer = vault.db.audit_signer(&keyring).await?.map(Arc::new);
         Ok(vault)
     }
 
@@ -116,7 +126,7 @@ impl Vault {
         let db = Db::open(url, options).await?;
         Ok(Self {
             db,
-            keyring: keyring.map(Arc::new),
+            keyring: keyring.map(|k| Arc::new(SharedKeyring::new(k))),
             audit_heads: Arc::default(),
             audit_signer: None,
         })

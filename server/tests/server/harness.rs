@@ -137,7 +137,12 @@ fn spawn_reader(
     })
 }
 
-fn command(args: &[&str], log_level: &str, open_files: Option<u32>) -> Command {
+fn command(
+    args: &[&str],
+    log_level: &str,
+    open_files: Option<u32>,
+    env: &[(&str, &Path)],
+) -> Command {
     let mut command = match open_files {
         None => Command::new(server_binary()),
         Some(n) => {
@@ -152,6 +157,7 @@ fn command(args: &[&str], log_level: &str, open_files: Option<u32>) -> Command {
     command
         .args(args)
         .env("RUST_LOG", log_level)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -197,11 +203,23 @@ impl Server {
         log_level: &str,
         open_files: Option<u32>,
     ) -> Server {
+        Self::start_with_env(args, keep, log_level, open_files, &[])
+    }
+
+    /// Like [`Server::start_limited`], with these environment variables set for the server
+    /// (e.g. `SOFTHSM2_CONF`, which a PKCS#11 module reads).
+    pub(crate) fn start_with_env(
+        args: &[&str],
+        keep: Vec<tempfile::TempDir>,
+        log_level: &str,
+        open_files: Option<u32>,
+        env: &[(&str, &Path)],
+    ) -> Server {
         let mut all: Vec<&str> = args.to_vec();
         if !args.contains(&"--listen") && !args.contains(&"--config") {
             all.extend(["--listen", "127.0.0.1:0"]);
         }
-        let mut child = command(&all, log_level, open_files)
+        let mut child = command(&all, log_level, open_files, env)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", server_binary().display()));
         let stdout = Arc::new(Mutex::new(String::new()));
@@ -267,7 +285,15 @@ impl Server {
     /// Runs the server with `args` (as given, no `--listen` added) and expects it to exit
     /// by itself, without printing a ready line: returns its exit status and stderr.
     pub(crate) fn run_to_exit(args: &[&str]) -> (ExitStatus, String, String) {
-        let mut child = command(args, "info", None)
+        Self::run_to_exit_with_env(args, &[])
+    }
+
+    /// [`Server::run_to_exit`] with these environment variables set for the server.
+    pub(crate) fn run_to_exit_with_env(
+        args: &[&str],
+        env: &[(&str, &Path)],
+    ) -> (ExitStatus, String, String) {
+        let mut child = command(args, "info", None, env)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", server_binary().display()));
         let start = Instant::now();

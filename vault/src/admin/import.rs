@@ -61,7 +61,7 @@ impl Vault {
         let now = now_secs();
         let keyring = self.keyring()?;
         let newest = keyring.newest().id().to_owned();
-        self.db.ensure_check(keyring, &newest).await?;
+        self.db.ensure_check(&keyring, &newest).await?;
         let outcome = on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             let existing = sqlx::query(

@@ -1,6 +1,6 @@
 //! The KEKs as the vault uses them: [`Vault::kek_usage`] (how many keys each KEK wraps,
 //! which have a check value) and [`Vault::retire_kek`], which takes a KEK out of service
-//! once nothing needs it. Where a KEK lives is behind [`KekSource`]: a KEK file
+//! once nothing needs it. Where a KEK lives is behind [`KekHolder`]: a KEK file
 //! ([`KekFile`]) removes the KEK's line; another kind (a token object) implements the
 //! same trait to destroy its object.
 
@@ -32,7 +32,7 @@ pub struct KekUsage {
 }
 
 /// Where KEKs are kept, as far as retiring one goes.
-pub trait KekSource {
+pub trait KekHolder {
     /// Removes the KEK `kek_id` for good (after [`Vault::retire_kek`] found that nothing
     /// needs it).
     fn remove(&self, kek_id: &str) -> Result<(), VaultError>;
@@ -51,7 +51,7 @@ impl KekFile {
     }
 }
 
-impl KekSource for KekFile {
+impl KekHolder for KekFile {
     /// Rewrites the file without the KEK's line (comments and the other lines kept, in
     /// order): a new file, mode 0600, written and synced beside it, then renamed over it,
     /// so that a crash leaves the old file or the new one. The result is checked as
@@ -161,7 +161,7 @@ impl Vault {
     /// only KEK of the keyring with a check value (the vault would not open without it).
     /// Then `source` removes it and its check value leaves the database; the vault opens
     /// with the keyring that remains.
-    pub async fn retire_kek(&self, kek_id: &str, source: &dyn KekSource) -> Result<(), VaultError> {
+    pub async fn retire_kek(&self, kek_id: &str, source: &dyn KekHolder) -> Result<(), VaultError> {
         let usage = self.kek_usage().await?;
         let in_use = |why: String| VaultError::KekInUse {
             kek_id: kek_id.to_owned(),

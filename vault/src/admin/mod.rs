@@ -13,7 +13,7 @@ mod tokens;
 
 pub use grants::{Permission, Scope};
 pub use import::{ImportOutcome, check_record};
-pub use keks::{KekFile, KekSource, KekUsage};
+pub use keks::{KekFile, KekHolder, KekUsage};
 pub use listing::{
     CertificateDetail, CertificateInfo, CertificateSummary, GrantInfo, PrincipalInfo,
 };

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use cert_download_vault::{KekFileError, Keyring, Vault, VaultError, VaultOptions};
+use cert_download_vault::{KekFileError, KekSource, Keyring, Vault, VaultError, VaultOptions};
 use clap::Args;
 use zeroize::Zeroizing;
 
@@ -60,14 +60,25 @@ impl Target {
 pub(crate) struct KekTarget {
     #[command(flatten)]
     pub(crate) database: Database,
-    /// The KEK file (mode 0600; `kek new` makes one).
-    #[arg(long, value_name = "FILE")]
-    pub(crate) kek_file: PathBuf,
+    /// The KEK file (mode 0600; `kek new` makes one): the same as `--kek FILE`, first.
+    #[arg(long, value_name = "FILE", required_unless_present = "kek")]
+    pub(crate) kek_file: Option<PathBuf>,
+    /// A KEK source, oldest first (repeat it: `--kek OLD-FILE --kek 'pkcs11:...'`): a KEK
+    /// file, or a key in a PKCS#11 token,
+    /// `pkcs11:token=LABEL;object=KEK-ID?pin-source=file:/PIN/FILE&module-path=/MODULE.so`.
+    #[arg(long, value_name = "URI-OR-FILE")]
+    pub(crate) kek: Vec<String>,
 }
 
 impl KekTarget {
+    /// The keyring of `--kek-file` and every `--kek`, oldest first.
     pub(crate) fn keyring(&self) -> Result<Keyring, Failure> {
-        Ok(Keyring::load(&self.kek_file)?)
+        let mut sources: Vec<KekSource> =
+            self.kek_file.iter().cloned().map(KekSource::File).collect();
+        for kek in &self.kek {
+            sources.push(KekSource::parse(kek).map_err(VaultError::from)?);
+        }
+        Keyring::from_sources(&sources).map_err(|e| VaultError::from(e).into())
     }
 
     pub(crate) async fn open(&self) -> Result<Vault, Failure> {

@@ -8,7 +8,7 @@
 
 use zeroize::Zeroizing;
 
-use super::{KEY_LEN, Keyring, NONCE_LEN, SealError, decrypt, encrypt, random};
+use super::{KEY_LEN, Keyring, NONCE_LEN, SealError, random};
 
 const AUDIT_KEY_LABEL: &[u8] = b"cert-download-vault/v1 audit-key\0";
 
@@ -37,9 +37,9 @@ impl Keyring {
         let mut nonce = [0u8; NONCE_LEN];
         random(&mut nonce)?;
         Ok(SealedAuditKey {
-            kek_id: kek.id.clone(),
+            kek_id: kek.id().to_owned(),
             nonce: nonce.to_vec(),
-            sealed: encrypt(&kek.key, &nonce, &aad(public_key), seed),
+            sealed: kek.encrypt(&nonce, &aad(public_key), seed)?,
         })
     }
 
@@ -53,7 +53,7 @@ impl Keyring {
         let kek = self
             .get(&sealed.kek_id)
             .ok_or_else(|| SealError::UnknownKek(sealed.kek_id.clone()))?;
-        let Some(plain) = decrypt(&kek.key, &sealed.nonce, &aad(public_key), &sealed.sealed) else {
+        let Some(plain) = kek.decrypt(&sealed.nonce, &aad(public_key), &sealed.sealed)? else {
             return Ok(None);
         };
         let mut seed = Zeroizing::new([0u8; KEY_LEN]);

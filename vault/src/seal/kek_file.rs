@@ -7,9 +7,10 @@ use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
-use super::{KEY_LEN, Kek, Keyring, SealError, random};
+use super::private_file::{self, FileProblem};
+use super::{Custody, KEY_LEN, Kek, KekSource, Keyring, SealError, random};
 
 /// Why a KEK file was refused. Never holds key bytes.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +51,14 @@ pub enum KekFileError {
         /// The file.
         path: String,
     },
+    /// The file is a symbolic link, not a regular file, or owned by another user.
+    #[error("KEK file {path}: {problem}")]
+    Unsafe {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// The file exists and was not to be overwritten.
     #[error("KEK file {path} already exists")]
     Exists {
@@ -58,7 +67,7 @@ pub enum KekFileError {
     },
 }
 
-fn valid_id(id: &str) -> bool {
+pub(crate) fn valid_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
         && id
             .bytes()
@@ -74,24 +83,27 @@ impl Keyring {
             path: shown.clone(),
             source,
         };
-        let meta = std::fs::metadata(path).map_err(io)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(KekFileError::Permissions { path: shown, mode });
-            }
-        }
-        if meta.len() > 1024 * 1024 {
-            return Err(KekFileError::Syntax {
-                path: shown,
+        // Opened once, without following a symbolic link; mode and owner are checked on
+        // the open file.
+        let text = private_file::read(path, 1024 * 1024).map_err(|problem| match problem {
+            FileProblem::Io(e) => io(e),
+            FileProblem::Permissions(mode) => KekFileError::Permissions {
+                path: shown.clone(),
+                mode,
+            },
+            FileProblem::TooLarge(_) => KekFileError::Syntax {
+                path: shown.clone(),
                 line: 0,
                 what: "the file is larger than 1 MiB",
-            });
-        }
-        let text = Zeroizing::new(std::fs::read(path).map_err(io)?);
-        Self::parse(&text, &shown)
+            },
+            other => KekFileError::Unsafe {
+                path: shown.clone(),
+                problem: other.to_string(),
+            },
+        })?;
+        let mut ring = Self::parse(&text, &shown)?;
+        ring.sources = vec![KekSource::File(path.to_owned())];
+        Ok(ring)
     }
 
     /// Parses the text of a KEK file; `path` only names it in errors.
@@ -135,7 +147,7 @@ impl Keyring {
             key.copy_from_slice(&decoded);
             keks.push(Kek {
                 id: id.to_owned(),
-                key,
+                custody: Custody::File(key),
             });
         }
         if keks.is_empty() {
@@ -143,11 +155,23 @@ impl Keyring {
                 path: path.to_owned(),
             });
         }
-        Ok(Self { keks })
+        Ok(Self {
+            keks,
+            sources: Vec::new(),
+        })
     }
 
     /// A new KEK with a fresh id: `kek-<unix seconds>-<8 random hex digits>`.
     pub fn generate_kek() -> Result<Kek, SealError> {
+        let (id, key) = Self::fresh_kek()?;
+        Ok(Kek {
+            id,
+            custody: Custody::File(key),
+        })
+    }
+
+    /// A fresh id and 32 random bytes.
+    fn fresh_kek() -> Result<(String, Zeroizing<[u8; KEY_LEN]>), SealError> {
         let mut key = Zeroizing::new([0u8; KEY_LEN]);
         random(key.as_mut())?;
         let mut tag = [0u8; 4];
@@ -156,10 +180,17 @@ impl Keyring {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
-        Ok(Kek {
-            id: format!("kek-{secs}-{hex}"),
-            key,
-        })
+        Ok((format!("kek-{secs}-{hex}"), key))
+    }
+
+    /// A KEK file's line for a fresh KEK, `<id> <base64>\n`, built in a wiped buffer that is
+    /// never reallocated (so no copy of the key's base64 is left behind). Returns the id too.
+    fn fresh_line(shown: &str) -> Result<(String, Zeroizing<String>), KekFileError> {
+        let (id, key) = Self::fresh_kek().map_err(|_| KekFileError::Io {
+            path: shown.to_owned(),
+            source: std::io::Error::other("the random source failed"),
+        })?;
+        Ok((id.clone(), kek_line(&id, &key)))
     }
 
     /// Writes a new KEK file holding one fresh KEK, with mode 0600; refuses to overwrite.
@@ -167,10 +198,7 @@ impl Keyring {
     pub fn create_file(path: impl AsRef<Path>) -> Result<String, KekFileError> {
         let path = path.as_ref();
         let shown = path.display().to_string();
-        let kek = Self::generate_kek().map_err(|_| KekFileError::Io {
-            path: shown.clone(),
-            source: std::io::Error::other("the random source failed"),
-        })?;
+        let (id, line) = Self::fresh_line(&shown)?;
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -187,19 +215,17 @@ impl Keyring {
                 source: e,
             },
         })?;
-        let text = Zeroizing::new(format!(
-            "# cert-download-vault key-encryption keys, oldest first; the last one seals.\n\
-             # Keep this file apart from the database, mode 0600.\n{} {}\n",
-            kek.id,
-            STANDARD.encode(kek.key.as_ref())
-        ));
-        file.write_all(text.as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(|source| KekFileError::Io {
-                path: shown,
-                source,
-            })?;
-        Ok(kek.id)
+        file.write_all(
+            b"# cert-download-vault key-encryption keys, oldest first; the last one seals.\n\
+              # Keep this file apart from the database, mode 0600.\n",
+        )
+        .and_then(|()| file.write_all(line.as_bytes()))
+        .and_then(|()| file.sync_all())
+        .map_err(|source| KekFileError::Io {
+            path: shown,
+            source,
+        })?;
+        Ok(id)
     }
 
     /// Appends a fresh KEK to an existing KEK file (after checking the file as
@@ -209,15 +235,7 @@ impl Keyring {
         let path = path.as_ref();
         let shown = path.display().to_string();
         Self::load(path)?;
-        let kek = Self::generate_kek().map_err(|_| KekFileError::Io {
-            path: shown.clone(),
-            source: std::io::Error::other("the random source failed"),
-        })?;
-        let line = Zeroizing::new(format!(
-            "{} {}\n",
-            kek.id,
-            STANDARD.encode(kek.key.as_ref())
-        ));
+        let (id, line) = Self::fresh_line(&shown)?;
         let io = |source| KekFileError::Io {
             path: shown.clone(),
             source,
@@ -229,16 +247,57 @@ impl Keyring {
         file.write_all(line.as_bytes())
             .and_then(|()| file.sync_all())
             .map_err(io)?;
-        Ok(kek.id)
+        Ok(id)
     }
 
-    /// A keyring of the given KEKs, oldest first (tests and hosts that keep KEKs elsewhere).
-    pub fn from_keks(keks: Vec<(String, [u8; KEY_LEN])>) -> Result<Self, KekFileError> {
-        let mut text = Zeroizing::new(String::new());
-        for (id, key) in keks {
-            let key = Zeroizing::new(key);
-            text.push_str(&format!("{id} {}\n", STANDARD.encode(key.as_ref())));
+    /// A keyring of the given KEKs, oldest first (tests and hosts that keep KEKs elsewhere),
+    /// checked as a KEK file's lines are. Each key is wiped in the given `Vec` as it is
+    /// taken, so the `Vec`'s buffer holds no KEK when it is freed.
+    pub fn from_keks(mut keks: Vec<(String, [u8; KEY_LEN])>) -> Result<Self, KekFileError> {
+        let path = "(in memory)";
+        let mut ring = Vec::with_capacity(keks.len());
+        let mut failed = None;
+        for (n, (id, key)) in keks.iter_mut().enumerate() {
+            let taken = Zeroizing::new(*key);
+            key.zeroize();
+            if failed.is_some() {
+                continue;
+            }
+            if !valid_id(id) || ring.iter().any(|k: &Kek| k.id == *id) {
+                failed = Some(KekFileError::Syntax {
+                    path: path.to_owned(),
+                    line: n + 1,
+                    what: "an id is 1 to 64 characters of A-Z a-z 0-9 . _ -, each used once",
+                });
+                continue;
+            }
+            ring.push(Kek {
+                id: id.clone(),
+                custody: Custody::File(taken),
+            });
         }
-        Self::parse(text.as_bytes(), "(in memory)")
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        if ring.is_empty() {
+            return Err(KekFileError::Empty {
+                path: path.to_owned(),
+            });
+        }
+        Ok(Self {
+            keks: ring,
+            sources: Vec::new(),
+        })
     }
+}
+
+/// `<id> <base64 of key>\n` in a wiped buffer allocated once at its final size.
+fn kek_line(id: &str, key: &[u8; KEY_LEN]) -> Zeroizing<String> {
+    let encoded_len = base64::encoded_len(KEY_LEN, true).unwrap_or(64);
+    let mut line = Zeroizing::new(String::with_capacity(id.len() + 1 + encoded_len + 1));
+    line.push_str(id);
+    line.push(' ');
+    STANDARD.encode_string(key, &mut line);
+    line.push('\n');
+    line
 }

@@ -189,14 +189,14 @@ fn rewrap_moves_only_the_data_key() {
 fn check_values() {
     let ring = ring();
     let check = ring.check_value("kek-test").unwrap();
-    assert_eq!(ring.verify_check(&check), Some(true));
+    assert_eq!(ring.verify_check(&check).unwrap(), Some(true));
     let wrong = Keyring::from_keks(vec![("kek-test".into(), kek(1))]).unwrap();
-    assert_eq!(wrong.verify_check(&check), Some(false));
+    assert_eq!(wrong.verify_check(&check).unwrap(), Some(false));
     let other = Keyring::from_keks(vec![("other".into(), kek(0))]).unwrap();
-    assert_eq!(other.verify_check(&check), None);
+    assert_eq!(other.verify_check(&check).unwrap(), None);
     let mut tampered = check.clone();
     tampered.sealed[0] ^= 1;
-    assert_eq!(ring.verify_check(&tampered), Some(false));
+    assert_eq!(ring.verify_check(&tampered).unwrap(), Some(false));
 }
 
 #[test]
@@ -278,4 +278,83 @@ fn debug_is_redacted() {
     let sealed = ring.seal(id(1), &sample_key()).unwrap();
     let shown = format!("{sealed:?}");
     assert!(!shown.contains("107, 101, 121"), "{shown}");
+}
+
+#[cfg(unix)]
+#[test]
+fn kek_file_is_opened_without_following_a_link_and_checked_on_the_open_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kek");
+    Keyring::create_file(&path).unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&path, &link).unwrap();
+    let e = Keyring::load(&link).unwrap_err();
+    assert!(matches!(e, KekFileError::Unsafe { .. }), "{e}");
+    assert!(e.to_string().contains("symbolic link"), "{e}");
+    // A directory is not a KEK file.
+    let e = Keyring::load(dir.path()).unwrap_err();
+    assert!(e.to_string().contains("not a regular file"), "{e}");
+    // The file itself still loads.
+    Keyring::load(&path).unwrap();
+}
+
+#[test]
+fn token_uris() {
+    let uri = TokenUri::parse(
+        "pkcs11:token=My%20HSM;object=kek-7;type=secret-key\
+         ?pin-source=file:/etc/cd/pin&module-path=/usr/lib/m.so",
+    )
+    .unwrap();
+    assert_eq!(uri.token, "My HSM");
+    assert_eq!(uri.object, "kek-7");
+    assert_eq!(uri.pin_file, std::path::Path::new("/etc/cd/pin"));
+    assert_eq!(uri.module, std::path::Path::new("/usr/lib/m.so"));
+    assert_eq!(uri.to_string(), "pkcs11:token=My%20HSM;object=kek-7");
+    assert!(matches!(
+        KekSource::parse("/etc/cd/kek").unwrap(),
+        KekSource::File(_)
+    ));
+    for (bad, why) in [
+        (
+            "pkcs11:token=t;object=k?pin-value=1234",
+            "pin-value is refused",
+        ),
+        ("pkcs11:token=t;object=k", "pin-source"),
+        ("pkcs11:object=k?pin-source=file:/p", "token="),
+        ("pkcs11:token=t?pin-source=file:/p", "object="),
+        ("pkcs11:token=t;object=a%20b?pin-source=file:/p", "KEK's id"),
+        (
+            "pkcs11:token=t;object=k?pin-source=file:relative",
+            "ABSOLUTE",
+        ),
+        (
+            "pkcs11:token=t;object=k;type=private?pin-source=file:/p",
+            "secret-key",
+        ),
+        (
+            "pkcs11:token=t;object=k;serial=9?pin-source=file:/p",
+            "not supported",
+        ),
+    ] {
+        let e = TokenUri::parse(bad).unwrap_err().to_string();
+        assert!(e.contains(why), "{bad}: {e}");
+        assert!(!e.contains("1234"), "the PIN in an error: {e}");
+    }
+}
+
+#[test]
+fn custody_errors_are_found_through_sources() {
+    let e = SealError::Custody {
+        kek_id: "k".into(),
+        cause: "token gone".into(),
+    };
+    let id = CertificateId::new(3).unwrap();
+    let error = cert_download::StoreError::backend(e).into_error(id);
+    assert!(is_custody_unavailable(
+        std::error::Error::source(&error).unwrap()
+    ));
+    let other = cert_download::StoreError::backend(SealError::Random).into_error(id);
+    assert!(!is_custody_unavailable(
+        std::error::Error::source(&other).unwrap()
+    ));
 }
