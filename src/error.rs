@@ -19,7 +19,7 @@ use serde::Serialize;
 ///
 /// | status | codes |
 /// |---|---|
-/// | 400 | `body_too_large`, `invalid_json`, `unknown_field`, `duplicate_field`, `missing_field`, `invalid_id`, `unsupported_format`, `invalid_download_key`, `key_not_supported`, `invalid_password`, `password_required`, `password_too_short`, `password_too_long`, `password_control_character`, `password_not_ascii`, `invalid_include_chain`, `invalid_include_root`, `invalid_chain_order`, `invalid_friendly_name`, `invalid_pfx_encryption` |
+/// | 400 | `body_too_large`, `invalid_json`, `unknown_field`, `duplicate_field`, `missing_field`, `invalid_id`, `unsupported_format`, `invalid_download_key`, `key_not_supported`, `invalid_password`, `password_required`, `password_too_short`, `password_too_long`, `password_control_character`, `password_not_ascii`, `invalid_include_chain`, `invalid_include_root`, `invalid_chain_order`, `invalid_friendly_name`, `invalid_pfx_encryption`, `password_and_key_recipient`, `invalid_key_recipient`, `key_recipient_too_large`, `unsupported_key_recipient`, `key_recipient_too_small`, `key_recipient_not_supported`, `kwp_requires_rsa`, `key_recipient_required` (kwp without a recipient, or a password where the export policy requires a recipient), `key_recipient_not_allowed` (the export policy has recipient delivery off) |
 /// | 401 | `unauthenticated` |
 /// | 403 | `forbidden`, `key_export_forbidden` |
 /// | 404 | `certificate_not_found`, `key_not_found` |
@@ -42,7 +42,7 @@ pub enum ErrorKind {
     MissingField,
     /// `id` is not an integer (or a string of digits) from 1 to 2^63-1.
     InvalidId,
-    /// `format` is not one of `pfx`, `pem`, `crt`, `p7b`.
+    /// `format` is not one of `pfx`, `pem`, `crt`, `p7b`, `kwp`.
     UnsupportedFormat,
     /// `download_key` is not a boolean, `"true"`/`"false"` or `null`.
     InvalidDownloadKey,

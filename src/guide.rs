@@ -418,6 +418,59 @@
 //!   name none (`aes256_sha256`; a FIPS-minded host sets `aes256_sha256_pbmac1`); counts above
 //!   300,000 (which .NET refuses) or below 1 are refused when it is built.
 //!
+//! ## Keys to a recipient, without a password
+//!
+//! A password travels beside the file it protects, and then guards it with whatever a person
+//! typed. With `key_recipient` the key leaves encrypted to a public key whose private half
+//! never came near the server: a person's certificate (pem, crt) or the import key of an HSM
+//! or a cloud KMS (kwp).
+//!
+//! - **CMS** (pem, and crt with `download_key`): RFC 5652 `EnvelopedData` whose content is the
+//!   PKCS#8 `PrivateKeyInfo` under AES-256-CBC, with a fresh content key and IV per download.
+//!   An RSA recipient receives the content key by RSAES-OAEP with SHA-256 and MGF1-SHA-256
+//!   (`KeyTransRecipientInfo`, naming the recipient by issuer and serial number); an EC
+//!   recipient by ECDH with an ephemeral key (RFC 5753
+//!   `dhSinglePass-stdDH-sha256kdf-scheme` on P-256, `sha384` on P-384, `sha512` on P-521,
+//!   the X9.63 KDF, AES-256 key wrap). In pem it is a `CMS` block after the certificates; in
+//!   crt the `key` field, with `"key_format": "cms"`. CBC `EnvelopedData` and not GCM
+//!   `AuthEnvelopedData`: OpenSSL 3.0 and BouncyCastle open both, but OpenSSL 1.1.1, .NET's
+//!   `EnvelopedCms` and Windows cannot open `AuthEnvelopedData`, and its tag would prove
+//!   nothing about the sender (anyone holding the recipient's certificate can make such a
+//!   file); TLS authenticates the sender, and the key is checked when it is imported.
+//! - **kwp**: `RSA-OAEP-SHA-256(AES key) || AES-KWP(AES key, PKCS#8)` (RFC 5649 key wrap with
+//!   padding), the RSA part as long as the modulus, in the `key` field with
+//!   `"key_format": "rsa_aes_key_wrap"`; `certificate` holds the chain as pem does without a
+//!   key. Use a 3072- or 4096-bit import key (2048 is accepted).
+//! - The host's [`ExportPolicy`](crate::ExportPolicy) turns recipient delivery off, allows it
+//!   (the default) or requires it ([`RecipientDelivery`](crate::RecipientDelivery); when it
+//!   is required, every keyed download under a password is refused), and sets the smallest
+//!   recipient RSA key ([`min_recipient_rsa_bits`](crate::ExportPolicy::min_recipient_rsa_bits),
+//!   2048 by default).
+//!
+//! To open them with OpenSSL, given the recipient's certificate `recipient.pem` and its key
+//! `recipient.key`:
+//!
+//! ```sh
+//! # pem: the key is the CMS block after the certificates
+//! sed -n '/BEGIN CMS/,/END CMS/p' bundle.pem | openssl cms -decrypt -inform PEM -recip recipient.pem -inkey recipient.key | openssl pkey -inform DER
+//! # crt: the "key" field, Base64 of the CMS DER
+//! base64 -d key.b64 | openssl cms -decrypt -inform DER -recip recipient.pem -inkey recipient.key | openssl pkey -inform DER
+//! # kwp (RSA-3072 import key: 384 bytes of RSA-OAEP, then the wrapped key)
+//! base64 -d key.b64 > kwp.bin; head -c 384 kwp.bin | openssl pkeyutl -decrypt -inkey recipient.key -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 > aes.bin; tail -c +385 kwp.bin | openssl enc -d -id-aes256-wrap-pad -iv A65959A6 -K "$(xxd -p -c 64 aes.bin)" | openssl pkey -inform DER
+//! ```
+//!
+//! An HSM imports the kwp bytes with one `C_UnwrapKey` (`CKM_RSA_AES_KEY_WRAP`); where its
+//! module lacks RSA-OAEP with SHA-256 (SoftHSM2 2.6.1), the AES key of the first step is
+//! loaded into the token and `CKM_AES_KEY_WRAP_PAD` unwraps the rest, as
+//! `interop/tests/recipient.rs` does.
+//!
+//! | reader | CMS to RSA (OAEP-SHA-256) | CMS to EC (P-256, P-384, P-521) | kwp |
+//! |---|---|---|---|
+//! | OpenSSL 3.0 CLI (`cms -decrypt`; `pkeyutl` + `enc -id-aes256-wrap-pad`) | yes | yes | yes |
+//! | BouncyCastle 1.72 (`CMSEnvelopedData`) | yes | yes | *not tested* |
+//! | SoftHSM2 2.6.1 (`C_UnwrapKey`, `CKM_AES_KEY_WRAP_PAD`, then a signature the leaf verifies) | - | - | yes, RSA and EC keys (the RSA-OAEP step outside the token) |
+//! | Python `cryptography` 48 | no: its PKCS#7 decryption reads RSA PKCS#1 v1.5 recipients only | no | *not tested* |
+//!
 //! # Which consumer opens which output
 //!
 //! Verified by the `interop` crate (`interop/tests/`) on this crate's own files for RSA-2048/4096,

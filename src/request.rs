@@ -1,8 +1,8 @@
 //! The download request: its fields, its secrets, and its JSON form.
 //!
 //! Parsing knows nothing of stores or cryptography. Once a [`DownloadRequest`] exists it is
-//! valid: the format is known, and a password within the policy is present exactly when a
-//! key is to be exported.
+//! valid: the format is known, and a key that is to be exported has either a password within
+//! the policy or a readable recipient certificate (`key_recipient`).
 //!
 //! # The request body
 //!
@@ -12,9 +12,10 @@
 //! | field | accepted values | rules |
 //! |---|---|---|
 //! | `id` | a JSON integer from 1 to 2^63-1, or a string of ASCII digits in that range | anything else: 400 `invalid_id`; missing: 400 `missing_field` |
-//! | `format` | `"pfx"`, `"pem"`, `"crt"`, `"p7b"`, ASCII case-insensitive | missing: 400 `missing_field`; any other value: 400 `unsupported_format` naming the supported values |
+//! | `format` | `"pfx"`, `"pem"`, `"crt"`, `"p7b"`, `"kwp"`, ASCII case-insensitive | missing: 400 `missing_field`; any other value: 400 `unsupported_format` naming the supported values |
 //! | `download_key` | `true`, `false`, `"true"`/`"false"` (case-insensitive), `null`; default false | pfx: ignored whatever its value (the key is always in a PFX); p7b: true is 400 `key_not_supported` (it never carries a key); any other value is 400 `invalid_download_key` |
-//! | `password` | a string | required for pfx, and for pem/crt when `download_key` is true: missing, `null` or empty is 400 `password_required`; not a string is 400 `invalid_password`; ignored when no key goes out (always for p7b) |
+//! | `password` | a string | required for pfx, and for pem/crt when `download_key` is true, unless `key_recipient` is given: missing, `null` or empty is 400 `password_required`; not a string is 400 `invalid_password`; ignored when no key goes out (always for p7b) |
+//! | `key_recipient` | the recipient's X.509 certificate, PEM (one `CERTIFICATE` block) or Base64 of its DER; `null` = absent | instead of `password`: the key is encrypted to this certificate's public key, RSA of 2048 to 8192 bits or EC on P-256, P-384, P-521. pem and crt with `download_key`: CMS `EnvelopedData`; kwp: required (400 `key_recipient_required`), and RSA (400 `kwp_requires_rsa`). With `password` too: 400 `password_and_key_recipient`; pfx: 400 `key_recipient_not_supported` (PKCS#12's public-key privacy mode is read by almost nothing); not a certificate: 400 `invalid_key_recipient`; over 16 KiB of DER: 400 `key_recipient_too_large`; another key type or curve, or RSA over 8192 bits: 400 `unsupported_key_recipient`; RSA under 2048 bits or under the export policy's least size: 400 `key_recipient_too_small`; the export policy has recipient delivery off: 400 `key_recipient_not_allowed` (and where it requires it, a keyed download under a password is 400 `key_recipient_required`). Ignored (once read) when no key goes out. Nothing is encrypted, and the store is not asked, when any of these refuses |
 //! | `include_chain` | boolean, default `true` | pfx, pem and p7b: the issuers follow the leaf; crt is always the single leaf |
 //! | `include_root` | boolean, default `true`; `null` = absent | pfx, pem and p7b: `false` gives the chain a TLS server sends (RFC 8446 4.4.2, RFC 5246 7.4.2): the leaf, then each issuer that certifies the one before it (issuer links as the guide's "What goes into the files" judges them), without the self-signed root that ends that path; stored certificates that certify nothing on that path (an unrelated CA, a second root) are left out too; a self-signed leaf stays (it is the leaf); crt ignores it; not a boolean is 400 `invalid_include_root` |
 //! | `chain_order` | `"leaf_first"` (default) or `"root_first"` | pfx and pem; `root_first` is the exact reverse of `leaf_first`; a p7b's certificates are a DER `SET OF`, in DER order whatever this says (readers order the chain themselves) |
@@ -37,8 +38,9 @@
 //! | format | `certificate` is the Base64 of | other fields |
 //! |---|---|---|
 //! | pfx | the PKCS#12 file (DER) with the key, the leaf and (by default) the chain | `"format": "pfx"` |
-//! | pem | PEM text: the leaf `CERTIFICATE`, the chain, then with `download_key` one `ENCRYPTED PRIVATE KEY` | `"format": "pem"` |
-//! | crt | the leaf certificate (DER) | `"format": "crt"`; with `download_key` also `"key"` (Base64 of the DER `EncryptedPrivateKeyInfo`) and `"key_format": "key"` |
+//! | pem | PEM text: the leaf `CERTIFICATE`, the chain, then with `download_key` one `ENCRYPTED PRIVATE KEY` (under `password`) or one `CMS` block (to `key_recipient`) | `"format": "pem"` |
+//! | crt | the leaf certificate (DER) | `"format": "crt"`; with `download_key` also `"key"`: Base64 of the DER `EncryptedPrivateKeyInfo` with `"key_format": "key"`, or of the DER CMS `ContentInfo` (`EnvelopedData`) with `"key_format": "cms"` |
+//! | kwp | PEM text: the leaf `CERTIFICATE` and the chain, as pem without a key | `"format": "kwp"`, `"key"`: Base64 of RSA-OAEP (SHA-256, MGF1-SHA-256, empty label) of a fresh AES-256 key, followed by the PKCS#8 `PrivateKeyInfo` under AES key wrap with padding (RFC 5649): PKCS#11's `CKM_RSA_AES_KEY_WRAP` input, as Google Cloud KMS import jobs (`RSA_OAEP_3072_SHA256_AES_256`), Azure Managed HSM BYOK and AWS CloudHSM take it; `"key_format": "rsa_aes_key_wrap"` |
 //! | p7b | a DER certs-only PKCS#7 `SignedData` (no signers, `id-data` without content): the leaf and (by default) its chain, in DER (`SET OF`) order, not chain order: `openssl pkcs7 -print_certs` may print an intermediate first. For a TLS server's chain file (nginx, HAProxy) download `pem` instead | `"format": "p7b"` |
 //!
 //! Fields in that order; Base64 standard alphabet, padded, no line breaks; PEM with LF line
