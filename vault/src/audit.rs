@@ -29,8 +29,15 @@ pub struct AuditEntry {
     pub status: u16,
     /// The error code answered (`forbidden`, `key_not_found`, ...), if any.
     pub error: Option<String>,
-    /// The client's address.
+    /// The client's address: the connection's peer, or the address a trusted proxy
+    /// forwarded.
     pub client: Option<String>,
+    /// The connection's peer (`ip:port`), kept beside `client`: when the client's address
+    /// was forwarded, the proxy that forwarded it.
+    pub peer: Option<String>,
+    /// The PFX profile of a pfx download (`aes256_sha256`, `aes256_sha256_pbmac1`,
+    /// `tripledes_sha1`).
+    pub pfx_encryption: Option<String>,
     /// The name of the service instance that answered.
     pub instance: Option<String>,
 }
@@ -71,7 +78,8 @@ impl Vault {
         on_db!(&self.db, pool => {
             sqlx::query(
                 "INSERT INTO audit (at_ms, principal, certificate_id, format, key_out, status, \
-                 error, client, instance) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 error, client, instance, peer, pfx_encryption) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(at)
             .bind(&entry.principal)
@@ -82,6 +90,8 @@ impl Vault {
             .bind(&entry.error)
             .bind(&entry.client)
             .bind(&entry.instance)
+            .bind(&entry.peer)
+            .bind(&entry.pfx_encryption)
             .execute(pool)
             .await?;
         });
@@ -93,7 +103,7 @@ impl Vault {
         let rows = on_db!(&self.db, pool => {
             sqlx::query(
                 "SELECT id, at_ms, principal, certificate_id, format, key_out, status, error, \
-                 client, instance FROM audit \
+                 client, instance, peer, pfx_encryption FROM audit \
                  WHERE ($1 IS NULL OR at_ms >= $1) AND ($2 IS NULL OR at_ms < $2) \
                  AND ($3 IS NULL OR principal = $3) AND ($4 IS NULL OR certificate_id = $4) \
                  ORDER BY id",
@@ -118,6 +128,8 @@ impl Vault {
                         error: row.try_get(7)?,
                         client: row.try_get(8)?,
                         instance: row.try_get(9)?,
+                        peer: row.try_get(10)?,
+                        pfx_encryption: row.try_get(11)?,
                     },
                 })
             })

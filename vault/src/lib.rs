@@ -62,8 +62,11 @@
 //! # PostgreSQL roles
 //!
 //! The audit table refuses `UPDATE`, `DELETE` and `TRUNCATE` through triggers (SQLite and
-//! PostgreSQL alike). On PostgreSQL, let the service connect as a role that may read the
-//! vault and insert audit rows, nothing more; the admin command runs as the owner:
+//! PostgreSQL alike). A trigger binds every role, but the table's owner (or a superuser)
+//! can drop it: on PostgreSQL the service must connect as a role that may read the vault
+//! and insert audit rows, nothing more, and [`Vault::check_service_role`] (which the
+//! server runs at start) refuses a role that owns `audit` or holds `UPDATE`, `DELETE` or
+//! `TRUNCATE` on it. The admin command runs as the owner:
 //!
 //! ```sql
 //! CREATE ROLE vault_service LOGIN PASSWORD '...';
@@ -71,9 +74,29 @@
 //! GRANT SELECT ON _sqlx_migrations, kek_checks, certificates, sealed_keys, principals,
 //!     grants, tokens TO vault_service;
 //! GRANT SELECT, INSERT ON audit TO vault_service;   -- no UPDATE, DELETE or TRUNCATE
+//! GRANT UPDATE (last_used_at) ON tokens TO vault_service;   -- a token's last use
 //! ```
 //!
 //! (`audit.id` is an identity column: inserting needs no grant on its sequence.)
+//!
+//! On SQLite there are no roles: the service's user must be able to write the file, so
+//! the triggers guard against mistakes (a careless statement, a tool run against the
+//! wrong file), **not** against that user, who can drop them. Where the audit trail must
+//! stand against the service's own account, use PostgreSQL with the role above.
+//!
+//! # The database link
+//!
+//! Whoever sits on the link to PostgreSQL can answer for the database: make any token
+//! valid, grant itself export, and acknowledge audit rows it never stores. So
+//! [`Vault::connect`] refuses a `postgres://` URL whose host (or `hostaddr`) is not
+//! loopback (127.0.0.0/8, `::1`, `localhost`) or a Unix socket unless it says
+//! `sslmode=verify-full` (the server's certificate chains to a trusted root **and** names
+//! the host; add `sslrootcert=FILE` for a private CA), or
+//! [`VaultOptions::insecure_database_transport`] is set (`--insecure-database-transport`
+//! on the command lines) for a link protected otherwise. `require` and `verify-ca` are not
+//! enough: the first accepts any certificate, the second any certificate of the CA.
+//! Every connection sets `synchronous_commit = on`, so that an audit row acknowledged
+//! before a download is released is on disk whatever the cluster's default.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -83,9 +106,12 @@ mod caller;
 mod db;
 mod error;
 pub mod seal;
+mod service_role;
 mod vault;
 
-pub use admin::{ImportOutcome, NewToken, Permission, RekeyReport, Scope, check_record};
+pub use admin::{
+    ImportOutcome, NewToken, Permission, RekeyReport, Scope, TokenInfo, check_record,
+};
 pub use audit::{AuditEntry, AuditFilter, AuditRow};
 #[doc(hidden)]
 pub use caller::QUERY_SQLITE;

@@ -34,6 +34,18 @@ struct Target {
     /// The KEK file (mode 0600; `kek new` makes one).
     #[arg(long, value_name = "FILE")]
     kek_file: PathBuf,
+    /// Allow a postgres:// URL whose host is not loopback or a Unix socket without
+    /// sslmode=verify-full (only on a link protected otherwise)
+    #[arg(long)]
+    insecure_database_transport: bool,
+}
+
+impl Target {
+    fn options(&self) -> VaultOptions {
+        VaultOptions::default()
+            .max_connections(2)
+            .insecure_database_transport(self.insecure_database_transport)
+    }
 }
 
 #[derive(Args, Debug)]
@@ -120,12 +132,29 @@ enum TokenCommand {
         #[arg(long, value_name = "SECS")]
         expires_in: Option<u64>,
     },
-    /// Revokes a token (`-`: read it from standard input, so it stays out of `ps`).
+    /// Lists the tokens of a principal: ids, creation, expiry, revocation and last use
+    /// (unix seconds), one JSON object per line; never a token or its hash.
+    List {
+        #[command(flatten)]
+        target: Target,
+        /// The principal.
+        principal: String,
+    },
+    /// Revokes a token given as itself (`-`: read it from standard input, so it stays out
+    /// of `ps`), by its id (`--id`, from `token list`), or every token of a principal
+    /// (`--principal`).
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["token", "id", "principal"])))]
     Revoke {
         #[command(flatten)]
         target: Target,
         /// The token, or `-`.
-        token: String,
+        token: Option<String>,
+        /// The token's id.
+        #[arg(long, value_name = "ID")]
+        id: Option<String>,
+        /// Every token of this principal.
+        #[arg(long, value_name = "PRINCIPAL")]
+        principal: Option<String>,
     },
 }
 
@@ -172,12 +201,7 @@ fn failure(code: &'static str, message: impl Into<String>) -> Failure {
 
 async fn open(target: &Target) -> Result<Vault, Failure> {
     let keyring = Keyring::load(&target.kek_file)?;
-    Ok(Vault::connect(
-        &target.database,
-        keyring,
-        VaultOptions::default().max_connections(2),
-    )
-    .await?)
+    Ok(Vault::connect(&target.database, keyring, target.options()).await?)
 }
 
 fn ids(ids: &[u64]) -> Result<Vec<CertificateId>, Failure> {
@@ -372,12 +396,7 @@ async fn run(cli: Cli) -> Result<Value, Failure> {
         Command::Init { target } => {
             let keyring = Keyring::load(&target.kek_file)?;
             let ids: Vec<String> = keyring.ids().map(str::to_owned).collect();
-            let vault = Vault::init(
-                &target.database,
-                keyring,
-                VaultOptions::default().max_connections(2),
-            )
-            .await?;
+            let vault = Vault::init(&target.database, keyring, target.options()).await?;
             let certificates = vault.certificate_ids().await?.len();
             vault.close().await;
             Ok(json!({"initialized": true, "kek_ids": ids, "certificates": certificates}))
@@ -394,20 +413,47 @@ async fn run(cli: Cli) -> Result<Value, Failure> {
             let token = vault
                 .create_token(&principal, expires_in.map(Duration::from_secs))
                 .await?;
-            Ok(json!({
-                "token": token.token,
-                "principal": token.principal,
-                "expires_at": token.expires_at,
-            }))
+            // Printed from the wiped buffer, not through a JSON value (a plain copy).
+            let line = cert_download::Zeroizing::new(
+                serde_json::to_string(&token).map_err(|e| failure("internal", e.to_string()))?,
+            );
+            println!("{}", line.as_str());
+            Ok(Value::Null)
         }
-        Command::Token(TokenCommand::Revoke { target, token }) => {
-            let token = if token == "-" {
-                let mut text = String::new();
+        Command::Token(TokenCommand::List { target, principal }) => {
+            let vault = open(&target).await?;
+            let mut lines = String::new();
+            for token in vault.tokens(&principal).await? {
+                lines.push_str(&json!(token).to_string());
+                lines.push('\n');
+            }
+            print!("{lines}");
+            Ok(Value::Null)
+        }
+        Command::Token(TokenCommand::Revoke {
+            target,
+            token,
+            id,
+            principal,
+        }) => {
+            if let Some(principal) = principal {
+                let vault = open(&target).await?;
+                let revoked = vault.revoke_principal_tokens(&principal).await?;
+                return Ok(json!({"principal": principal, "revoked": revoked}));
+            }
+            if let Some(id) = id {
+                let vault = open(&target).await?;
+                let newly = vault.revoke_token_id(&id).await?;
+                return Ok(json!({"id": id, "revoked": true, "already_revoked": !newly}));
+            }
+            let token = cert_download::Zeroizing::new(token.unwrap_or_default());
+            let token = if token.as_str() == "-" {
+                let mut text = cert_download::Zeroizing::new(String::new());
                 std::io::stdin()
                     .take(4096)
                     .read_to_string(&mut text)
                     .map_err(|e| failure("io", format!("standard input: {e}")))?;
-                text.trim().to_owned()
+                cert_download::Zeroizing::new(text.trim().to_owned())
             } else {
                 token
             };

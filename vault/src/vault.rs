@@ -15,6 +15,8 @@ use crate::seal::Keyring;
 pub struct Vault {
     pub(crate) db: Db,
     pub(crate) keyring: Arc<Keyring>,
+    /// Permits of the token look-ups ([`Vault::caller`]): fewer than the connections.
+    pub(crate) token_lookups: Arc<tokio::sync::Semaphore>,
 }
 
 impl fmt::Debug for Vault {
@@ -28,6 +30,11 @@ impl fmt::Debug for Vault {
             .field("keyring", &self.keyring)
             .finish()
     }
+}
+
+/// The token look-ups allowed at once on a pool of `connections`: half, at least one.
+pub(crate) fn token_lookup_permits(connections: u32) -> usize {
+    usize::try_from(connections / 2).unwrap_or(1).max(1)
 }
 
 impl Vault {
@@ -85,6 +92,9 @@ impl Vault {
         Ok(Self {
             db,
             keyring: Arc::new(keyring),
+            token_lookups: Arc::new(tokio::sync::Semaphore::new(token_lookup_permits(
+                options.max_connections,
+            ))),
         })
     }
 

@@ -10,7 +10,8 @@ mod tokens;
 pub use grants::{Permission, Scope};
 pub use import::{ImportOutcome, check_record};
 pub use rekey::RekeyReport;
-pub use tokens::NewToken;
+pub(crate) use tokens::is_issued_form;
+pub use tokens::{NewToken, TokenInfo};
 
 use crate::db::{now_secs, on_db};
 use crate::error::VaultError;

@@ -288,8 +288,17 @@ pub async fn full_access_token(vault: &cert_download_vault::Vault, principal: &s
             .await
             .unwrap();
     }
-    vault.create_token(principal, None).await.unwrap().token
+    vault.create_token(principal, None).await.unwrap().token.to_string()
 }
+
+/// The grants of the service's PostgreSQL role, as the crate's documentation gives them
+/// (`tests/trust.rs` checks that it does).
+pub const SERVICE_GRANTS: [&str; 4] = [
+    "GRANT USAGE ON SCHEMA public TO vault_service",
+    "GRANT SELECT ON _sqlx_migrations, kek_checks, certificates, sealed_keys, principals, grants, tokens TO vault_service",
+    "GRANT SELECT, INSERT ON audit TO vault_service",
+    "GRANT UPDATE (last_used_at) ON tokens TO vault_service",
+];
 
 /// The ids of the test fixtures (tests/fixtures/store: 1 to 21).
 pub const FIXTURE_IDS: std::ops::RangeInclusive<u64> = 1..=21;
