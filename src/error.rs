@@ -53,6 +53,9 @@ pub enum ErrorKind {
     InvalidFriendlyName,
     /// `pfx_encryption` is not `aes256_sha256`, `aes256_sha256_pbmac1` or `tripledes_sha1`.
     InvalidPfxEncryption,
+    /// `pfx_encryption` names a profile the host's export policy does not allow (see
+    /// `ExportPolicyBuilder::allowed_pfx_encryptions`); the message names the allowed ones.
+    PfxEncryptionNotAllowed,
     /// The store says the caller is not authenticated.
     Unauthenticated,
     /// The caller may not download this certificate.
@@ -108,7 +111,8 @@ impl ErrorKind {
             | InvalidIncludeRoot
             | InvalidChainOrder
             | InvalidFriendlyName
-            | InvalidPfxEncryption => 400,
+            | InvalidPfxEncryption
+            | PfxEncryptionNotAllowed => 400,
             Unauthenticated => 401,
             Forbidden | KeyExportForbidden => 403,
             CertificateNotFound | KeyNotFound => 404,
@@ -147,6 +151,7 @@ impl ErrorKind {
             InvalidChainOrder => "invalid_chain_order",
             InvalidFriendlyName => "invalid_friendly_name",
             InvalidPfxEncryption => "invalid_pfx_encryption",
+            PfxEncryptionNotAllowed => "pfx_encryption_not_allowed",
             Unauthenticated => "unauthenticated",
             Forbidden => "forbidden",
             KeyExportForbidden => "key_export_forbidden",
@@ -185,6 +190,7 @@ impl ErrorKind {
         ErrorKind::InvalidChainOrder,
         ErrorKind::InvalidFriendlyName,
         ErrorKind::InvalidPfxEncryption,
+        ErrorKind::PfxEncryptionNotAllowed,
         ErrorKind::Unauthenticated,
         ErrorKind::Forbidden,
         ErrorKind::KeyExportForbidden,

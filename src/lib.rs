@@ -139,6 +139,7 @@ pub fn download_with<S: CertificateStore + ?Sized>(
     policy: &ExportPolicy,
     rng: &mut dyn RandomSource,
 ) -> Result<DownloadResponse, Error> {
+    policy.check_request(&request)?;
     prepare(request, store)?.encode(policy, rng)
 }
 

@@ -35,6 +35,15 @@ pub enum PfxEncryption {
 }
 
 impl PfxEncryption {
+    /// The profile's bit in a set of profiles.
+    const fn bit(self) -> u8 {
+        match self {
+            PfxEncryption::Aes256Sha256 => 1,
+            PfxEncryption::Aes256Sha256Pbmac1 => 2,
+            PfxEncryption::TripleDesSha1 => 4,
+        }
+    }
+
     /// Every profile, in the order messages list them.
     pub const ALL: &'static [Self] = &[
         PfxEncryption::Aes256Sha256,
@@ -285,13 +294,16 @@ pub struct ExportPolicy {
     legacy_salt_len: usize,
     password: PasswordPolicy,
     pfx_encryption: PfxEncryption,
+    /// The profiles a request may ask for, one bit each ([`PfxEncryption::bit`]).
+    allowed_pfx_encryptions: u8,
 }
 
 impl ExportPolicy {
     /// The contract's defaults: 10,000 iterations for PBKDF2 and the MAC (as Java 17
     /// writes), 2,048 for the legacy `tripledes_sha1` profile, 16-byte PBKDF2 salts,
-    /// 8-byte MAC and legacy salts, the default [`PasswordPolicy`], and
-    /// [`PfxEncryption::Aes256Sha256`] for requests that name no PFX profile.
+    /// 8-byte MAC and legacy salts, the default [`PasswordPolicy`],
+    /// [`PfxEncryption::Aes256Sha256`] for requests that name no PFX profile, and every
+    /// profile allowed (as the contract has them).
     pub const DEFAULT: Self = Self {
         pbkdf2_iterations: 10_000,
         mac_iterations: 10_000,
@@ -301,6 +313,7 @@ impl ExportPolicy {
         legacy_salt_len: 8,
         password: PasswordPolicy::DEFAULT,
         pfx_encryption: PfxEncryption::Aes256Sha256,
+        allowed_pfx_encryptions: 1 | 2 | 4,
     };
 
     /// A builder starting from the defaults.
@@ -354,6 +367,68 @@ impl ExportPolicy {
     /// The PFX profile of a request that names none.
     pub fn pfx_encryption(&self) -> PfxEncryption {
         self.pfx_encryption
+    }
+
+    /// Whether a request may ask for `profile` (see
+    /// [`ExportPolicyBuilder::allowed_pfx_encryptions`]).
+    pub fn allows_pfx_encryption(&self, profile: PfxEncryption) -> bool {
+        self.allowed_pfx_encryptions & profile.bit() != 0
+    }
+
+    /// The profiles a request may ask for, in the order of [`PfxEncryption::ALL`].
+    pub fn allowed_pfx_encryptions(&self) -> impl Iterator<Item = PfxEncryption> + '_ {
+        PfxEncryption::ALL
+            .iter()
+            .copied()
+            .filter(|p| self.allows_pfx_encryption(*p))
+    }
+
+    /// Refuses a request this policy does not allow, before any store is asked: a pfx whose
+    /// `pfx_encryption` is outside the allowed profiles is a 400
+    /// `pfx_encryption_not_allowed` naming the allowed ones. [`download_with`] and
+    /// [`download_json`] call it; an async host calls it after parsing, before
+    /// [`prepare_async`] (and [`Prepared::encode`] refuses such a request all the same).
+    ///
+    /// ```
+    /// use cert_download::{DownloadRequest, ExportPolicy, PfxEncryption};
+    ///
+    /// let modern = ExportPolicy::builder()
+    ///     .allowed_pfx_encryptions(&[PfxEncryption::Aes256Sha256, PfxEncryption::Aes256Sha256Pbmac1])
+    ///     .build()?;
+    /// let legacy = DownloadRequest::from_json(
+    ///     br#"{"id": 1, "format": "pfx", "password": "securepassword123", "pfx_encryption": "tripledes_sha1"}"#,
+    /// )?;
+    /// let error = modern.check_request(&legacy).unwrap_err();
+    /// assert_eq!((error.status(), error.code()), (400, "pfx_encryption_not_allowed"));
+    /// assert!(error.message().contains("aes256_sha256_pbmac1"));
+    /// assert!(ExportPolicy::default().check_request(&legacy).is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// [`download_with`]: crate::download_with
+    /// [`download_json`]: crate::download_json
+    /// [`prepare_async`]: crate::prepare_async
+    /// [`Prepared::encode`]: crate::Prepared::encode
+    pub fn check_request(&self, request: &crate::DownloadRequest) -> Result<(), Error> {
+        if request.format() != crate::Format::Pfx {
+            return Ok(());
+        }
+        let profile = request.pfx_encryption().unwrap_or(self.pfx_encryption);
+        if self.allows_pfx_encryption(profile) {
+            return Ok(());
+        }
+        let allowed: Vec<&str> = self
+            .allowed_pfx_encryptions()
+            .map(PfxEncryption::as_str)
+            .collect();
+        Err(Error::new(
+            ErrorKind::PfxEncryptionNotAllowed,
+            format!(
+                "pfx_encryption {:?} is not allowed here; allowed: {}",
+                profile.as_str(),
+                allowed.join(", ")
+            ),
+        ))
     }
 
     /// Whether this policy can make `profile`: PBMAC1 needs at least
@@ -426,6 +501,14 @@ impl ExportPolicyBuilder {
         pfx_encryption(profile: PfxEncryption) => pfx_encryption;
     }
 
+    /// Sets the PFX profiles a request may ask for (default: all three). A request naming
+    /// another is refused before the store is asked ([`ExportPolicy::check_request`]). The
+    /// default profile ([`pfx_encryption`](Self::pfx_encryption)) must be one of them.
+    pub fn allowed_pfx_encryptions(mut self, profiles: &[PfxEncryption]) -> Self {
+        self.policy.allowed_pfx_encryptions = profiles.iter().fold(0, |set, p| set | p.bit());
+        self
+    }
+
     /// Checks and returns the policy.
     pub fn build(self) -> Result<ExportPolicy, PolicyError> {
         let p = self.policy;
@@ -443,6 +526,11 @@ impl ExportPolicyBuilder {
             if !(8..=32).contains(&len) {
                 return Err(PolicyError("a salt must be from 8 to 32 bytes"));
             }
+        }
+        if !p.allows_pfx_encryption(p.pfx_encryption) {
+            return Err(PolicyError(
+                "the default PFX profile must be one of the allowed profiles",
+            ));
         }
         if !p.can_make(p.pfx_encryption) {
             return Err(PolicyError(

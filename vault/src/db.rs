@@ -402,10 +402,29 @@ mod tests {
 
     #[test]
     fn loopback_is_this_machine_only() {
-        for host in ["127.0.0.1", "127.3.2.1", "::1", "[::1]", "localhost", "LOCALHOST", "/run/postgresql", "::ffff:127.0.0.1"] {
+        for host in [
+            "127.0.0.1",
+            "127.3.2.1",
+            "::1",
+            "[::1]",
+            "localhost",
+            "LOCALHOST",
+            "/run/postgresql",
+            "::ffff:127.0.0.1",
+        ] {
             assert!(is_loopback_host(host), "{host}");
         }
-        for host in ["10.0.0.5", "192.168.1.1", "db", "db.example", "localhost.example", "0.0.0.0", "::", "128.0.0.1", "fe80::1"] {
+        for host in [
+            "10.0.0.5",
+            "192.168.1.1",
+            "db",
+            "db.example",
+            "localhost.example",
+            "0.0.0.0",
+            "::",
+            "128.0.0.1",
+            "fe80::1",
+        ] {
             assert!(!is_loopback_host(host), "{host}");
         }
     }

@@ -109,9 +109,7 @@ pub mod seal;
 mod service_role;
 mod vault;
 
-pub use admin::{
-    ImportOutcome, NewToken, Permission, RekeyReport, Scope, TokenInfo, check_record,
-};
+pub use admin::{ImportOutcome, NewToken, Permission, RekeyReport, Scope, TokenInfo, check_record};
 pub use audit::{AuditEntry, AuditFilter, AuditRow};
 #[doc(hidden)]
 pub use caller::QUERY_SQLITE;

@@ -31,7 +31,12 @@ impl Vault {
         .fetch_one(pool)
         .await?;
         let role: String = row.try_get(0)?;
-        for (column, privilege) in [(1, "ownership"), (2, "UPDATE"), (3, "DELETE"), (4, "TRUNCATE")] {
+        for (column, privilege) in [
+            (1, "ownership"),
+            (2, "UPDATE"),
+            (3, "DELETE"),
+            (4, "TRUNCATE"),
+        ] {
             if row.try_get::<bool, _>(column)? {
                 return Err(VaultError::AuditNotProtected { role, privilege });
             }

@@ -54,7 +54,14 @@ impl AsyncHarness for Harness {
             .await;
         let mut tokens = Vec::new();
         for principal in ["full", "reader", "nobody"] {
-            tokens.push(vault.create_token(principal, None).await.unwrap().token.to_string());
+            tokens.push(
+                vault
+                    .create_token(principal, None)
+                    .await
+                    .unwrap()
+                    .token
+                    .to_string(),
+            );
         }
         let tokens: [String; 3] = tokens.try_into().unwrap();
         *self.state.lock().unwrap() = Some((vault, tokens));

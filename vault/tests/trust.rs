@@ -79,7 +79,14 @@ async fn tokens_are_listed_and_revoked_without_their_plaintext(backend: Backend)
     assert!(!first.token.contains(&first.id));
 
     // Used once: its last use is recorded.
-    assert!(vault.caller(&first.token).await.unwrap().principal().is_some());
+    assert!(
+        vault
+            .caller(&first.token)
+            .await
+            .unwrap()
+            .principal()
+            .is_some()
+    );
     let mut listed = vault.tokens("bob").await.unwrap();
     // Created within the same second, they are in no particular order.
     listed.sort_by_key(|t| t.id != first.id);
@@ -108,12 +115,26 @@ async fn tokens_are_listed_and_revoked_without_their_plaintext(backend: Backend)
         Err(VaultError::UnknownToken)
     ));
     assert_eq!(vault.caller(&first.token).await.unwrap().principal(), None);
-    assert!(vault.caller(&second.token).await.unwrap().principal().is_some());
+    assert!(
+        vault
+            .caller(&second.token)
+            .await
+            .unwrap()
+            .principal()
+            .is_some()
+    );
 
     // By principal: every token of it, no other.
     assert_eq!(vault.revoke_principal_tokens("bob").await.unwrap(), 1);
     assert_eq!(vault.caller(&second.token).await.unwrap().principal(), None);
-    assert!(vault.caller(&other.token).await.unwrap().principal().is_some());
+    assert!(
+        vault
+            .caller(&other.token)
+            .await
+            .unwrap()
+            .principal()
+            .is_some()
+    );
     assert!(
         vault
             .tokens("bob")
@@ -162,7 +183,11 @@ async fn token_look_ups_leave_connections_to_the_rest() {
     let started = std::time::Instant::now();
     let ids = vault.certificate_ids().await.unwrap();
     assert_eq!(ids.len(), DEMO_IDS.len());
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
     while let Some(answer) = flood.join_next().await {
         assert!(answer.unwrap().unwrap());
@@ -202,11 +227,23 @@ async fn the_admin_command_lists_and_revokes_tokens(backend: Backend) {
     assert_eq!((code, listed.len()), (0, 2), "{stdout}");
     assert!(!stdout.contains(&token));
     for row in &listed {
-        let mut keys: Vec<&str> = row.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut keys: Vec<&str> = row
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         keys.sort_unstable();
         assert_eq!(
             keys,
-            ["created_at", "expires_at", "id", "last_used_at", "principal", "revoked_at"]
+            [
+                "created_at",
+                "expires_at",
+                "id",
+                "last_used_at",
+                "principal",
+                "revoked_at"
+            ]
         );
     }
     assert!(listed.iter().any(|row| row["id"] == token_id.as_str()));
@@ -221,7 +258,10 @@ async fn the_admin_command_lists_and_revokes_tokens(backend: Backend) {
     // One of the three ways, exactly.
     let (code, _, _) = admin(&db, &["token", "revoke"]);
     assert_ne!(code, 0);
-    let (code, _, _) = admin(&db, &["token", "revoke", "--id", "x", "--principal", "dave"]);
+    let (code, _, _) = admin(
+        &db,
+        &["token", "revoke", "--id", "x", "--principal", "dave"],
+    );
     assert_ne!(code, 0);
 }
 
@@ -242,11 +282,12 @@ async fn an_id_the_caller_may_not_read_reads_no_bytes() {
     let full = common::full_access_token(&vault, "admin").await;
     let raw = sqlx::SqlitePool::connect(&db.url).await.unwrap();
     // The columns the look-up fetches: the leaf, the issuers, the sealed key's ciphertext.
-    let fetch = |token: String, n: i64| {
-        let raw = raw.clone();
-        async move {
-            let hash = sha2::Sha256::digest(token.as_bytes()).to_vec();
-            let row: (i32, i32, Option<Vec<u8>>, Option<Vec<u8>>, Option<String>) =
+    let fetch =
+        |token: String, n: i64| {
+            let raw = raw.clone();
+            async move {
+                let hash = sha2::Sha256::digest(token.as_bytes()).to_vec();
+                let row: (i32, i32, Option<Vec<u8>>, Option<Vec<u8>>, Option<String>) =
                 sqlx::query_as(QUERY_SQLITE.replace(
                     ", s.wrap_nonce, s.wrapped_key, s.key_format, s.key_nonce, s.ciphertext",
                     "",
@@ -257,9 +298,9 @@ async fn an_id_the_caller_may_not_read_reads_no_bytes() {
                 .fetch_one(&raw)
                 .await
                 .unwrap();
-            row
-        }
-    };
+                row
+            }
+        };
     let absent = fetch(outsider.token.to_string(), 999_999).await;
     assert_eq!(absent, (0, 0, None, None, None));
     // No read grant: as absent (the row's bytes were not joined).
@@ -296,7 +337,10 @@ async fn the_audit_row_keeps_the_peer_and_the_pfx_profile(backend: Backend) {
     let rows = vault.audit(&AuditFilter::default()).await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].entry.peer.as_deref(), Some("10.0.0.2:41000"));
-    assert_eq!(rows[0].entry.pfx_encryption.as_deref(), Some("tripledes_sha1"));
+    assert_eq!(
+        rows[0].entry.pfx_encryption.as_deref(),
+        Some("tripledes_sha1")
+    );
     assert_eq!(rows[0].entry.client.as_deref(), Some("203.0.113.7"));
 }
 
@@ -327,7 +371,10 @@ async fn an_unverified_link_off_loopback_is_refused() {
         let error = Vault::connect(url, keyring(), VaultOptions::default())
             .await
             .unwrap_err();
-        assert!(matches!(error, VaultError::InsecureTransport { .. }), "{url}: {error}");
+        assert!(
+            matches!(error, VaultError::InsecureTransport { .. }),
+            "{url}: {error}"
+        );
         assert!(error.to_string().contains("sslmode=verify-full"), "{error}");
         // The flag lets it through to the network (where this host does not answer).
         let error = Vault::connect(
@@ -339,13 +386,20 @@ async fn an_unverified_link_off_loopback_is_refused() {
         )
         .await
         .unwrap_err();
-        assert!(!matches!(error, VaultError::InsecureTransport { .. }), "{error}");
+        assert!(
+            !matches!(error, VaultError::InsecureTransport { .. }),
+            "{error}"
+        );
     }
     // The admin command: exit 1, one line naming the setting.
     for args in [&["init"][..], &["token", "list", "alice"][..]] {
         let output = Command::new(env!("CARGO_BIN_EXE_cert-download-vault"))
             .args(args)
-            .args(["--database", "postgres://svc:pw@db.invalid/vault", "--kek-file"])
+            .args([
+                "--database",
+                "postgres://svc:pw@db.invalid/vault",
+                "--kek-file",
+            ])
             .arg(&kek)
             .output()
             .unwrap();
@@ -371,7 +425,10 @@ async fn every_connection_commits_synchronously() {
     let sql = format!("ALTER DATABASE {name} SET synchronous_commit = off");
     match &raw {
         common::Raw::Postgres(pool) => {
-            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(pool)
+                .await
+                .unwrap();
         }
         common::Raw::Sqlite(_) => unreachable!(),
     }
@@ -385,7 +442,11 @@ async fn every_connection_commits_synchronously() {
     let vault = db.connect().await;
     for _ in 0..3 {
         assert_eq!(
-            vault.postgres_setting("synchronous_commit").await.unwrap().as_deref(),
+            vault
+                .postgres_setting("synchronous_commit")
+                .await
+                .unwrap()
+                .as_deref(),
             Some("on")
         );
     }
@@ -405,7 +466,10 @@ async fn a_service_role_with_power_over_the_audit_rows_is_refused() {
     let owner = db.init().await;
     // The owner (a superuser here) is refused, naming the role and the privilege.
     let error = owner.check_service_role().await.unwrap_err();
-    assert!(matches!(error, VaultError::AuditNotProtected { .. }), "{error}");
+    assert!(
+        matches!(error, VaultError::AuditNotProtected { .. }),
+        "{error}"
+    );
     assert!(error.to_string().contains("\"postgres\""), "{error}");
 
     // The grants used here are those the crate documents.
@@ -424,7 +488,10 @@ async fn a_service_role_with_power_over_the_audit_rows_is_refused() {
         unreachable!()
     };
     let run = |sql: String| async move {
-        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(pool)
+            .await
+            .unwrap();
     };
     run(format!("CREATE ROLE {role} LOGIN")).await;
     // The grants the crate documents.
@@ -471,7 +538,9 @@ fn pg_bin() -> PathBuf {
         .filter(|p| p.join("initdb").is_file())
         .collect();
     found.sort();
-    found.pop().expect("PostgreSQL's binaries (CERT_DOWNLOAD_PG_BIN)")
+    found
+        .pop()
+        .expect("PostgreSQL's binaries (CERT_DOWNLOAD_PG_BIN)")
 }
 
 fn run(program: &str, args: &[&str]) {
@@ -491,22 +560,48 @@ fn make_ca(dir: &Path, name: &str) -> PathBuf {
     run(
         "openssl",
         &[
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-days", "2", "-subj", &format!("/CN={name} test CA"),
-            "-keyout", key.to_str().unwrap(), "-out", cert.to_str().unwrap(),
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={name} test CA"),
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            cert.to_str().unwrap(),
         ],
     );
     cert
 }
 
 fn make_server_cert(dir: &Path, ca: &str, host: &str) {
-    let (key, csr, cert) = (dir.join("server.key"), dir.join("server.csr"), dir.join("server.pem"));
+    let (key, csr, cert) = (
+        dir.join("server.key"),
+        dir.join("server.csr"),
+        dir.join("server.pem"),
+    );
     run(
         "openssl",
         &[
-            "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-subj", &format!("/CN={host}"), "-keyout", key.to_str().unwrap(),
-            "-out", csr.to_str().unwrap(),
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            &format!("/CN={host}"),
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            csr.to_str().unwrap(),
         ],
     );
     let ext = dir.join("san.ext");
@@ -514,11 +609,21 @@ fn make_server_cert(dir: &Path, ca: &str, host: &str) {
     run(
         "openssl",
         &[
-            "x509", "-req", "-in", csr.to_str().unwrap(),
-            "-CA", dir.join(format!("{ca}-ca.pem")).to_str().unwrap(),
-            "-CAkey", dir.join(format!("{ca}-ca.key")).to_str().unwrap(),
-            "-CAcreateserial", "-days", "2", "-extfile", ext.to_str().unwrap(),
-            "-out", cert.to_str().unwrap(),
+            "x509",
+            "-req",
+            "-in",
+            csr.to_str().unwrap(),
+            "-CA",
+            dir.join(format!("{ca}-ca.pem")).to_str().unwrap(),
+            "-CAkey",
+            dir.join(format!("{ca}-ca.key")).to_str().unwrap(),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            ext.to_str().unwrap(),
+            "-out",
+            cert.to_str().unwrap(),
         ],
     );
 }
@@ -551,7 +656,11 @@ impl OwnCluster {
         for file in ["server.pem", "server.key"] {
             std::fs::copy(tls.join(file), dir.path().join(file)).unwrap();
         }
-        std::fs::set_permissions(dir.path().join("server.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(
+            dir.path().join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
         if as_postgres {
             run("chown", &["-R", "postgres:", dir.path().to_str().unwrap()]);
@@ -561,14 +670,22 @@ impl OwnCluster {
             .local_addr()
             .unwrap()
             .port();
-        let cluster = OwnCluster { dir, port, as_postgres };
+        let cluster = OwnCluster {
+            dir,
+            port,
+            as_postgres,
+        };
         let status = cluster
             .command("initdb")
             .args(["-A", "trust", "-U", "postgres", "-D"])
             .arg(&data)
             .output()
             .unwrap();
-        assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+        assert!(
+            status.status.success(),
+            "{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
         let root = cluster.dir.path().display().to_string();
         let options = format!(
             "-k {root} -c listen_addresses=127.0.0.1 -p {port} -c fsync=off -c ssl=on \
@@ -655,6 +772,11 @@ async fn verify_full_accepts_the_right_ca_and_refuses_another() {
         "postgres://postgres@vault-db.test:{}/postgres?hostaddr=127.0.0.1&sslmode=require",
         cluster.port
     );
-    let error = Vault::connect(&plain, keyring(), options()).await.unwrap_err();
-    assert!(matches!(error, VaultError::InsecureTransport { .. }), "{error}");
+    let error = Vault::connect(&plain, keyring(), options())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, VaultError::InsecureTransport { .. }),
+        "{error}"
+    );
 }

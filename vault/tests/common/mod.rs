@@ -288,7 +288,12 @@ pub async fn full_access_token(vault: &cert_download_vault::Vault, principal: &s
             .await
             .unwrap();
     }
-    vault.create_token(principal, None).await.unwrap().token.to_string()
+    vault
+        .create_token(principal, None)
+        .await
+        .unwrap()
+        .token
+        .to_string()
 }
 
 /// The grants of the service's PostgreSQL role, as the crate's documentation gives them
