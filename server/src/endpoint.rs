@@ -15,8 +15,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use cert_download::{
     BlockingStore, CertificateId, CertificateRecord, CertificateStore, DirectoryStore,
-    DownloadRequest, DownloadResponse, Error, ErrorKind, ExportPolicy, Format, OsRandom, Prepared,
-    PrivateKeyDer, StoreError, prepare, prepare_async,
+    DownloadRequest, DownloadResponse, Error, ErrorKind, ExportPolicy, Format, OsRandom,
+    PfxEncryption, Prepared, PrivateKeyDer, StoreError, prepare, prepare_async,
 };
 use tokio::sync::watch;
 use tower::buffer::Buffer;
@@ -245,6 +245,8 @@ fn body_refusal(failure: &BodyFailure) -> Refusal {
 struct Audit {
     principal: Option<String>,
     download: Option<(CertificateId, Format, bool)>,
+    /// The PFX profile of a pfx download.
+    pfx_encryption: Option<PfxEncryption>,
 }
 
 impl Audit {
@@ -270,6 +272,7 @@ impl Audit {
             id,
             format,
             key_included = with_key.map(|key| key && status == 200),
+            pfx_encryption = self.pfx_encryption.map(PfxEncryption::as_str),
             status,
             error,
             "download"
@@ -306,7 +309,9 @@ pub(crate) async fn download(State(endpoint): State<Arc<Endpoint>>, request: Req
     if let (Some(vault), Some(principal), Some(download)) =
         (&endpoint.vault, &audit.principal, audit.download)
     {
-        outcome = vault.record(client, principal, download, outcome).await;
+        outcome = vault
+            .record(client, principal, download, audit.pfx_encryption, outcome)
+            .await;
     }
     audit.log(client, &outcome);
     let mut response = match outcome {
@@ -338,6 +343,18 @@ async fn judge(
         ));
     }
     audit.download = Some((request.id(), request.format(), request.includes_key()));
+    if request.format() == Format::Pfx {
+        audit.pfx_encryption = Some(
+            request
+                .pfx_encryption()
+                .unwrap_or_else(|| endpoint.policy.pfx_encryption()),
+        );
+    }
+    // A profile the policy does not allow is refused before the store is asked.
+    endpoint
+        .policy
+        .check_request(&request)
+        .map_err(|error| Refusal::from(&error))?;
     let encoded = match caller {
         Caller::File(grant) => from_directory(endpoint, grant, request).await?,
         Caller::Vault(caller) => from_vault(endpoint, caller, request).await?,

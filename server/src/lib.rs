@@ -62,6 +62,7 @@ use tokio::sync::watch;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 pub use auth::Tokens;
+pub use client::ForwardedHeader;
 pub use options::{Limits, Options, Transport};
 pub use serve::{serve, shutdown_signal, tls_acceptor};
 pub use vault::{VaultBackend, VaultFlags};
@@ -108,8 +109,11 @@ impl Config {
     /// vault serves), the limits and the PFX profile; no vault (it is opened in the
     /// runtime, [`VaultBackend::open`]) and no shutdown (the binary sets its own).
     pub fn from_options(options: &Options) -> Result<Self, String> {
-        let policy = ExportPolicy::builder()
-            .pfx_encryption(options.pfx_encryption)
+        let mut builder = ExportPolicy::builder().pfx_encryption(options.pfx_encryption);
+        if !options.pfx_encryption_allowed.is_empty() {
+            builder = builder.allowed_pfx_encryptions(&options.pfx_encryption_allowed);
+        }
+        let policy = builder
             .build()
             .map_err(|e| format!("the export policy: {e}"))?;
         let tokens = match options.vault.database {
@@ -191,7 +195,7 @@ pub fn app(config: Config) -> Router {
     ));
     sweep_while_alive(Arc::downgrade(&endpoint));
     logs::set_rate(limits.log_lines_per_second);
-    let proxies = Proxies::new(&limits.trusted_proxies);
+    let proxies = Proxies::new(&limits.trusted_proxies, limits.forwarded_header);
     Router::new()
         .route(
             PATH,
@@ -214,7 +218,10 @@ pub fn app(config: Config) -> Router {
 pub fn run(options: Options) -> Result<(), String> {
     let config = Config::from_options(&options)?;
     let tls = match options.transport()? {
-        Transport::Tls { cert, key } => Some(tls_acceptor(&cert, &key)?),
+        Transport::Tls { cert, key } => {
+            options::check_tls_key(&key, options.vault.database.is_some())?;
+            Some(tls_acceptor(&cert, &key)?)
+        }
         Transport::InsecureHttp => None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -94,6 +94,28 @@ impl VaultOptions {
     }
 }
 
+/// The database of `url` as it may be logged: the host, port, database and user of the
+/// parsed URL (the file of a SQLite one), never the URL as given, whose password may sit
+/// in the user part or in the query (`?password=`).
+pub fn describe_database(url: &str) -> String {
+    if url.starts_with("sqlite:") {
+        return match SqliteConnectOptions::from_str(url) {
+            Ok(options) => format!("sqlite {}", options.get_filename().display()),
+            Err(_) => "a sqlite URL that does not parse".to_owned(),
+        };
+    }
+    match PgConnectOptions::from_str(url) {
+        Ok(options) => format!(
+            "postgres host {} port {} database {} user {}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or("(the user's)"),
+            options.get_username()
+        ),
+        Err(_) => "a database URL that does not parse".to_owned(),
+    }
+}
+
 /// Whether a PostgreSQL host is on this machine: a Unix socket directory (an absolute
 /// path), `localhost`, or a loopback address (127.0.0.0/8, `::1`, also IPv4-mapped). Any
 /// other name or address, private ones included, is a network that someone else may sit

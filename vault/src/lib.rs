@@ -114,7 +114,7 @@ pub use audit::{AuditEntry, AuditFilter, AuditRow};
 #[doc(hidden)]
 pub use caller::QUERY_SQLITE;
 pub use caller::VaultStore;
-pub use db::VaultOptions;
+pub use db::{VaultOptions, describe_database};
 pub use error::{VaultError, is_unavailable};
 pub use seal::{KekFileError, Keyring, SealError, SealedKey};
 pub use vault::Vault;

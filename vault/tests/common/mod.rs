@@ -130,6 +130,55 @@ impl TestDb {
             .unwrap()
     }
 
+    /// The PostgreSQL role the service connects as ([`TestDb::service_url`]): one per test
+    /// database.
+    pub fn service_role(&self) -> String {
+        format!("svc_{}", self.url.rsplit('_').next().unwrap_or("vault"))
+    }
+
+    /// The URL the service connects with: on PostgreSQL as [`TestDb::service_role`] (made
+    /// by [`TestDb::grant_service_role`]), which may not change audit rows; on SQLite the
+    /// file.
+    pub fn service_url(&self) -> String {
+        match self.backend {
+            Backend::Sqlite => self.url.clone(),
+            Backend::Postgres => {
+                let start = self.url.find("://").map_or(0, |i| i + 3);
+                let rest = &self.url[start..];
+                let host = rest.find('@').map_or(rest, |at| &rest[at + 1..]);
+                format!("{}{}@{host}", &self.url[..start], self.service_role())
+            }
+        }
+    }
+
+    /// On PostgreSQL, creates the service role with the grants the crate documents (after
+    /// `init`: the grants name the tables). Nothing on SQLite.
+    pub async fn grant_service_role(&self) {
+        if self.backend != Backend::Postgres {
+            return;
+        }
+        let pool = PgPool::connect(&self.url).await.unwrap();
+        let role = self.service_role();
+        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_roles WHERE rolname = $1")
+            .bind(&role)
+            .fetch_optional(&pool)
+            .await
+            .unwrap();
+        if exists.is_none() {
+            sqlx::query(AssertSqlSafe(format!("CREATE ROLE {role} LOGIN")))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        for grant in SERVICE_GRANTS {
+            sqlx::query(AssertSqlSafe(grant.replace("vault_service", &role)))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        pool.close().await;
+    }
+
     pub async fn raw(&self) -> Raw {
         match self.backend {
             Backend::Sqlite => Raw::Sqlite(SqlitePool::connect(&self.url).await.unwrap()),
