@@ -23,7 +23,7 @@ request.json: {\"id\": N, \"format\": \"pfx\" | \"pem\" | \"crt\" | \"p7b\", \"p
   \"download_key\": bool, \"include_chain\": bool, \"include_root\": bool,
   \"chain_order\": \"leaf_first\" | \"root_first\", \"friendly_name\": \"...\",
   \"pfx_encryption\": \"aes256_sha256\" | \"aes256_sha256_pbmac1\" | \"tripledes_sha1\"}:
-  the fields and their values are in the README";
+  the fields and their values are in docs/contract.md";
 
 struct Args {
     store: PathBuf,

@@ -9,6 +9,24 @@ use serde::Serialize;
 ///
 /// Each kind has a fixed HTTP [`status`](ErrorKind::status) and a stable snake_case
 /// [`code`](ErrorKind::code) that is sent as the `error` field of the error body.
+///
+/// # The error body
+///
+/// Errors are one JSON object, `{"status": 400, "error": "password_required", "message": "..."}`
+/// ([`Error::to_json`]), with a stable `error` code. No message ever holds the password, key
+/// bytes or a backend's error text. Every rule of the request (400) is checked before the
+/// store is asked anything.
+///
+/// | status | codes |
+/// |---|---|
+/// | 400 | `body_too_large`, `invalid_json`, `unknown_field`, `duplicate_field`, `missing_field`, `invalid_id`, `unsupported_format`, `invalid_download_key`, `key_not_supported`, `invalid_password`, `password_required`, `password_too_short`, `password_too_long`, `password_control_character`, `password_not_ascii`, `invalid_include_chain`, `invalid_include_root`, `invalid_chain_order`, `invalid_friendly_name`, `invalid_pfx_encryption`, `pfx_encryption_not_allowed` |
+/// | 401 | `unauthenticated` |
+/// | 403 | `forbidden`, `key_export_forbidden` |
+/// | 404 | `certificate_not_found`, `key_not_found` |
+/// | 500 | `invalid_certificate`, `invalid_chain`, `invalid_key`, `unsupported_key`, `key_mismatch`, `store_failure`, `pfx_encryption_unavailable`, `internal_error` |
+///
+/// Which request field each 400 is about is in the [`request`](crate::request) module's
+/// table; a store answers 401, 403 and 404 through [`StoreError`](crate::StoreError).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {

@@ -64,8 +64,13 @@
 //! | `http` | off | `http::response`, the answer as an `http::Response` |
 //! | `conformance` | off | `conformance`, the test suite for your store (embeds demo keys) |
 //!
-//! The request and response fields, the error codes, what goes into each file and which
-//! consumer opens which output are in the README.
+//! # Where to read on
+//!
+//! - [`guide`]: how to build a host (your store, async hosts, authentication and the body
+//!   limit, an axum host), the features, what goes into each file and which consumer opens
+//!   which output.
+//! - [`request`]: the request's fields and the response; [`ErrorKind`]: the statuses and
+//!   error codes.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -83,6 +88,7 @@ mod response;
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
 pub mod conformance;
+pub mod guide;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;

@@ -3,6 +3,55 @@
 //! Parsing knows nothing of stores or cryptography. Once a [`DownloadRequest`] exists it is
 //! valid: the format is known, and a password within the policy is present exactly when a
 //! key is to be exported.
+//!
+//! # The request body
+//!
+//! A JSON object, at most 64 KiB. Every rule is checked (400) before the store is asked
+//! anything.
+//!
+//! | field | accepted values | rules |
+//! |---|---|---|
+//! | `id` | a JSON integer from 1 to 2^63-1, or a string of ASCII digits in that range | anything else: 400 `invalid_id`; missing: 400 `missing_field` |
+//! | `format` | `"pfx"`, `"pem"`, `"crt"`, `"p7b"`, ASCII case-insensitive | missing: 400 `missing_field`; any other value: 400 `unsupported_format` naming the supported values |
+//! | `download_key` | `true`, `false`, `"true"`/`"false"` (case-insensitive), `null`; default false | pfx: ignored whatever its value (the key is always in a PFX); p7b: true is 400 `key_not_supported` (it never carries a key); any other value is 400 `invalid_download_key` |
+//! | `password` | a string | required for pfx, and for pem/crt when `download_key` is true: missing, `null` or empty is 400 `password_required`; not a string is 400 `invalid_password`; ignored when no key goes out (always for p7b) |
+//! | `include_chain` | boolean, default `true` | pfx, pem and p7b: the issuers follow the leaf; crt is always the single leaf |
+//! | `include_root` | boolean, default `true`; `null` = absent | pfx, pem and p7b: `false` gives the chain a TLS server sends (RFC 8446 4.4.2, RFC 5246 7.4.2): the leaf, then each issuer that certifies the one before it (issuer links as the guide's "What goes into the files" judges them), without the self-signed root that ends that path; stored certificates that certify nothing on that path (an unrelated CA, a second root) are left out too; a self-signed leaf stays (it is the leaf); crt ignores it; not a boolean is 400 `invalid_include_root` |
+//! | `chain_order` | `"leaf_first"` (default) or `"root_first"` | pfx and pem; `root_first` is the exact reverse of `leaf_first`; a p7b's certificates are a DER `SET OF`, in DER order whatever this says (readers order the chain themselves) |
+//! | `friendly_name` | string, 1 to 64 characters, no control characters, none beyond U+FFFF | pfx: the friendlyName (alias) of the key and the leaf; default: the leaf's subject CN, else `certificate-<id>` |
+//! | `pfx_encryption` | `"aes256_sha256"`, `"aes256_sha256_pbmac1"` or `"tripledes_sha1"`; default: the export policy's, `"aes256_sha256"` unless the host chose another | pfx only |
+//!
+//! `null` counts as absent for every optional field. An unknown field is a 400
+//! `unknown_field` naming it (so that `downloadKey` never silently yields a file without the
+//! key); a field given twice is a 400 `duplicate_field`; a body that is not one UTF-8 JSON
+//! object is a 400 `invalid_json`, over 64 KiB a 400 `body_too_large`.
+//!
+//! Password policy ([`PasswordPolicy`], defaults): at least 8 characters, at most 1024 bytes of
+//! UTF-8, no control characters (U+0000-U+001F, U+007F): `password_too_short`,
+//! `password_too_long`, `password_control_character`. Non-ASCII passwords are allowed and
+//! open in OpenSSL, NSS, GnuTLS and Python; Java's PBES2 refuses them, so the policy has an
+//! ASCII-only mode (`password_not_ascii`) for deployments whose users open files in Java.
+//!
+//! # The response
+//!
+//! | format | `certificate` is the Base64 of | other fields |
+//! |---|---|---|
+//! | pfx | the PKCS#12 file (DER) with the key, the leaf and (by default) the chain | `"format": "pfx"` |
+//! | pem | PEM text: the leaf `CERTIFICATE`, the chain, then with `download_key` one `ENCRYPTED PRIVATE KEY` | `"format": "pem"` |
+//! | crt | the leaf certificate (DER) | `"format": "crt"`; with `download_key` also `"key"` (Base64 of the DER `EncryptedPrivateKeyInfo`) and `"key_format": "key"` |
+//! | p7b | a DER certs-only PKCS#7 `SignedData` (no signers, `id-data` without content): the leaf and (by default) its chain, in DER (`SET OF`) order, not chain order: `openssl pkcs7 -print_certs` may print an intermediate first. For a TLS server's chain file (nginx, HAProxy) download `pem` instead | `"format": "p7b"` |
+//!
+//! Fields in that order; Base64 standard alphabet, padded, no line breaks; PEM with LF line
+//! ends and 64-character lines.
+//!
+//! ```json
+//! {"certificate": "MIIDq...", "format": "crt", "key": "MIIFH...", "key_format": "key"}
+//! ```
+//!
+//! A refusal is the error body of [`ErrorKind`] (its statuses and codes are
+//! listed there). What each file holds, byte for byte, and which consumer opens it are in the
+//! [`guide`](crate::guide). The binding specification these rules come from is
+//! `docs/contract.md` in the repository.
 
 use std::borrow::Cow;
 use std::fmt;

@@ -12,7 +12,7 @@
 //! Each must give back the stored key and certificates, in the order the contract says, with
 //! the algorithms and attributes it says, and must refuse a wrong password. A test whose
 //! tools are missing is ignored with the reason and one build warning per tool
-//! (`interop/judges.rs`); `scripts/test-all` installs them and lets nothing be ignored.
+//! (test-support's `judges`); `scripts/test-all` installs them and lets nothing be ignored.
 //!
 //! Tool behaviour worth knowing (each pinned by comparing with the file OpenSSL writes):
 //! - Java 17 refuses every non-ASCII password, in both PFX profiles, also on files written

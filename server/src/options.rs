@@ -1,7 +1,7 @@
 //! The command line (`clap`, derive): where to listen, what to serve, and every limit with
 //! its default. Each limit is stated once, here: its flag, default and help text are the
 //! attributes and doc comment of its field, and `--help`, [`Limits::default`] and the
-//! README's limits table (checked by a test) all come from them.
+//! limits table of server/README.md (checked by a test) all come from them.
 
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
@@ -163,7 +163,8 @@ fn cores() -> usize {
 impl Limits {
     /// Keyed downloads encoding at once: `--encode-threads`, or two per core. One per core
     /// left 15 % of a 2-core machine idle under a pfx flood (each job also reads the store,
-    /// and hands off between jobs); two per core used it (PERFORMANCE.md, issue 18).
+    /// and hands off between jobs); two per core used it (PERFORMANCE.md, "On a quiet
+    /// machine").
     pub fn encode_threads(&self) -> usize {
         self.encode_threads
             .map_or_else(|| 2 * cores(), NonZeroUsize::get)

@@ -13,9 +13,7 @@ mod raw;
 #[path = "server/tools.rs"]
 mod tools;
 
-#[allow(unused_macros, dead_code)]
-#[path = "../../vault/tests/common/mod.rs"]
-mod common;
+use cert_download_test_support::vault_db as common;
 
 use std::os::unix::fs::PermissionsExt;
 

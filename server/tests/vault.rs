@@ -20,9 +20,7 @@ mod raw;
 #[path = "server/tools.rs"]
 mod tools;
 
-#[allow(unused_macros)]
-#[path = "../../vault/tests/common/mod.rs"]
-mod common;
+use cert_download_test_support::vault_db as common;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -511,17 +509,17 @@ on_both_databases! {
     revocation_reaches_every_instance: revocation_reaches_every_instance;
 }
 
-/// The README's "Run it as a vault" names every flag of the vault, each with the default
-/// the flag has.
+/// The service's README (`server/README.md`), "Run it as a vault", names every flag of the
+/// vault, each with the default the flag has.
 #[test]
 fn the_readme_states_the_vault_flags_and_their_defaults() {
     use clap::CommandFactory;
-    let readme = std::fs::read_to_string(repo_dir().join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(repo_dir().join("server/README.md")).unwrap();
     let section = readme
-        .split("### Run it as a vault")
+        .split("\n## Run it as a vault\n")
         .nth(1)
-        .and_then(|rest| rest.split("\n### ").next())
-        .expect("a ### Run it as a vault section in README.md");
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("a ## Run it as a vault section in server/README.md");
     let command = cert_download_server::Options::command();
     let flags: Vec<&clap::Arg> = command
         .get_arguments()
@@ -532,14 +530,14 @@ fn the_readme_states_the_vault_flags_and_their_defaults() {
         let flag = format!("--{}", arg.get_long().unwrap());
         assert!(
             section.contains(&format!("`{flag}")),
-            "the README does not name {flag}"
+            "server/README.md does not name {flag}"
         );
         if let [default] = arg.get_default_values() {
             let value = arg.get_value_names().unwrap()[0].as_str();
             let stated = format!("`{flag} {value}` (default {})", default.to_string_lossy());
             assert!(
                 section.contains(&stated),
-                "the README does not say {stated}"
+                "server/README.md does not say {stated}"
             );
         }
     }

@@ -1,9 +1,9 @@
-//! Beyond the seed: p7b and include_root.
+//! Beyond the vendor's pages (docs/contract.md, "Where it comes from"): p7b and include_root.
 
 use super::*;
 
 // ---------------------------------------------------------------------------------------
-// Beyond the seed: p7b and include_root
+// Beyond the vendor's pages: p7b and include_root
 // ---------------------------------------------------------------------------------------
 
 /// The certificates of a p7b, checked against the contract's shape on the way: a DER

@@ -1,4 +1,4 @@
-//! The contract of `POST /api/certificate/download` (../shared/CONTRACT.md), rule by rule:
+//! The contract of `POST /api/certificate/download` (docs/contract.md), rule by rule:
 //! the request table, the error table, the response shape, the chain order, and the two
 //! stores that ship. One module a concern; the helpers they share are here and in
 //! `support.rs` (shared with the secrets, command-line and route tests).

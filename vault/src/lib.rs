@@ -118,3 +118,8 @@ pub use db::{VaultOptions, describe_database};
 pub use error::{VaultError, is_unavailable};
 pub use seal::{KekFileError, Keyring, SealError, SealedKey};
 pub use vault::Vault;
+
+/// The crate's README (`vault/README.md`): its Rust block compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

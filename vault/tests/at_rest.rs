@@ -2,7 +2,8 @@
 //! SQLite file (with its WAL and journal) nor a `pg_dump` of the PostgreSQL database holds
 //! the key's DER, its PEM body, or any 16-byte window of its private scalar or primes.
 
-mod common;
+use cert_download_test_support::on_both;
+use cert_download_test_support::vault_db as common;
 
 use std::collections::HashSet;
 use std::path::PathBuf;

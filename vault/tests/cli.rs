@@ -1,7 +1,8 @@
 //! The admin command as a script uses it: one JSON object on standard output, a non-zero
 //! exit and a JSON error on failure, each step idempotent.
 
-mod common;
+use cert_download_test_support::on_both;
+use cert_download_test_support::vault_db as common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

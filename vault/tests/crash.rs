@@ -6,7 +6,8 @@
 //! then checks that it did stop short of the end (each record costs a transaction commit
 //! and, for import, the key check, so 380 more take far longer than one poll).
 
-mod common;
+use cert_download_test_support::on_both;
+use cert_download_test_support::vault_db as common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

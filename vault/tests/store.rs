@@ -1,7 +1,8 @@
 //! The store against real databases: the conformance suite, every status, imports of the
 //! demo store and the fixtures, grants and revocation, tampering, the audit trail.
 
-mod common;
+use cert_download_test_support::on_both;
+use cert_download_test_support::vault_db as common;
 
 use std::sync::Mutex;
 use std::time::Duration;

@@ -3,7 +3,8 @@
 //! token before any query, a bounded share of the pool for token look-ups, grants inside
 //! the look-up's joins, and tokens listed and revoked without their plaintext.
 
-mod common;
+use cert_download_test_support::on_both;
+use cert_download_test_support::vault_db as common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

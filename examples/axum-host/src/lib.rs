@@ -6,10 +6,11 @@
 //! authorize and load through the store on the async side (`prepare_async`, here over a
 //! synchronous store on tokio's blocking pool with `BlockingStore`), then encode, which is
 //! CPU-bound, on `spawn_blocking`; answer with `cert_download::http::response` (status,
-//! JSON, `Cache-Control: no-store`, `WWW-Authenticate` on 401). The README's axum snippet
-//! is the region between the `README` markers below; a test keeps the two the same.
+//! JSON, `Cache-Control: no-store`, `WWW-Authenticate` on 401). The library guide's axum
+//! block (`src/guide.rs`) is the region between the `guide` markers below; a test keeps
+//! the two the same.
 
-// README: begin
+// guide: begin
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -111,7 +112,7 @@ pub fn app(host: Host) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES + 1024))
         .with_state(Arc::new(host))
 }
-// README: end
+// guide: end
 
 use std::path::PathBuf;
 

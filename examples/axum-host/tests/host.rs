@@ -1,5 +1,5 @@
 //! The axum host in process (`tower::ServiceExt::oneshot`): every answer's status, JSON
-//! body and headers, and the README's axum snippet being this crate's code.
+//! body and headers, and the guide's axum block being this crate's code.
 
 use std::collections::HashMap;
 
@@ -98,24 +98,35 @@ async fn the_host_s_policy_applies_and_bad_bodies_are_the_contract_s_400s() {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
-/// The README's axum block is the marked region of src/lib.rs, character for character.
+/// The guide's axum block (the library's `src/guide.rs`, "An axum host") is the marked
+/// region of src/lib.rs, character for character.
 #[test]
-fn the_readme_snippet_is_this_crate_s_code() {
+fn the_guide_s_axum_block_is_this_crate_s_code() {
     let manifest = env!("CARGO_MANIFEST_DIR");
     let source = std::fs::read_to_string(format!("{manifest}/src/lib.rs")).unwrap();
-    let readme = std::fs::read_to_string(format!("{manifest}/../../README.md")).unwrap();
+    let guide_source = std::fs::read_to_string(format!("{manifest}/../../src/guide.rs")).unwrap();
+    // The guide is module docs: each line is `//!`, then a space unless the line is empty.
+    let guide: String = guide_source
+        .lines()
+        .map(|line| {
+            let text = line
+                .strip_prefix("//!")
+                .expect("src/guide.rs holds only //! lines");
+            format!("{}\n", text.strip_prefix(' ').unwrap_or(text))
+        })
+        .collect();
     let region = source
-        .split_once("// README: begin\n")
-        .and_then(|(_, rest)| rest.split_once("// README: end\n"))
+        .split_once("// guide: begin\n")
+        .and_then(|(_, rest)| rest.split_once("// guide: end\n"))
         .map(|(region, _)| region)
-        .expect("src/lib.rs marks its README region");
-    let block = readme
+        .expect("src/lib.rs marks its guide region");
+    let block = guide
         .split_once("<!-- cut from examples/axum-host/src/lib.rs -->\n```rust,ignore\n")
         .and_then(|(_, rest)| rest.split_once("```\n"))
         .map(|(block, _)| block)
-        .expect("README.md has the axum block, marked as cut from the example");
+        .expect("src/guide.rs has the axum block, marked as cut from the example");
     assert_eq!(
         block, region,
-        "README.md's axum block differs from examples/axum-host/src/lib.rs: copy the region"
+        "src/guide.rs's axum block differs from examples/axum-host/src/lib.rs: copy the region"
     );
 }

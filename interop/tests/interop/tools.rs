@@ -1,6 +1,6 @@
 //! Running the external tools: one small command builder that finds the program (a tool
 //! missing at run time is a failure with an install hint; a test whose tool was missing at
-//! build time is ignored, see `interop/judges.rs`), keeps secrets out of messages,
+//! build time is ignored, see test-support's `judges`), keeps secrets out of messages,
 //! feeds stdin, enforces a timeout and reports stderr when a command does not do what the
 //! test expects.
 

@@ -1,5 +1,4 @@
-//! The eight findings of the red-team pass on the service (issue 12), each reproduced on
-//! loopback, bounded in count and in time, asserting the bound: a stalled connection is
+//! Attacks on the service, each reproduced on loopback, bounded in count and in time, asserting the bound: a stalled connection is
 //! closed within its timeout, memory grows less than a stated figure (`/proc/<pid>/status`),
 //! the accept loop does not spin (CPU time from `/proc/<pid>/stat`), overload and abuse get
 //! 503/429 with `Retry-After`, one log line where there were a million.
@@ -64,7 +63,7 @@ fn mib(kib: u64) -> f64 {
 }
 
 // ---------------------------------------------------------------------------------------
-// 1. No timeout on reading the body
+// A body that stalls or drips: cut by its timeout
 // ---------------------------------------------------------------------------------------
 
 /// 100 connections send headers announcing 1,000 bytes and one byte of body, then nothing:
@@ -72,7 +71,7 @@ fn mib(kib: u64) -> f64 {
 /// slack for a loaded machine). One connection that sends a byte every 0.4 s, never pausing
 /// long enough for the body timeout, is cut by the 3 s whole-request timeout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn finding_1_a_stalled_or_dripping_body_is_cut_by_its_timeout() {
+async fn a_stalled_or_dripping_body_is_cut_by_its_timeout() {
     const STALLED: usize = 100;
     const BODY_TIMEOUT: Duration = Duration::from_secs(1);
     const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
@@ -177,7 +176,7 @@ async fn finding_1_a_stalled_or_dripping_body_is_cut_by_its_timeout() {
 }
 
 // ---------------------------------------------------------------------------------------
-// 2. Memory per body byte sent as 1-byte TLS records
+// Memory per body byte sent as 1-byte TLS records
 // ---------------------------------------------------------------------------------------
 
 /// Sixteen bodies of 2 KiB, every byte in a TLS record of its own and a millisecond apart
@@ -186,7 +185,7 @@ async fn finding_1_a_stalled_or_dripping_body_is_cut_by_its_timeout() {
 /// big one is 400 `body_too_large`, and the peak resident memory grows by less than
 /// 16 MiB. It grew by about 4 KiB per byte: 30 KB on one connection took 118 MB.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn finding_2_one_byte_tls_records_cost_no_more_than_the_body_cap() {
+async fn one_byte_tls_records_cost_no_more_than_the_body_cap() {
     const BODIES: usize = 16;
     const SIZE: usize = 2 * 1024;
     const OVER: usize = 80 * 1024;
@@ -257,14 +256,14 @@ async fn finding_2_one_byte_tls_records_cost_no_more_than_the_body_cap() {
 }
 
 // ---------------------------------------------------------------------------------------
-// 3. The accept loop spins when file descriptors run out; no connection cap
+// Running out of file descriptors; the connection cap
 // ---------------------------------------------------------------------------------------
 
 /// With `ulimit -n 64` and 80 idle connections, `accept` fails with EMFILE: the server
 /// pauses between tries (it used 2.48 s of CPU in 5 s) and logs it once (it logged about a
 /// million lines in 10 s); once the idle connections go, it serves again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn finding_3_out_of_file_descriptors_accept_pauses_and_logs_once() {
+async fn out_of_file_descriptors_accept_pauses_and_logs_once() {
     const IDLE: usize = 80;
     const WINDOW: Duration = Duration::from_secs(4);
     const CPU_BOUND: Duration = Duration::from_millis(400);
@@ -330,7 +329,7 @@ async fn finding_3_out_of_file_descriptors_accept_pauses_and_logs_once() {
 /// handshake (it waits in the listen backlog) until one of the four goes; the cap is
 /// logged once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn finding_3_the_connection_cap_holds_further_connections_in_the_backlog() {
+async fn the_connection_cap_holds_further_connections_in_the_backlog() {
     let server = Server::start(&["--max-connections", "4", "--header-timeout", "60"]);
     let mut idle = Vec::new();
     for _ in 0..4 {
@@ -380,14 +379,14 @@ async fn finding_3_the_connection_cap_holds_further_connections_in_the_backlog()
 }
 
 // ---------------------------------------------------------------------------------------
-// 4. Up to about 433 KB of headers per connection
+// Oversized headers: 431, and no memory held
 // ---------------------------------------------------------------------------------------
 
 /// A 20 KB header field is 431 (it was 200), 80 header fields are 431, and 100 connections
 /// that each send 100 KB of header are all closed within 3 s, the peak RSS growing by less
 /// than 24 MiB (500 such connections took 217 MB, peak 499 MB).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn finding_4_headers_over_16_kib_or_64_fields_are_431_and_hold_no_memory() {
+async fn headers_over_16_kib_or_64_fields_are_431_and_hold_no_memory() {
     const CONNECTIONS: usize = 100;
     const HEADER: usize = 100_000;
     const GROWTH_MIB: u64 = 24;
@@ -460,14 +459,14 @@ async fn finding_4_headers_over_16_kib_or_64_fields_are_431_and_hold_no_memory()
 }
 
 // ---------------------------------------------------------------------------------------
-// 5. Keyed downloads queue without bound
+// The queue of keyed downloads: bounded, 503 beyond it
 // ---------------------------------------------------------------------------------------
 
 /// One encoding thread and a queue of two: of 24 concurrent PFX requests, those beyond
 /// the queue are answered 503 (the contract's JSON, `Retry-After`) at once, the rest 200.
 /// (500 concurrent PFX clients used to queue, p99 2.45 s, never a 503.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn finding_5_keyed_downloads_beyond_the_queue_get_503_at_once() {
+async fn keyed_downloads_beyond_the_queue_get_503_at_once() {
     const CLIENTS: usize = 24;
     const AT_ONCE: Duration = Duration::from_secs(2);
     let server = Server::start(&[
@@ -542,16 +541,16 @@ async fn finding_5_keyed_downloads_beyond_the_queue_get_503_at_once() {
 }
 
 // ---------------------------------------------------------------------------------------
-// 6. Wrong-token guessing is unthrottled
+// Token guessing: failed authentications throttled per address; rate limits
 // ---------------------------------------------------------------------------------------
 
 /// Five failures are let through (the burst), then the address gets 429 with
 /// `Retry-After` for its failures. The right token from the same address, meanwhile, is
-/// served: it is judged first, and the limit is on failures only (issue 18: behind a NAT
-/// one guesser locked everyone out; this test once asserted that 429). Each log line names
+/// served: it is judged first, and the limit is on failures only (behind a NAT one guesser
+/// once locked everyone out; this test once asserted that 429). Each log line names
 /// the client address. (10,900 guesses/s went through.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn finding_6_failed_authentications_are_throttled_per_client_address() {
+async fn failed_authentications_are_throttled_per_client_address() {
     const GUESSES: usize = 20;
     let server = Server::start(&[
         "--auth-failures-per-minute",
@@ -609,7 +608,7 @@ async fn finding_6_failed_authentications_are_throttled_per_client_address() {
 /// Three downloads at once are allowed for a principal (the burst), the fourth is 429
 /// with `Retry-After`; another principal has its own budget.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn finding_6_downloads_are_rate_limited_per_principal() {
+async fn downloads_are_rate_limited_per_principal() {
     let server = Server::start(&["--downloads-per-minute", "60", "--download-burst", "3"]);
     let client = client(&server);
     for _ in 0..3 {
@@ -626,7 +625,7 @@ async fn finding_6_downloads_are_rate_limited_per_principal() {
 }
 
 // ---------------------------------------------------------------------------------------
-// 7. Duplicate headers, transfer codings, broken bodies, anonymous validation
+// Duplicate headers, transfer codings, broken bodies, anonymous callers
 // ---------------------------------------------------------------------------------------
 
 /// Sends `head` and `body` on a fresh connection and reads the answer.
@@ -641,7 +640,7 @@ async fn exchange(server: &Server, head: &str, body: &[u8]) -> Reply {
 /// (the gzip was ignored); a malformed chunk size, and a body cut short, are 400
 /// `invalid_body` (they were 413 `body_too_large`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn finding_7_ambiguous_headers_other_codings_and_broken_bodies_are_400() {
+async fn ambiguous_headers_other_codings_and_broken_bodies_are_400() {
     let server = Server::start(&[]);
     let length = CRT_12345.len().to_string();
     for (first, second) in [
@@ -718,7 +717,7 @@ async fn finding_7_ambiguous_headers_other_codings_and_broken_bodies_are_400() {
 /// Without a valid token, whatever the body, the answer is 401: not the 400 that would
 /// tell an anonymous caller how to write a valid request, nor a 415.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn finding_7_an_anonymous_caller_learns_nothing_but_401() {
+async fn an_anonymous_caller_learns_nothing_but_401() {
     let server = Server::start(&[]);
     let client = client(&server);
     let over = padded(CRT_12345, 70 * 1024);
@@ -775,15 +774,15 @@ async fn finding_7_an_anonymous_caller_learns_nothing_but_401() {
 }
 
 // ---------------------------------------------------------------------------------------
-// 8. What hyper answers itself; logs; shutdown with stalled connections
+// What hyper answers itself; logs; shutdown with stalled connections
 // ---------------------------------------------------------------------------------------
 
-/// hyper writes the 431 and the 400 of a malformed request itself (empty body: the README
+/// hyper writes the 431 and the 400 of a malformed request itself (empty body: its README
 /// says so); each is logged with the client address, as are a header timeout and a
 /// connection dropped mid-body. The errors the service writes (404, 405, 408) are the
 /// contract's JSON with `Cache-Control: no-store`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn finding_8_hyper_errors_are_logged_and_ours_are_json_and_no_store() {
+async fn hyper_errors_are_logged_and_ours_are_json_and_no_store() {
     const HEADER_TIMEOUT: Duration = Duration::from_secs(1);
     let server = Server::start(&[
         "--header-timeout",
@@ -877,7 +876,7 @@ async fn finding_8_hyper_errors_are_logged_and_ours_are_json_and_no_store() {
 /// is over, with some of them never served, in a debug build as in a release build. It
 /// waited 11 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn finding_8_sigterm_with_stalled_connections_exits_within_the_grace_period() {
+async fn sigterm_with_stalled_connections_exits_within_the_grace_period() {
     const GRACE: Duration = Duration::from_secs(1);
     const BOUND: Duration = Duration::from_secs(4);
     let server = Server::start(&[

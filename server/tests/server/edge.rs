@@ -1,5 +1,5 @@
-//! The four weaknesses of the red-team pass of issue 18, each an attack on loopback from
-//! its own source addresses in 127.0.0.0/8, bounded in count and time: one client holding
+//! Attacks on the service's connection slots, authentication throttling, anonymous bodies
+//! and logs, each on loopback from its own source addresses in 127.0.0.0/8, bounded in count and time: one client holding
 //! every connection slot; one guesser locking a valid token out (and a proxy in front);
 //! a body read, and `100 Continue` sent, for an anonymous caller; unbounded logs; Nagle's
 //! delay on small answers.
@@ -7,7 +7,7 @@
 //! Where the weakness can be shown with the flags the old server had, the test uses only
 //! those, so that it fails against the old binary for the weakness itself
 //! (`CERT_DOWNLOAD_SERVER_BIN=<old binary> cargo test -p cert-download-server --test server
-//! edge_`); the tests of new flags fail there because the flag is unknown.
+//! edge::`); the tests of new flags fail there because the flag is unknown.
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -51,7 +51,7 @@ fn expect_closing(reply: &Reply) {
 }
 
 // ---------------------------------------------------------------------------------------
-// 1. One client holds every connection slot, forever
+// One client holds every connection slot, forever
 // ---------------------------------------------------------------------------------------
 
 /// One address opens all 100 slots (`--max-connections 100`) and keeps them: a
@@ -60,7 +60,7 @@ fn expect_closing(reply: &Reply) {
 /// Against the old server the legitimate client waited in the backlog until the attack
 /// stopped, and `GET /` left the connection open.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn edge_1_one_address_cannot_hold_every_slot() {
+async fn one_address_cannot_hold_every_slot() {
     const SLOTS: usize = 100;
     let server = Server::start(&["--max-connections", "100", "--header-timeout", "30"]);
     let attacker = Ipv4Addr::new(127, 0, 0, 2);
@@ -109,7 +109,7 @@ async fn edge_1_one_address_cannot_hold_every_slot() {
 /// close` and the connection ends. `--max-connection-age 1`: a connection kept busy with a
 /// request every 200 ms ends after about a second.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn edge_1_keep_alive_connections_end_after_their_requests_or_age() {
+async fn keep_alive_connections_end_after_their_requests_or_age() {
     let server = Server::start(&["--max-requests-per-connection", "3"]);
     let mut stream = tls(&server).await;
     for i in 1..=3 {
@@ -162,14 +162,14 @@ async fn edge_1_keep_alive_connections_end_after_their_requests_or_age() {
 }
 
 // ---------------------------------------------------------------------------------------
-// 2. Anyone behind the same address locks a valid token out; proxies
+// Anyone behind the same address locks a valid token out; proxies
 // ---------------------------------------------------------------------------------------
 
 /// A guesser and a legitimate user behind one NAT address: once the guesser is over the
 /// failure budget its guesses are 429, and the user's right token is served every time.
 /// (The old server refused the right token with 429 while the address waited.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn edge_2_a_valid_token_is_served_while_its_address_is_penalized() {
+async fn a_valid_token_is_served_while_its_address_is_penalized() {
     let server = Server::start(&[
         "--auth-failures-per-minute",
         "6",
@@ -203,7 +203,7 @@ async fn edge_2_a_valid_token_is_served_while_its_address_is_penalized() {
 /// token each, none over its own budget, and the failures beyond the global budget are
 /// 429; a right token is still served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn edge_2_failures_from_many_addresses_share_a_global_budget() {
+async fn failures_from_many_addresses_share_a_global_budget() {
     let server = Server::start(&["--auth-failures-per-minute-global", "6"]);
     let mut statuses = Vec::new();
     for last in 1..=8 {
@@ -234,7 +234,7 @@ async fn edge_2_failures_from_many_addresses_share_a_global_budget() {
 /// left), and the log names the client and the proxy; from another peer the headers are
 /// ignored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn edge_2_a_trusted_proxy_names_the_client() {
+async fn a_trusted_proxy_names_the_client() {
     let server = Server::start(&[
         "--trusted-proxy",
         "127.0.0.5",
@@ -294,7 +294,7 @@ async fn edge_2_a_trusted_proxy_names_the_client() {
 }
 
 // ---------------------------------------------------------------------------------------
-// 3. An anonymous caller's body is read, and continued
+// An anonymous caller's body is read, and continued
 // ---------------------------------------------------------------------------------------
 
 /// No token or a wrong one, announcing 1 MiB with `Expect: 100-continue`: the answer is
@@ -302,7 +302,7 @@ async fn edge_2_a_trusted_proxy_names_the_client() {
 /// 64 KiB of the 1 MiB sent and then nothing: 401 at once, not after waiting for the rest.
 /// (The old server sent `100 Continue` and read the body first.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn edge_3_an_anonymous_body_is_not_read_nor_continued() {
+async fn an_anonymous_body_is_not_read_nor_continued() {
     let server = Server::start(&[]);
     for authorization in [None, Some("Bearer wrong-token")] {
         for expect in [true, false] {
@@ -333,7 +333,7 @@ async fn edge_3_an_anonymous_body_is_not_read_nor_continued() {
 }
 
 // ---------------------------------------------------------------------------------------
-// 4. Unbounded logs; Nagle
+// Unbounded logs; Nagle
 // ---------------------------------------------------------------------------------------
 
 /// For 3 s, one address sends requests with an 8 KiB path, wrong tokens, and TLS
@@ -342,7 +342,7 @@ async fn edge_3_an_anonymous_body_is_not_read_nor_continued() {
 /// lines. (The old server wrote every path in full:
 /// 15.4 MiB/s from one keep-alive connection; one line per failed handshake.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn edge_4_one_hostile_client_writes_a_few_kib_of_log_a_second() {
+async fn one_hostile_client_writes_a_few_kib_of_log_a_second() {
     const WINDOW: Duration = Duration::from_secs(3);
     const BOUND_PER_SECOND: usize = 4 * 1024;
     const MAX_TRIES: usize = 20_000;
@@ -434,7 +434,7 @@ async fn edge_4_one_hostile_client_writes_a_few_kib_of_log_a_second() {
 /// 25 ms (about 11 ms in a debug build here; 44 ms before). Without `TCP_NODELAY` each answer after the first waits for the client's
 /// delayed ACK (about 40 ms).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn edge_4_pipelined_answers_are_not_delayed_by_nagle() {
+async fn pipelined_answers_are_not_delayed_by_nagle() {
     const PIPELINED: usize = 10;
     const BOUND: Duration = Duration::from_millis(25);
     let server = Server::start(&[

@@ -1,19 +1,20 @@
-//! The README's limits table says what `--help` says: every limit flag of the command line
-//! is in it, with the default the flag has.
+//! The service's README (`server/README.md`): its limits table says what `--help` says:
+//! every limit flag of the command line is in it, with the default the flag has.
 
 use cert_download_server::Options;
 use clap::CommandFactory;
 
 use crate::harness::repo_dir;
 
-/// `(flag, default)` of each row of the README's "### Limits" table, a row that names
-/// several flags giving their defaults in the same order (`10, 10`).
+/// `(flag, default)` of each row of the "## Limits" table of `server/README.md`, a row that
+/// names several flags giving their defaults in the same order (`10, 10`).
 fn readme_limits() -> Vec<(String, String)> {
-    let readme = std::fs::read_to_string(repo_dir().join("README.md")).expect("README.md");
+    let readme =
+        std::fs::read_to_string(repo_dir().join("server/README.md")).expect("server/README.md");
     let table = readme
-        .split("### Limits")
+        .split("\n## Limits\n")
         .nth(1)
-        .expect("a ### Limits section in README.md");
+        .expect("a ## Limits section in server/README.md");
     let mut rows = Vec::new();
     for line in table.lines().skip_while(|l| !l.starts_with('|')) {
         if !line.starts_with('|') {
@@ -52,7 +53,7 @@ fn the_readme_limits_table_matches_the_flags() {
         let row = readme
             .iter()
             .find(|(f, _)| *f == flag)
-            .unwrap_or_else(|| panic!("{flag} is not in the README's limits table"));
+            .unwrap_or_else(|| panic!("{flag} is not in server/README.md's limits table"));
         let defaults: Vec<String> = arg
             .get_default_values()
             .iter()
@@ -61,7 +62,7 @@ fn the_readme_limits_table_matches_the_flags() {
         match defaults.as_slice() {
             [default] => assert_eq!(
                 &row.1, default,
-                "{flag}: the README says {}, the flag {default}",
+                "{flag}: server/README.md says {}, the flag {default}",
                 row.1
             ),
             _ => {
@@ -69,7 +70,7 @@ fn the_readme_limits_table_matches_the_flags() {
                 let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
                 assert!(
                     help.contains(&format!("[default: {}]", row.1)),
-                    "{flag}: the README says {:?}, the help {help:?}",
+                    "{flag}: server/README.md says {:?}, the help {help:?}",
                     row.1
                 );
             }
@@ -81,7 +82,7 @@ fn the_readme_limits_table_matches_the_flags() {
             command
                 .get_arguments()
                 .any(|a| a.get_long().is_some_and(|l| format!("--{l}") == *flag)),
-            "the README's limits table names {flag}, which the command line does not have"
+            "server/README.md's limits table names {flag}, which the command line does not have"
         );
     }
 }

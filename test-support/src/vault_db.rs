@@ -1,6 +1,5 @@
 //! Test databases: a SQLite file in a temporary directory, or a fresh database on the
 //! PostgreSQL cluster of CERT_DOWNLOAD_POSTGRES_URL; each with its own KEK file.
-#![allow(dead_code, unreachable_pub)]
 
 use std::path::{Path, PathBuf};
 
@@ -11,9 +10,12 @@ use sqlx::sqlite::SqlitePool;
 use sqlx::{AssertSqlSafe, Row};
 use tempfile::TempDir;
 
+/// Which database a test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
+    /// A SQLite file in a temporary directory.
     Sqlite,
+    /// A fresh database on the cluster of CERT_DOWNLOAD_POSTGRES_URL.
     Postgres,
 }
 
@@ -26,7 +28,7 @@ macro_rules! on_both {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::common::Backend::Sqlite).await
+                    super::$name($crate::vault_db::Backend::Sqlite).await
                 }
             )*
         }
@@ -38,17 +40,22 @@ macro_rules! on_both {
                 )]
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::common::Backend::Postgres).await
+                    super::$name($crate::vault_db::Backend::Postgres).await
                 }
             )*
         }
     };
 }
 
+/// A test's own database, not yet initialised, and its KEK file.
 pub struct TestDb {
+    /// SQLite or PostgreSQL.
     pub backend: Backend,
+    /// The `--database` URL.
     pub url: String,
+    /// The temporary directory holding the KEK file (and the SQLite file).
     pub dir: TempDir,
+    /// A KEK file with one fresh KEK.
     pub kek_file: PathBuf,
     /// The SQLite file.
     pub file: Option<PathBuf>,
@@ -60,6 +67,7 @@ fn random_name() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// The admin URL of the PostgreSQL cluster (CERT_DOWNLOAD_POSTGRES_URL).
 pub fn postgres_url() -> String {
     std::env::var("CERT_DOWNLOAD_POSTGRES_URL")
         .expect("CERT_DOWNLOAD_POSTGRES_URL names a PostgreSQL cluster")
@@ -79,6 +87,7 @@ fn with_database(url: &str, name: &str) -> String {
 }
 
 impl TestDb {
+    /// A new KEK file and an empty database (a new database on the cluster for PostgreSQL).
     pub async fn new(backend: Backend) -> TestDb {
         let dir = tempfile::tempdir().unwrap();
         let kek_file = dir.path().join("kek");
@@ -114,16 +123,19 @@ impl TestDb {
         }
     }
 
+    /// The KEK file's keyring.
     pub fn keyring(&self) -> Keyring {
         Keyring::load(&self.kek_file).unwrap()
     }
 
+    /// `Vault::init` on the database.
     pub async fn init(&self) -> Vault {
         Vault::init(&self.url, self.keyring(), VaultOptions::default())
             .await
             .unwrap()
     }
 
+    /// `Vault::connect` to the database.
     pub async fn connect(&self) -> Vault {
         Vault::connect(&self.url, self.keyring(), VaultOptions::default())
             .await
@@ -179,6 +191,7 @@ impl TestDb {
         pool.close().await;
     }
 
+    /// A pool on the database, past the vault.
     pub async fn raw(&self) -> Raw {
         match self.backend {
             Backend::Sqlite => Raw::Sqlite(SqlitePool::connect(&self.url).await.unwrap()),
@@ -189,7 +202,9 @@ impl TestDb {
 
 /// Direct access to the tables, for tampering and counting.
 pub enum Raw {
+    /// On a SQLite file.
     Sqlite(SqlitePool),
+    /// On a PostgreSQL database.
     Postgres(PgPool),
 }
 
@@ -205,15 +220,22 @@ macro_rules! on_raw {
 /// The five stored fields of a sealed key (and its KEK id).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SealedRow {
+    /// The KEK the data key is wrapped under.
     pub kek_id: String,
+    /// The nonce of the data key's wrapping.
     pub wrap_nonce: Vec<u8>,
+    /// The wrapped data key.
     pub wrapped_key: Vec<u8>,
+    /// The stored key's format.
     pub key_format: String,
+    /// The nonce of the key's sealing.
     pub key_nonce: Vec<u8>,
+    /// The sealed key.
     pub ciphertext: Vec<u8>,
 }
 
 impl Raw {
+    /// The single number `sql` selects.
     pub async fn count(&self, sql: &'static str) -> i64 {
         on_raw!(self, pool => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await.unwrap())
     }
@@ -230,10 +252,12 @@ impl Raw {
         })
     }
 
+    /// Runs `sql`; the rows it touched.
     pub async fn execute(&self, sql: &'static str) -> Result<u64, sqlx::Error> {
         on_raw!(self, pool => sqlx::query(sql).execute(pool).await.map(|r| r.rows_affected()))
     }
 
+    /// The sealed key row of certificate `id`.
     pub async fn sealed(&self, id: i64) -> SealedRow {
         on_raw!(self, pool => {
             let row = sqlx::query(
@@ -255,6 +279,7 @@ impl Raw {
         })
     }
 
+    /// Overwrites the sealed key row of certificate `id`.
     pub async fn set_sealed(&self, id: i64, s: &SealedRow) {
         on_raw!(self, pool => {
             sqlx::query(
@@ -274,11 +299,13 @@ impl Raw {
         })
     }
 
+    /// Closes the pool.
     pub async fn close(&self) {
         on_raw!(self, pool => pool.close().await)
     }
 }
 
+/// The workspace's root directory.
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -286,14 +313,17 @@ pub fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
+/// The library's test fixtures as a DirectoryStore tree (tests/fixtures/store).
 pub fn fixtures() -> PathBuf {
     workspace().join("tests/fixtures/store")
 }
 
+/// The demo store (examples/demo-store).
 pub fn demo_store() -> PathBuf {
     workspace().join("examples/demo-store")
 }
 
+/// The certificate id `n`.
 pub fn id(n: u64) -> CertificateId {
     CertificateId::new(n).unwrap()
 }
@@ -346,7 +376,7 @@ pub async fn full_access_token(vault: &cert_download_vault::Vault, principal: &s
 }
 
 /// The grants of the service's PostgreSQL role, as the crate's documentation gives them
-/// (`tests/trust.rs` checks that it does).
+/// (`vault/tests/trust.rs` checks that it does).
 pub const SERVICE_GRANTS: [&str; 4] = [
     "GRANT USAGE ON SCHEMA public TO vault_service",
     "GRANT SELECT ON _sqlx_migrations, kek_checks, certificates, sealed_keys, principals, grants, tokens TO vault_service",

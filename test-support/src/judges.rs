@@ -1,12 +1,14 @@
-// The external judges the tests open our files with: which are on this machine, set as
-// `judge_*` cfgs, so a test that needs a missing one is `#[ignore]`d with the reason (which
-// starts with "needs ", as scripts/test-all looks for) in
-// cargo's summary, and one warning line per missing judge names the tests not run and
-// what to install. With `CERT_DOWNLOAD_JUDGES=required` (scripts/test-all sets it) a
-// missing judge fails the build instead: nothing is skipped there.
-//
-// Included by the build scripts of `interop` and of `server`; it scans the
-// including package's `tests/` for `cfg_attr(not(judge_x), ignore ...)` to name the tests.
+//! The external judges the tests open our files with: which are on this machine, set as
+//! `judge_*` cfgs by [`probe`] (the build scripts of `interop` and `server`), so a test that
+//! needs a missing one is `#[ignore]`d with the reason (which starts with "needs ", as
+//! scripts/test-all looks for) in cargo's summary. With `CERT_DOWNLOAD_JUDGES=required`
+//! (scripts/test-all sets it) a missing judge fails the build instead: nothing is skipped
+//! there.
+//!
+//! A build script prints nothing else: building or running a binary says nothing about
+//! tests. The lines naming the tests not run and what to install ([`not_run`]) are printed
+//! when the tests run, by this crate's test `tests_not_run_for_want_of_a_judge`. Both scan
+//! a package's `tests/` for `cfg_attr(not(judge_x), ignore ...)` to name the tests.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -122,12 +124,10 @@ fn on_path(program: &str) -> bool {
 /// The tests of this package that a judge's absence ignores: the `fn` after each
 /// `#[cfg_attr(not(...judge_x...), ignore ...)]` in `tests/**.rs`; a test a macro stamps out
 /// counts once per invocation line (`name: args;`) of that macro.
-fn tests_needing(cfg: &str) -> Vec<String> {
-    let mut files = Vec::new();
-    collect_rs(Path::new("tests"), &mut files);
+fn tests_needing(files: &[PathBuf], cfg: &str) -> Vec<String> {
     let mut names = Vec::new();
     for file in files {
-        let Ok(text) = std::fs::read_to_string(&file) else {
+        let Ok(text) = std::fs::read_to_string(file) else {
             continue;
         };
         let mut attr: Option<String> = None;
@@ -192,19 +192,24 @@ fn collect_rs(dir: &Path, out: &mut Vec<PathBuf>) {
         if path.is_dir() {
             collect_rs(&path, out);
         } else if path.extension().is_some_and(|e| e == "rs") {
-            println!("cargo::rerun-if-changed={}", path.display());
             out.push(path);
         }
     }
 }
 
-fn main() {
+/// Run from a build script: sets the `judge_*` (and `postgres_cluster`) cfgs of the judges
+/// found; with `CERT_DOWNLOAD_JUDGES=required`, a judge missing for a test of the package
+/// fails the build with the [`not_run`] lines. Nothing else is printed.
+pub fn probe() {
     println!("cargo::rerun-if-env-changed=CERT_DOWNLOAD_JUDGES");
     println!("cargo::rerun-if-env-changed=PATH");
     println!("cargo::rerun-if-env-changed=CERT_DOWNLOAD_POSTGRES_URL");
     println!("cargo::rerun-if-changed=tests");
-    let required = std::env::var("CERT_DOWNLOAD_JUDGES").is_ok_and(|v| v == "required");
-    let mut missing = Vec::new();
+    let mut files = Vec::new();
+    collect_rs(Path::new("tests"), &mut files);
+    for file in &files {
+        println!("cargo::rerun-if-changed={}", file.display());
+    }
     for judge in JUDGES {
         println!("cargo::rustc-check-cfg=cfg({})", judge.cfg);
         for path in judge.watch {
@@ -212,18 +217,36 @@ fn main() {
             // build, so a judge installed later is found.
             println!("cargo::rerun-if-changed={path}");
         }
-        let tests = tests_needing(judge.cfg);
         if (judge.present)() {
             println!("cargo::rustc-cfg={}", judge.cfg);
-        } else if !tests.is_empty() {
-            missing.push((judge, tests));
         }
     }
-    if missing.is_empty() {
-        return;
+    let required = std::env::var("CERT_DOWNLOAD_JUDGES").is_ok_and(|v| v == "required");
+    if required {
+        let lines = missing(&files);
+        if !lines.is_empty() {
+            panic!(
+                "CERT_DOWNLOAD_JUDGES=required, but judges are missing:\n{}",
+                lines.join("\n")
+            );
+        }
     }
-    let lines: Vec<String> = missing
+}
+
+/// For each judge missing on this machine that tests of the package at `package_dir` need:
+/// a line naming it, the tests not run, and what to install.
+pub fn not_run(package_dir: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    collect_rs(&package_dir.join("tests"), &mut files);
+    missing(&files)
+}
+
+fn missing(files: &[PathBuf]) -> Vec<String> {
+    JUDGES
         .iter()
+        .filter(|judge| !(judge.present)())
+        .map(|judge| (judge, tests_needing(files, judge.cfg)))
+        .filter(|(_, tests)| !tests.is_empty())
         .map(|(judge, tests)| {
             let shown: Vec<&str> = tests.iter().take(4).map(String::as_str).collect();
             let more = tests.len().saturating_sub(shown.len());
@@ -240,14 +263,5 @@ fn main() {
                 judge.install
             )
         })
-        .collect();
-    if required {
-        panic!(
-            "CERT_DOWNLOAD_JUDGES=required, but judges are missing:\n{}",
-            lines.join("\n")
-        );
-    }
-    for line in lines {
-        println!("cargo::warning={line}");
-    }
+        .collect()
 }

@@ -1,0 +1,15 @@
+//! What the test suites of several cert-download crates share, so that no test reaches
+//! into another crate's files:
+//!
+//! - [`judges`]: which external judges (openssl, Java, GnuTLS, NSS, Go, PostgreSQL, ...)
+//!   are installed, for the build scripts of `interop` and `server`, which turn it into
+//!   `judge_*` cfgs that ignore a test whose judge is missing, with a reason naming what
+//!   to install;
+//! - `vault_db` (feature `vault-db`): the vault's test databases, a SQLite file or a fresh
+//!   database on the PostgreSQL cluster of `CERT_DOWNLOAD_POSTGRES_URL`, for the vault's
+//!   own tests and the server's tests on the vault.
+#![forbid(unsafe_code)]
+
+pub mod judges;
+#[cfg(feature = "vault-db")]
+pub mod vault_db;
