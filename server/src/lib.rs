@@ -8,7 +8,8 @@
 //!     --listen 127.0.0.1:8443 --tls-cert cert.pem --tls-key key.pem
 //! cargo run --release -p cert-download-server -- --insecure-http --listen 127.0.0.1:8080
 //! cargo run --release -p cert-download-server -- --help       # every limit and its default
-//! cargo run --release -p cert-download-server -- --database postgres://... --kek-file FILE
+//! cargo run --release -p cert-download-server -- --database postgres://... --kek-file FILE \
+//!     --tls-cert cert.pem --tls-key key.pem
 //! ```
 //!
 //! Where things are:

@@ -14,7 +14,9 @@
 //!   the failure is logged. Requests refused before the caller is known (no or unknown
 //!   token, the failed-authentication limit, a duplicate `Authorization`) and those refused
 //!   before the store is asked (400, 415, 429) are in the log only: anonymous clients do
-//!   not write to the shared database.
+//!   not write to the shared database. (One exception: a pfx asking for a profile outside
+//!   `--pfx-encryption-allowed` has its row, with the profile, since an authenticated
+//!   caller asked for the legacy one.)
 //! - **Revocation**: the token is looked up in the database on every request, and each
 //!   store call checks it again (no cache): a token revoked by `cert-download-vault token
 //!   revoke` is refused by every instance from the next request on.

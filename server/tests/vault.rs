@@ -87,8 +87,18 @@ async fn deployment(backend: Backend) -> Deployment {
         .grant("reader", Permission::Read, &Scope::All)
         .await
         .unwrap();
-    let reader = vault.create_token("reader", None).await.unwrap().token;
-    let outsider = vault.create_token("outsider", None).await.unwrap().token;
+    let reader = vault
+        .create_token("reader", None)
+        .await
+        .unwrap()
+        .token
+        .to_string();
+    let outsider = vault
+        .create_token("outsider", None)
+        .await
+        .unwrap()
+        .token
+        .to_string();
     Deployment {
         db,
         vault,
@@ -525,7 +535,7 @@ fn the_readme_states_the_vault_flags_and_their_defaults() {
         .get_arguments()
         .filter(|a| a.get_help_heading().is_some_and(|h| h.starts_with("Vault")))
         .collect();
-    assert_eq!(flags.len(), 6, "the vault's flags");
+    assert_eq!(flags.len(), 7, "the vault's flags");
     for arg in flags {
         let flag = format!("--{}", arg.get_long().unwrap());
         assert!(
