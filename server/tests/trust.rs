@@ -218,12 +218,15 @@ fn pfx(profile: Option<&str>) -> String {
     }
 }
 
+/// A header field: its name and raw value.
+type Field<'a> = (&'a str, &'a [u8]);
+
 /// POSTs a crt download with extra header fields (raw bytes allowed).
 async fn post_with(
     http: &reqwest::Client,
     server: &Server,
     token: &str,
-    fields: &[(&str, &[u8])],
+    fields: &[Field<'_>],
     body: String,
 ) -> Reply {
     let mut request = http
@@ -255,7 +258,7 @@ async fn the_audit_row_keeps_the_configured_headers_client_the_peer_and_the_prof
     let server = Server::start(&args);
     let http = client(&server);
     let crt = r#"{"id": 12345, "format": "crt"}"#.to_owned();
-    let cases: &[(&[(&str, &[u8])], &str)] = &[
+    let cases: &[(&[Field], &str)] = &[
         // The client's own Forwarded does not win over the proxy's X-Forwarded-For.
         (
             &[
@@ -355,7 +358,7 @@ async fn the_forwarded_header_is_read_only_when_configured() {
     let server = Server::start(&args);
     let http = client(&server);
     let crt = r#"{"id": 12345, "format": "crt"}"#.to_owned();
-    let fields: &[(&str, &[u8])] = &[
+    let fields: &[Field] = &[
         ("forwarded", b"for=192.0.2.60;proto=https"),
         ("x-forwarded-for", b"6.6.6.6"),
     ];

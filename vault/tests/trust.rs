@@ -100,7 +100,7 @@ async fn tokens_are_listed_and_revoked_without_their_plaintext(backend: Backend)
     let shown = serde_json::to_string(&listed).unwrap();
     for secret in [first.token.as_str(), second.token.as_str()] {
         assert!(!shown.contains(secret));
-        assert!(!shown.contains(&&secret[4..20]));
+        assert!(!shown.contains(&secret[4..20]));
     }
     let hash_hex: String = sha2::Sha256::digest(first.token.as_bytes())
         .iter()
@@ -270,6 +270,9 @@ async fn the_admin_command_lists_and_revokes_tokens(backend: Backend) {
 // The look-up: grants inside the joins
 // ---------------------------------------------------------------------------------------
 
+/// May read, may export, the leaf, the issuers, the sealed key's KEK id.
+type Fetched = (i32, i32, Option<Vec<u8>>, Option<Vec<u8>>, Option<String>);
+
 #[tokio::test]
 async fn an_id_the_caller_may_not_read_reads_no_bytes() {
     let db = TestDb::new(Backend::Sqlite).await;
@@ -288,7 +291,7 @@ async fn an_id_the_caller_may_not_read_reads_no_bytes() {
             let raw = raw.clone();
             async move {
                 let hash = sha2::Sha256::digest(token.as_bytes()).to_vec();
-                let row: (i32, i32, Option<Vec<u8>>, Option<Vec<u8>>, Option<String>) =
+                let row: Fetched =
                 sqlx::query_as(QUERY_SQLITE.replace(
                     ", s.wrap_nonce, s.wrapped_key, s.key_format, s.key_nonce, s.ciphertext",
                     "",
