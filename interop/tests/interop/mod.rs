@@ -3,7 +3,7 @@
 //! `#[path = "interop/mod.rs"] mod interop;`. Each file uses a part of them only, hence
 //! the `dead_code` allowance on that declaration.
 
-pub mod beyond;
-pub mod checks;
-pub mod fixtures;
-pub mod tools;
+pub(crate) mod beyond;
+pub(crate) mod checks;
+pub(crate) mod fixtures;
+pub(crate) mod tools;
