@@ -258,7 +258,7 @@ async fn the_audit_row_keeps_the_configured_headers_client_the_peer_and_the_prof
     let server = Server::start(&args);
     let http = client(&server);
     let crt = r#"{"id": 12345, "format": "crt"}"#.to_owned();
-    let cases: &[(&[Field], &str)] = &[
+    let cases: &[(&[Field<'_>], &str)] = &[
         // The client's own Forwarded does not win over the proxy's X-Forwarded-For.
         (
             &[
@@ -358,7 +358,7 @@ async fn the_forwarded_header_is_read_only_when_configured() {
     let server = Server::start(&args);
     let http = client(&server);
     let crt = r#"{"id": 12345, "format": "crt"}"#.to_owned();
-    let fields: &[Field] = &[
+    let fields: &[Field<'_>] = &[
         ("forwarded", b"for=192.0.2.60;proto=https"),
         ("x-forwarded-for", b"6.6.6.6"),
     ];
