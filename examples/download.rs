@@ -68,7 +68,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let store = DirectoryStore::new(args.store);
+    let store = match DirectoryStore::new(args.store) {
+        Ok(store) => store,
+        Err(why) => {
+            eprintln!("download: {why}");
+            return ExitCode::FAILURE;
+        }
+    };
 
     // One byte past the limit is enough for the parser to refuse an oversized body.
     let mut body = Vec::new();

@@ -13,14 +13,17 @@ use crate::error::{Error, ErrorKind};
 use crate::kdf::{self, Kdf};
 use crate::policy::ExportPolicy;
 use crate::random::RandomSource;
+use crate::recipient::RecipientKey;
 use crate::request::{DownloadRequest, Format};
-use crate::response::DownloadResponse;
+use crate::response::{DownloadResponse, KeyFormat};
+use pbes2::encrypt_private_key;
 
 mod crt;
 mod p7b;
 mod pbes2;
 mod pem;
 mod pfx;
+mod recipient;
 
 pub(crate) fn internal(what: &'static str) -> Error {
     Error::new(ErrorKind::Internal, what)
@@ -45,22 +48,55 @@ pub(crate) fn encode(
     if let Some(password) = request.password() {
         password.check(policy.password_policy())?;
     }
-    let key = match (request.password(), credential.key.as_ref()) {
-        (Some(password), Some(key)) => Some((password, key.secret_pkcs8_der())),
-        (None, _) => None,
-        (Some(_), None) => return Err(internal("the key was not loaded")),
+    policy.check_request(request)?;
+    let pkcs8 = match (request.includes_key(), credential.key.as_ref()) {
+        (true, Some(key)) => Some(key.secret_pkcs8_der()),
+        (false, _) => None,
+        (true, None) => return Err(internal("the key was not loaded")),
+    };
+    // The key of a pem or crt file: under the password, or to the recipient.
+    let key_for_file = |rng: &mut dyn RandomSource| -> Result<_, Error> {
+        let Some(pkcs8) = pkcs8 else { return Ok(None) };
+        if let Some(password) = request.password() {
+            let der = encrypt_private_key(pkcs8, password, policy, rng)?;
+            Ok(Some((der, KeyFormat::EncryptedPrivateKeyInfo)))
+        } else if let Some(recipient) = request.key_recipient() {
+            let der = recipient::enveloped_data(recipient, pkcs8, rng)?;
+            Ok(Some((der, KeyFormat::EnvelopedData)))
+        } else {
+            Err(internal("a key without a password or recipient"))
+        }
     };
     match request.format() {
-        Format::Crt => crt::encode(credential, key, policy, rng),
-        Format::Pem => pem::encode(request, credential, key, policy, rng),
+        Format::Crt => crt::encode(credential, key_for_file(rng)?),
+        Format::Pem => pem::encode(request, credential, key_for_file(rng)?),
         Format::Pfx => {
-            let (password, pkcs8) = key.ok_or_else(|| internal("a pfx needs the key"))?;
+            let password = request
+                .password()
+                .ok_or_else(crate::request::pfx_recipient_refused)?;
+            let pkcs8 = pkcs8.ok_or_else(|| internal("a pfx needs the key"))?;
             pfx::encode(request, credential, password, pkcs8, policy, rng)
         }
-        Format::P7b => match key {
+        Format::P7b => match pkcs8 {
             None => p7b::encode(&credential.chain_for(request)),
             Some(_) => Err(crate::request::p7b_key_refused()),
         },
+        Format::Kwp => {
+            let (Some(recipient), Some(pkcs8)) = (request.key_recipient(), pkcs8) else {
+                return Err(crate::request::kwp_recipient_required());
+            };
+            let RecipientKey::Rsa(key) = recipient.key() else {
+                return Err(crate::request::kwp_requires_rsa(recipient.key_type()));
+            };
+            let wrapped = recipient::rsa_aes_key_wrap(key, pkcs8, rng)?;
+            let chain = pem::text(request, credential, None);
+            Ok(DownloadResponse::new(
+                Format::Kwp,
+                chain,
+                Some((wrapped, KeyFormat::RsaAesKeyWrap)),
+                true,
+            ))
+        }
     }
 }
 

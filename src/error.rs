@@ -74,6 +74,27 @@ pub enum ErrorKind {
     /// `pfx_encryption` names a profile the host's export policy does not allow (see
     /// `ExportPolicyBuilder::allowed_pfx_encryptions`); the message names the allowed ones.
     PfxEncryptionNotAllowed,
+    /// Both `password` and `key_recipient` are given: a key goes out under one or the other.
+    PasswordAndKeyRecipient,
+    /// `key_recipient` is not an X.509 certificate in PEM or Base64 DER.
+    InvalidKeyRecipient,
+    /// The `key_recipient` certificate is over the size limit (16 KiB of DER).
+    KeyRecipientTooLarge,
+    /// The `key_recipient` certificate's key is neither RSA of 2048 to 8192 bits nor EC on
+    /// P-256, P-384 or P-521.
+    UnsupportedKeyRecipient,
+    /// The `key_recipient` certificate's RSA key is smaller than 2048 bits or than the
+    /// export policy's least recipient RSA size.
+    KeyRecipientTooSmall,
+    /// A `key_recipient` was given for a format that cannot deliver to one (pfx).
+    KeyRecipientNotSupported,
+    /// The `kwp` format was asked for with a recipient whose key is not RSA.
+    KwpRequiresRsa,
+    /// A `key_recipient` is needed: for `kwp`, or for any key when the export policy
+    /// requires recipient delivery.
+    KeyRecipientRequired,
+    /// A `key_recipient` was given and the export policy has recipient delivery off.
+    KeyRecipientNotAllowed,
     /// The store says the caller is not authenticated.
     Unauthenticated,
     /// The caller may not download this certificate.
@@ -130,7 +151,16 @@ impl ErrorKind {
             | InvalidChainOrder
             | InvalidFriendlyName
             | InvalidPfxEncryption
-            | PfxEncryptionNotAllowed => 400,
+            | PfxEncryptionNotAllowed
+            | PasswordAndKeyRecipient
+            | InvalidKeyRecipient
+            | KeyRecipientTooLarge
+            | UnsupportedKeyRecipient
+            | KeyRecipientTooSmall
+            | KeyRecipientNotSupported
+            | KwpRequiresRsa
+            | KeyRecipientRequired
+            | KeyRecipientNotAllowed => 400,
             Unauthenticated => 401,
             Forbidden | KeyExportForbidden => 403,
             CertificateNotFound | KeyNotFound => 404,
@@ -170,6 +200,15 @@ impl ErrorKind {
             InvalidFriendlyName => "invalid_friendly_name",
             InvalidPfxEncryption => "invalid_pfx_encryption",
             PfxEncryptionNotAllowed => "pfx_encryption_not_allowed",
+            PasswordAndKeyRecipient => "password_and_key_recipient",
+            InvalidKeyRecipient => "invalid_key_recipient",
+            KeyRecipientTooLarge => "key_recipient_too_large",
+            UnsupportedKeyRecipient => "unsupported_key_recipient",
+            KeyRecipientTooSmall => "key_recipient_too_small",
+            KeyRecipientNotSupported => "key_recipient_not_supported",
+            KwpRequiresRsa => "kwp_requires_rsa",
+            KeyRecipientRequired => "key_recipient_required",
+            KeyRecipientNotAllowed => "key_recipient_not_allowed",
             Unauthenticated => "unauthenticated",
             Forbidden => "forbidden",
             KeyExportForbidden => "key_export_forbidden",
@@ -209,6 +248,15 @@ impl ErrorKind {
         ErrorKind::InvalidFriendlyName,
         ErrorKind::InvalidPfxEncryption,
         ErrorKind::PfxEncryptionNotAllowed,
+        ErrorKind::PasswordAndKeyRecipient,
+        ErrorKind::InvalidKeyRecipient,
+        ErrorKind::KeyRecipientTooLarge,
+        ErrorKind::UnsupportedKeyRecipient,
+        ErrorKind::KeyRecipientTooSmall,
+        ErrorKind::KeyRecipientNotSupported,
+        ErrorKind::KwpRequiresRsa,
+        ErrorKind::KeyRecipientRequired,
+        ErrorKind::KeyRecipientNotAllowed,
         ErrorKind::Unauthenticated,
         ErrorKind::Forbidden,
         ErrorKind::KeyExportForbidden,

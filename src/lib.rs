@@ -83,6 +83,7 @@ mod encode;
 mod error;
 mod kdf;
 mod key;
+mod recipient;
 mod response;
 
 #[cfg(feature = "conformance")]
@@ -98,10 +99,14 @@ pub mod request;
 pub mod store;
 
 pub use error::{Error, ErrorKind};
-pub use policy::{ExportPolicy, PasswordPolicy, PfxEncryption};
+pub use policy::{ExportPolicy, PasswordPolicy, PfxEncryption, RecipientDelivery};
 pub use random::OsRandom;
-pub use request::{CertificateId, DownloadRequest, Format, MAX_BODY_BYTES, Password};
-pub use response::DownloadResponse;
+pub use recipient::{
+    KeyRecipient, MAX_KEY_RECIPIENT_BYTES, MAX_RECIPIENT_RSA_BITS, MIN_RECIPIENT_RSA_BITS,
+    RecipientKeyType,
+};
+pub use request::{CertificateId, DownloadRequest, Format, KeyDelivery, MAX_BODY_BYTES, Password};
+pub use response::{DownloadResponse, KeyFormat};
 /// The certificate and key types of the API ([`CertificateDer`], [`PrivateKeyDer`], their
 /// PKCS#8, PKCS#1 and SEC1 forms) and [`PemObject`] to read them from PEM: the crate
 /// `rustls-pki-types`, so a host needs no dependency of its own to call this one.
@@ -145,6 +150,7 @@ pub fn download_with<S: CertificateStore + ?Sized>(
     policy: &ExportPolicy,
     rng: &mut dyn RandomSource,
 ) -> Result<DownloadResponse, Error> {
+    // The policy's refusals come before the store is asked anything.
     policy.check_request(&request)?;
     prepare(request, store)?.encode(policy, rng)
 }
@@ -208,13 +214,20 @@ pub async fn prepare_async<S: AsyncCertificateStore + ?Sized>(
     Prepared::from_record(request, record, key)
 }
 
-/// A request built through the Rust API that no file can answer (a p7b with a key; the
-/// JSON parser refuses it already), refused before the store is asked anything.
+/// A request built through the Rust API that no file can answer (a p7b with a key, a pfx
+/// to a recipient, a kwp without an RSA recipient; the JSON parser refuses them already),
+/// refused before the store is asked anything.
 fn refuse_unservable(request: &DownloadRequest) -> Result<(), Error> {
-    if request.format() == Format::P7b && request.includes_key() {
-        return Err(crate::request::p7b_key_refused());
+    match (request.format(), request.key_recipient()) {
+        (Format::P7b, _) if request.includes_key() => Err(crate::request::p7b_key_refused()),
+        (Format::Pfx, Some(_)) => Err(crate::request::pfx_recipient_refused()),
+        (Format::Kwp, None) => Err(crate::request::kwp_recipient_required()),
+        (Format::Kwp, Some(recipient)) => match recipient.key_type() {
+            recipient::RecipientKeyType::Rsa { .. } => Ok(()),
+            other => Err(crate::request::kwp_requires_rsa(other)),
+        },
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// A download whose material is loaded and checked, ready to encode.

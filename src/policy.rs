@@ -3,6 +3,8 @@
 use std::fmt;
 
 use crate::error::{Error, ErrorKind};
+use crate::recipient::{MAX_RECIPIENT_RSA_BITS, MIN_RECIPIENT_RSA_BITS, RecipientKeyType};
+use crate::request::DownloadRequest;
 
 /// The highest iteration count this crate encodes: .NET refuses PKCS#12 files above it.
 pub const MAX_ITERATIONS: u32 = 300_000;
@@ -86,6 +88,52 @@ impl PfxEncryption {
     /// ```
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|p| p.as_str() == name)
+    }
+}
+
+/// Whether a key may go out to a recipient's certificate (`key_recipient`) instead of
+/// under a password.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RecipientDelivery {
+    /// Keys go out under passwords only: a request with `key_recipient` (or for `kwp`) is
+    /// 400 `key_recipient_not_allowed`.
+    Off,
+    /// A key goes out under a password or to a recipient, as the request asks (the default).
+    #[default]
+    Allowed,
+    /// A key goes out to a recipient only: a keyed download with a password (every pfx,
+    /// pem and crt with `download_key`) is 400 `key_recipient_required`. Downloads without
+    /// a key are not affected.
+    Required,
+}
+
+impl RecipientDelivery {
+    /// Every setting, in the order messages list them.
+    pub const ALL: &'static [Self] = &[
+        RecipientDelivery::Off,
+        RecipientDelivery::Allowed,
+        RecipientDelivery::Required,
+    ];
+
+    /// The setting's name, for a host's configuration: `off`, `allowed`, `required`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipientDelivery::Off => "off",
+            RecipientDelivery::Allowed => "allowed",
+            RecipientDelivery::Required => "required",
+        }
+    }
+
+    /// The setting of a name ([`as_str`](Self::as_str)), matched exactly.
+    ///
+    /// ```
+    /// use cert_download::policy::RecipientDelivery;
+    /// assert_eq!(RecipientDelivery::from_name("required"), Some(RecipientDelivery::Required));
+    /// assert_eq!(RecipientDelivery::from_name("sometimes"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|d| d.as_str() == name)
     }
 }
 
@@ -296,14 +344,17 @@ pub struct ExportPolicy {
     pfx_encryption: PfxEncryption,
     /// The profiles a request may ask for, one bit each ([`PfxEncryption::bit`]).
     allowed_pfx_encryptions: u8,
+    recipient_delivery: RecipientDelivery,
+    min_recipient_rsa_bits: u32,
 }
 
 impl ExportPolicy {
     /// The contract's defaults: 10,000 iterations for PBKDF2 and the MAC (as Java 17
     /// writes), 2,048 for the legacy `tripledes_sha1` profile, 16-byte PBKDF2 salts,
     /// 8-byte MAC and legacy salts, the default [`PasswordPolicy`],
-    /// [`PfxEncryption::Aes256Sha256`] for requests that name no PFX profile, and every
-    /// profile allowed (as the contract has them).
+    /// [`PfxEncryption::Aes256Sha256`] for requests that name no PFX profile, every
+    /// profile allowed (as the contract has them), and recipient delivery
+    /// [allowed](RecipientDelivery::Allowed) to RSA keys of at least 2048 bits.
     pub const DEFAULT: Self = Self {
         pbkdf2_iterations: 10_000,
         mac_iterations: 10_000,
@@ -314,6 +365,8 @@ impl ExportPolicy {
         password: PasswordPolicy::DEFAULT,
         pfx_encryption: PfxEncryption::Aes256Sha256,
         allowed_pfx_encryptions: 1 | 2 | 4,
+        recipient_delivery: RecipientDelivery::Allowed,
+        min_recipient_rsa_bits: MIN_RECIPIENT_RSA_BITS,
     };
 
     /// A builder starting from the defaults.
@@ -383,33 +436,9 @@ impl ExportPolicy {
             .filter(|p| self.allows_pfx_encryption(*p))
     }
 
-    /// Refuses a request this policy does not allow, before any store is asked: a pfx whose
-    /// `pfx_encryption` is outside the allowed profiles is a 400
-    /// `pfx_encryption_not_allowed` naming the allowed ones. [`download_with`] and
-    /// [`download_json`] call it; an async host calls it after parsing, before
-    /// [`prepare_async`] (and [`Prepared::encode`] refuses such a request all the same).
-    ///
-    /// ```
-    /// use cert_download::{DownloadRequest, ExportPolicy, PfxEncryption};
-    ///
-    /// let modern = ExportPolicy::builder()
-    ///     .allowed_pfx_encryptions(&[PfxEncryption::Aes256Sha256, PfxEncryption::Aes256Sha256Pbmac1])
-    ///     .build()?;
-    /// let legacy = DownloadRequest::from_json(
-    ///     br#"{"id": 1, "format": "pfx", "password": "securepassword123", "pfx_encryption": "tripledes_sha1"}"#,
-    /// )?;
-    /// let error = modern.check_request(&legacy).unwrap_err();
-    /// assert_eq!((error.status(), error.code()), (400, "pfx_encryption_not_allowed"));
-    /// assert!(error.message().contains("aes256_sha256_pbmac1"));
-    /// assert!(ExportPolicy::default().check_request(&legacy).is_ok());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    ///
-    /// [`download_with`]: crate::download_with
-    /// [`download_json`]: crate::download_json
-    /// [`prepare_async`]: crate::prepare_async
-    /// [`Prepared::encode`]: crate::Prepared::encode
-    pub fn check_request(&self, request: &crate::DownloadRequest) -> Result<(), Error> {
+    /// A pfx whose `pfx_encryption` is outside the allowed profiles: 400
+    /// `pfx_encryption_not_allowed` naming the allowed ones.
+    fn check_pfx_encryption(&self, request: &DownloadRequest) -> Result<(), Error> {
         if request.format() != crate::Format::Pfx {
             return Ok(());
         }
@@ -429,6 +458,74 @@ impl ExportPolicy {
                 allowed.join(", ")
             ),
         ))
+    }
+
+    /// Whether keys may (or must) go out to a recipient's certificate.
+    pub fn recipient_delivery(&self) -> RecipientDelivery {
+        self.recipient_delivery
+    }
+
+    /// The smallest RSA recipient key accepted, in bits (2048 by default; 3072 is what
+    /// NIST SP 800-57 asks for protection beyond 2030).
+    pub fn min_recipient_rsa_bits(&self) -> u32 {
+        self.min_recipient_rsa_bits
+    }
+
+    /// This policy's refusals of a valid request, before any store is asked: a pfx whose
+    /// `pfx_encryption` is outside the allowed profiles (400 `pfx_encryption_not_allowed`,
+    /// naming the allowed ones), recipient delivery off (400 `key_recipient_not_allowed`) or
+    /// required (400 `key_recipient_required` for a keyed download under a password), and
+    /// an RSA recipient under [`min_recipient_rsa_bits`](Self::min_recipient_rsa_bits) (400
+    /// `key_recipient_too_small`).
+    ///
+    /// [`download_with`](crate::download_with) and [`download_json`](crate::download_json)
+    /// apply it before the store is asked anything, and
+    /// [`Prepared::encode`](crate::Prepared::encode) again; a host on the split path
+    /// ([`prepare`](crate::prepare), [`prepare_async`](crate::prepare_async)) calls it
+    /// first, so that a refused request costs no store lookup.
+    ///
+    /// ```
+    /// use cert_download::{DownloadRequest, ExportPolicy, PfxEncryption};
+    ///
+    /// let modern = ExportPolicy::builder()
+    ///     .allowed_pfx_encryptions(&[PfxEncryption::Aes256Sha256, PfxEncryption::Aes256Sha256Pbmac1])
+    ///     .build()?;
+    /// let legacy = DownloadRequest::from_json(
+    ///     br#"{"id": 1, "format": "pfx", "password": "securepassword123", "pfx_encryption": "tripledes_sha1"}"#,
+    /// )?;
+    /// let error = modern.check_request(&legacy).unwrap_err();
+    /// assert_eq!((error.status(), error.code()), (400, "pfx_encryption_not_allowed"));
+    /// assert!(error.message().contains("aes256_sha256_pbmac1"));
+    /// assert!(ExportPolicy::default().check_request(&legacy).is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn check_request(&self, request: &DownloadRequest) -> Result<(), Error> {
+        self.check_pfx_encryption(request)?;
+        match (self.recipient_delivery, request.key_recipient()) {
+            (RecipientDelivery::Off, Some(_)) => Err(Error::new(
+                ErrorKind::KeyRecipientNotAllowed,
+                "this server does not deliver keys to a key_recipient; use a password",
+            )),
+            (RecipientDelivery::Required, None) if request.includes_key() => Err(Error::new(
+                ErrorKind::KeyRecipientRequired,
+                "this server delivers keys only to a key_recipient certificate, not under a \
+                 password",
+            )),
+            (_, Some(recipient)) => match recipient.key_type() {
+                RecipientKeyType::Rsa { bits } if bits < self.min_recipient_rsa_bits => {
+                    Err(Error::new(
+                        ErrorKind::KeyRecipientTooSmall,
+                        format!(
+                            "the key_recipient certificate's RSA key has {bits} bits; this \
+                             server requires at least {}",
+                            self.min_recipient_rsa_bits
+                        ),
+                    ))
+                }
+                _ => Ok(()),
+            },
+            _ => Ok(()),
+        }
     }
 
     /// Whether this policy can make `profile`: PBMAC1 needs at least
@@ -499,6 +596,10 @@ impl ExportPolicyBuilder {
         /// Sets the PFX profile of requests that name none (a request's own `pfx_encryption`
         /// still wins).
         pfx_encryption(profile: PfxEncryption) => pfx_encryption;
+        /// Sets whether keys may (or must) go out to a recipient's certificate.
+        recipient_delivery(delivery: RecipientDelivery) => recipient_delivery;
+        /// Sets the smallest RSA recipient key in bits: from 2048 to 8192.
+        min_recipient_rsa_bits(bits: u32) => min_recipient_rsa_bits;
     }
 
     /// Sets the PFX profiles a request may ask for (default: all three). A request naming
@@ -532,6 +633,11 @@ impl ExportPolicyBuilder {
                 "the default PFX profile must be one of the allowed profiles",
             ));
         }
+        if !(MIN_RECIPIENT_RSA_BITS..=MAX_RECIPIENT_RSA_BITS).contains(&p.min_recipient_rsa_bits) {
+            return Err(PolicyError(
+                "the smallest recipient RSA key must be from 2048 to 8192 bits",
+            ));
+        }
         if !p.can_make(p.pfx_encryption) {
             return Err(PolicyError(
                 "PBMAC1 needs at least 1,000 MAC iterations (NIST SP 800-132)",
@@ -558,7 +664,25 @@ mod tests {
         assert_eq!(p.password_policy().max_bytes(), 1024);
         assert!(!p.password_policy().is_ascii_only());
         assert_eq!(p.pfx_encryption(), PfxEncryption::Aes256Sha256);
+        assert_eq!(p.recipient_delivery(), RecipientDelivery::Allowed);
+        assert_eq!(p.min_recipient_rsa_bits(), 2048);
         assert_eq!(ExportPolicy::builder().build(), Ok(p));
+        for bits in [0, 1024, 2047, 8193] {
+            assert!(
+                ExportPolicy::builder()
+                    .min_recipient_rsa_bits(bits)
+                    .build()
+                    .is_err()
+            );
+        }
+        for bits in [2048, 3072, 8192] {
+            assert!(
+                ExportPolicy::builder()
+                    .min_recipient_rsa_bits(bits)
+                    .build()
+                    .is_ok()
+            );
+        }
     }
 
     #[test]

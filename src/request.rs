@@ -63,6 +63,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind};
 use crate::policy::{PasswordPolicy, PfxEncryption};
+use crate::recipient::{KeyRecipient, RecipientKeyType};
 
 /// The largest request body accepted, in bytes (64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -128,6 +129,10 @@ pub enum Format {
     Crt,
     /// A DER certs-only PKCS#7 `SignedData`: the leaf and its chain, never a key.
     P7b,
+    /// For HSM and cloud KMS import: the key encrypted to an RSA recipient in PKCS#11's
+    /// `CKM_RSA_AES_KEY_WRAP` layout (RSA-OAEP-SHA-256 of a fresh AES-256 key, then the
+    /// PKCS#8 under RFC 5649 key wrap with padding), the leaf and its chain beside it as PEM.
+    Kwp,
 }
 
 impl Format {
@@ -138,11 +143,18 @@ impl Format {
             Format::Pem => "pem",
             Format::Crt => "crt",
             Format::P7b => "p7b",
+            Format::Kwp => "kwp",
         }
     }
 
     /// Every format, in the order messages list them.
-    pub const ALL: &'static [Format] = &[Format::Pfx, Format::Pem, Format::Crt, Format::P7b];
+    pub const ALL: &'static [Format] = &[
+        Format::Pfx,
+        Format::Pem,
+        Format::Crt,
+        Format::P7b,
+        Format::Kwp,
+    ];
 
     fn parse(s: &str) -> Option<Self> {
         Self::ALL
@@ -280,12 +292,40 @@ impl fmt::Debug for Password {
     }
 }
 
+/// How an exported key is protected, as an audit records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeyDelivery {
+    /// Under a password: PKCS#8 `EncryptedPrivateKeyInfo` (pem, crt) or PKCS#12 (pfx).
+    Password,
+    /// To a recipient's certificate as CMS `EnvelopedData` (pem, crt).
+    EnvelopedData,
+    /// To an RSA recipient in PKCS#11's `CKM_RSA_AES_KEY_WRAP` layout (kwp).
+    RsaAesKeyWrap,
+}
+
+impl KeyDelivery {
+    /// The name an audit row records: `password`, `cms`, `kwp`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyDelivery::Password => "password",
+            KeyDelivery::EnvelopedData => "cms",
+            KeyDelivery::RsaAesKeyWrap => "kwp",
+        }
+    }
+}
+
+/// What protects the key of a request that exports one.
+enum KeyProtection {
+    Password(Password),
+    Recipient(Box<KeyRecipient>),
+}
+
 /// A valid request to download one certificate.
-#[derive(Debug)]
 pub struct DownloadRequest {
     id: CertificateId,
     format: Format,
-    password: Option<Password>,
+    key: Option<KeyProtection>,
     include_chain: bool,
     include_root: bool,
     chain_order: ChainOrder,
@@ -296,7 +336,18 @@ pub struct DownloadRequest {
 impl DownloadRequest {
     /// A PFX download: the key is always in it, so a password is always needed.
     pub fn pfx(id: CertificateId, password: Password) -> Self {
-        Self::new(id, Format::Pfx, Some(password))
+        Self::new(id, Format::Pfx, Some(KeyProtection::Password(password)))
+    }
+
+    /// A kwp download, for HSM and cloud KMS import: the key encrypted to `recipient`,
+    /// which must be RSA (a request with another key type is refused with
+    /// `kwp_requires_rsa` before the store is asked anything).
+    pub fn kwp(id: CertificateId, recipient: KeyRecipient) -> Self {
+        Self::new(
+            id,
+            Format::Kwp,
+            Some(KeyProtection::Recipient(Box::new(recipient))),
+        )
     }
 
     /// A PEM download of the leaf and its chain, without the key.
@@ -316,11 +367,11 @@ impl DownloadRequest {
         Self::new(id, Format::P7b, None)
     }
 
-    fn new(id: CertificateId, format: Format, password: Option<Password>) -> Self {
+    fn new(id: CertificateId, format: Format, key: Option<KeyProtection>) -> Self {
         Self {
             id,
             format,
-            password,
+            key,
             include_chain: true,
             include_root: true,
             chain_order: ChainOrder::LeafFirst,
@@ -332,7 +383,16 @@ impl DownloadRequest {
     /// Adds the private key, encrypted with `password` (pem and crt; a PFX has it already;
     /// a p7b cannot carry one, and the download is refused with `key_not_supported`).
     pub fn with_key(mut self, password: Password) -> Self {
-        self.password = Some(password);
+        self.key = Some(KeyProtection::Password(password));
+        self
+    }
+
+    /// Adds the private key, encrypted to `recipient`'s public key as CMS `EnvelopedData`
+    /// (pem and crt; a pfx cannot deliver to a recipient and is refused with
+    /// `key_recipient_not_supported`, a p7b with `key_not_supported`, before the store is
+    /// asked anything). For kwp, the recipient given to [`kwp`](Self::kwp) is replaced.
+    pub fn with_key_for(mut self, recipient: KeyRecipient) -> Self {
+        self.key = Some(KeyProtection::Recipient(Box::new(recipient)));
         self
     }
 
@@ -382,14 +442,35 @@ impl DownloadRequest {
         self.format
     }
 
-    /// Whether the private key goes out (always for pfx).
+    /// Whether the private key goes out (always for pfx and kwp).
     pub fn includes_key(&self) -> bool {
-        self.password.is_some()
+        self.key.is_some()
     }
 
-    /// The password that protects the key, when the key goes out.
+    /// The password that protects the key, when the key goes out under a password.
     pub fn password(&self) -> Option<&Password> {
-        self.password.as_ref()
+        match &self.key {
+            Some(KeyProtection::Password(password)) => Some(password),
+            _ => None,
+        }
+    }
+
+    /// The certificate the key is encrypted to, when the key goes out to a recipient.
+    pub fn key_recipient(&self) -> Option<&KeyRecipient> {
+        match &self.key {
+            Some(KeyProtection::Recipient(recipient)) => Some(recipient),
+            _ => None,
+        }
+    }
+
+    /// How the key goes out, when it does.
+    pub fn key_delivery(&self) -> Option<KeyDelivery> {
+        match (&self.key, self.format) {
+            (None, _) => None,
+            (Some(KeyProtection::Password(_)), _) => Some(KeyDelivery::Password),
+            (Some(KeyProtection::Recipient(_)), Format::Kwp) => Some(KeyDelivery::RsaAesKeyWrap),
+            (Some(KeyProtection::Recipient(_)), _) => Some(KeyDelivery::EnvelopedData),
+        }
     }
 
     /// Whether the issuer chain follows the leaf (pfx, pem and p7b).
@@ -436,6 +517,22 @@ impl DownloadRequest {
     }
 }
 
+impl fmt::Debug for DownloadRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DownloadRequest")
+            .field("id", &self.id)
+            .field("format", &self.format)
+            .field("password", &self.password())
+            .field("key_recipient", &self.key_recipient())
+            .field("include_chain", &self.include_chain)
+            .field("include_root", &self.include_root)
+            .field("chain_order", &self.chain_order)
+            .field("friendly_name", &self.friendly_name)
+            .field("pfx_encryption", &self.pfx_encryption)
+            .finish()
+    }
+}
+
 /// Declares the fields of a request body once: the [`Field`] that names each in code, its
 /// name in the JSON body, and the error kind of a value it does not take. Parsing, the
 /// duplicate and unknown-field errors, the list of fields in messages and the order of the
@@ -474,6 +571,7 @@ request_fields! {
     Format: "format" => UnsupportedFormat,
     DownloadKey: "download_key" => InvalidDownloadKey,
     Password: "password" => InvalidPassword,
+    KeyRecipient: "key_recipient" => InvalidKeyRecipient,
     IncludeChain: "include_chain" => InvalidIncludeChain,
     IncludeRoot: "include_root" => InvalidIncludeRoot,
     ChainOrder: "chain_order" => InvalidChainOrder,
@@ -686,13 +784,30 @@ impl RawFields {
         let id = read_id(self.take(Field::Id))?;
         let format = read_format(self.take(Field::Format))?;
         let wants_key = read_wants_key(format, self.take(Field::DownloadKey))?;
-        let password = read_password(self.take(Field::Password), format, wants_key, policy)?;
+        let password = self.take(Field::Password);
+        let recipient = read_key_recipient(self.take(Field::KeyRecipient), format)?;
+        let key = match recipient {
+            Some(recipient) => {
+                if password.is_some() {
+                    return Err(bad(
+                        ErrorKind::PasswordAndKeyRecipient,
+                        "password and key_recipient cannot both be given: the key goes out \
+                         under a password or to a recipient, not both",
+                    ));
+                }
+                wants_key.then(|| KeyProtection::Recipient(Box::new(recipient)))
+            }
+            None if format == Format::Kwp => return Err(kwp_recipient_required()),
+            None => {
+                read_password(password, format, wants_key, policy)?.map(KeyProtection::Password)
+            }
+        };
         // A struct expression evaluates its fields in the order written: the checks run
         // in the order of `Field::ALL`.
         Ok(DownloadRequest {
             id,
             format,
-            password,
+            key,
             include_chain: read_bool(Field::IncludeChain, self.take(Field::IncludeChain))?,
             include_root: read_bool(Field::IncludeRoot, self.take(Field::IncludeRoot))?,
             chain_order: read_name(
@@ -758,7 +873,7 @@ fn read_wants_key(format: Format, download_key: Option<RawValue>) -> Result<bool
         Some(_) => Err(Field::DownloadKey.must_be("true, false, \"true\", \"false\" or null")),
     };
     match format {
-        Format::Pfx => Ok(true),
+        Format::Pfx | Format::Kwp => Ok(true),
         Format::Pem | Format::Crt => asked(),
         Format::P7b if asked()? => Err(bad(
             ErrorKind::KeyNotSupported,
@@ -793,6 +908,55 @@ fn read_password(
     };
     // Move the text out without leaving a copy behind.
     Password::new(std::mem::take(&mut *text), policy).map(Some)
+}
+
+/// The refusal of a kwp download without a recipient.
+pub(crate) fn kwp_recipient_required() -> Error {
+    bad(
+        ErrorKind::KeyRecipientRequired,
+        "the kwp format needs a key_recipient: the RSA certificate of the HSM's or KMS's \
+         import key",
+    )
+}
+
+/// The refusal of a kwp download to a recipient whose key is not RSA.
+pub(crate) fn kwp_requires_rsa(key_type: RecipientKeyType) -> Error {
+    bad(
+        ErrorKind::KwpRequiresRsa,
+        format!(
+            "the kwp format needs an RSA key_recipient (RSA-OAEP); this certificate's key is \
+             {key_type}"
+        ),
+    )
+}
+
+/// The refusal of a pfx download to a recipient.
+pub(crate) fn pfx_recipient_refused() -> Error {
+    bad(
+        ErrorKind::KeyRecipientNotSupported,
+        "the pfx format cannot deliver a key to a key_recipient (PKCS#12's public-key \
+         privacy mode is read by almost nothing); use pem, crt with download_key, or kwp",
+    )
+}
+
+/// The recipient certificate, read; refused with pfx, and unless RSA with kwp. A p7b, or
+/// pem and crt without the key, ignore it once it is read.
+fn read_key_recipient(v: Option<RawValue>, format: Format) -> Result<Option<KeyRecipient>, Error> {
+    let recipient = match v {
+        None => return Ok(None),
+        Some(RawValue::Text(text)) => KeyRecipient::from_pem_or_base64(&text)?,
+        Some(_) => {
+            return Err(
+                Field::KeyRecipient.must_be("a string: an X.509 certificate in PEM or Base64 DER")
+            );
+        }
+    };
+    match (format, recipient.key_type()) {
+        (Format::Pfx, _) => Err(pfx_recipient_refused()),
+        (Format::Kwp, RecipientKeyType::Rsa { .. }) => Ok(Some(recipient)),
+        (Format::Kwp, other) => Err(kwp_requires_rsa(other)),
+        _ => Ok(Some(recipient)),
+    }
 }
 
 /// An optional boolean field, true when absent.

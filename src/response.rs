@@ -6,15 +6,41 @@ use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 use crate::request::Format;
 
-/// A successful download: the file, and for crt with a key, the encrypted key beside it.
+/// What the `key` field beside the file holds (crt with a key, kwp): the response's
+/// `key_format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeyFormat {
+    /// A DER PKCS#8 `EncryptedPrivateKeyInfo` under the password (`"key"`).
+    EncryptedPrivateKeyInfo,
+    /// A DER CMS `ContentInfo` holding the `EnvelopedData` to the recipient (`"cms"`).
+    EnvelopedData,
+    /// RSA-OAEP-SHA-256 of an AES-256 key, then the PKCS#8 under RFC 5649 key wrap:
+    /// PKCS#11's `CKM_RSA_AES_KEY_WRAP` input (`"rsa_aes_key_wrap"`).
+    RsaAesKeyWrap,
+}
+
+impl KeyFormat {
+    /// The name used on the wire, the `key_format` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyFormat::EncryptedPrivateKeyInfo => "key",
+            KeyFormat::EnvelopedData => "cms",
+            KeyFormat::RsaAesKeyWrap => "rsa_aes_key_wrap",
+        }
+    }
+}
+
+/// A successful download: the file, and for crt with a key or kwp, the key beside it.
 ///
 /// It serializes to the contract's JSON: `certificate`, `format`, then for crt with a key
-/// `key` and `key_format`, Base64 in the standard alphabet, padded, without line breaks.
+/// and for kwp `key` and `key_format`, Base64 in the standard alphabet, padded, without
+/// line breaks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DownloadResponse {
     format: Format,
     certificate: Vec<u8>,
-    key: Option<Vec<u8>>,
+    key: Option<(Vec<u8>, KeyFormat)>,
     includes_key: bool,
 }
 
@@ -22,7 +48,7 @@ impl DownloadResponse {
     pub(crate) fn new(
         format: Format,
         certificate: Vec<u8>,
-        key: Option<Vec<u8>>,
+        key: Option<(Vec<u8>, KeyFormat)>,
         includes_key: bool,
     ) -> Self {
         Self {
@@ -38,17 +64,25 @@ impl DownloadResponse {
         self.format
     }
 
-    /// The file itself: the PKCS#12 DER, the PEM text, the DER leaf, or the PKCS#7 DER.
+    /// The file itself: the PKCS#12 DER, the PEM text (pem, kwp), the DER leaf, or the
+    /// PKCS#7 DER.
     pub fn certificate(&self) -> &[u8] {
         &self.certificate
     }
 
-    /// For crt with a key: the DER `EncryptedPrivateKeyInfo`.
+    /// For crt with a key: the DER `EncryptedPrivateKeyInfo` or CMS `EnvelopedData`; for
+    /// kwp: the `CKM_RSA_AES_KEY_WRAP` bytes. [`key_format`](Self::key_format) says which.
     pub fn key(&self) -> Option<&[u8]> {
-        self.key.as_deref()
+        self.key.as_ref().map(|(key, _)| key.as_slice())
     }
 
-    /// Whether a (password-encrypted) private key is in the response.
+    /// What [`key`](Self::key) holds.
+    pub fn key_format(&self) -> Option<KeyFormat> {
+        self.key.as_ref().map(|(_, format)| *format)
+    }
+
+    /// Whether a private key (encrypted under a password or to a recipient) is in the
+    /// response.
     pub fn includes_key(&self) -> bool {
         self.includes_key
     }
@@ -56,10 +90,10 @@ impl DownloadResponse {
     /// The fields of the contract's body, in its order: the one place that says what the
     /// JSON holds, written out by [`to_json`](Self::to_json) and by `Serialize`.
     fn fields(&self) -> impl Iterator<Item = (&'static str, Field<'_>)> {
-        let key = self.key.as_deref().map(|key| {
+        let key = self.key.as_ref().map(|(key, format)| {
             [
                 ("key", Field::Base64(key)),
-                ("key_format", Field::Text("key")),
+                ("key_format", Field::Text(format.as_str())),
             ]
         });
         [

@@ -79,7 +79,7 @@ impl Harness for Directory {
     type Store = DirectoryStore;
     fn full_access(&self, records: &[Record]) -> DirectoryStore {
         write_records(self.0.path(), records);
-        DirectoryStore::new(self.0.path())
+        DirectoryStore::new(self.0.path()).unwrap()
     }
     fn key_export_denied(&self, records: &[Record]) -> Supply<DirectoryStore> {
         Supply::Store(self.full_access(records).deny_key_export())

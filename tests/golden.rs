@@ -8,7 +8,8 @@
 //! fixture store (RSA PKCS#8 and PKCS#1, EC P-256/P-384/P-521 as PKCS#8 and SEC1, Ed25519),
 //! both chain orders, with and without the chain, friendly names on both sides of the DER
 //! `SET OF` ordering of the bag attributes, ASCII and beyond-BMP passwords, and policies
-//! with other iteration counts and salt sizes. `tests/fixtures/golden/outputs.sha256` holds
+//! with other iteration counts and salt sizes; and keys to a recipient (CMS in pem and crt
+//! for RSA, P-256, P-384 and P-521 recipients, kwp for RSA ones, recorded when they joined). `tests/fixtures/golden/outputs.sha256` holds
 //! one SHA-256 per file (the certificate bytes, then the key bytes, each length-prefixed),
 //! `sha256sum` style.
 //!
@@ -25,8 +26,8 @@ use std::path::PathBuf;
 
 use cert_download::request::{ChainOrder, FriendlyName};
 use cert_download::{
-    CertificateId, DownloadRequest, DownloadResponse, ExportPolicy, Password, PasswordPolicy,
-    PfxEncryption, download_with,
+    CertificateId, DownloadRequest, DownloadResponse, ExportPolicy, KeyRecipient, Password,
+    PasswordPolicy, PfxEncryption, download_with,
 };
 use common::{Counter, fixture_store, fixtures};
 use sha2::{Digest, Sha256};
@@ -99,6 +100,14 @@ const PROFILES: [PfxEncryption; 2] = [PfxEncryption::Aes256Sha256, PfxEncryption
 /// Records downloaded as p7b: every key type, both stored chain orders, no chain, an
 /// unrelated root, a duplicate issuer.
 const P7B: [u64; 9] = [1, 2, 4, 5, 9, 10, 15, 20, 21];
+
+/// The recipient certificates of `tests/fixtures/recipients/` that keys are encrypted to.
+const RECIPIENTS: [&str; 5] = ["rsa2048", "rsa3072", "p256", "p384", "p521"];
+
+fn recipient(name: &str) -> KeyRecipient {
+    let pem = std::fs::read_to_string(fixtures().join(format!("recipients/{name}.pem"))).unwrap();
+    KeyRecipient::from_pem_or_base64(&pem).unwrap()
+}
 
 /// Every case: its name and its request. The random source starts at 7 for each.
 fn cases() -> Vec<(String, DownloadRequest, &'static str)> {
@@ -203,6 +212,30 @@ fn cases() -> Vec<(String, DownloadRequest, &'static str)> {
                     DownloadRequest::p7b(id(record))
                         .with_root(root)
                         .with_chain(chain),
+                    "i1",
+                ));
+            }
+        }
+    }
+    // Keys to a recipient: CMS in pem and crt for every recipient key type, kwp for the
+    // RSA recipients; the random source gives the content key, the IV, then the OAEP seed
+    // or the ephemeral EC key.
+    for record in KEYED {
+        for name in RECIPIENTS {
+            out.push((
+                format!("pem-cms-r{record}-{name}"),
+                DownloadRequest::pem(id(record)).with_key_for(recipient(name)),
+                "i1",
+            ));
+            out.push((
+                format!("crt-cms-r{record}-{name}"),
+                DownloadRequest::crt(id(record)).with_key_for(recipient(name)),
+                "i1",
+            ));
+            if name.starts_with("rsa") {
+                out.push((
+                    format!("kwp-r{record}-{name}"),
+                    DownloadRequest::kwp(id(record), recipient(name)),
                     "i1",
                 ));
             }

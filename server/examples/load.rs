@@ -28,6 +28,14 @@
 //! ```sh
 //! target/release/examples/load --postgres postgres://postgres@127.0.0.1:5432/postgres
 //! ```
+//!
+//! With `--metrics-rounds N` the directory store is then measured N more times each without
+//! and with `--metrics-listen` (alternating, so that drift of a shared machine falls on
+//! both), to see what counting costs the hot path:
+//!
+//! ```sh
+//! target/release/examples/load --metrics-rounds 3 --concurrency 16 --seconds 5
+//! ```
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -48,6 +56,7 @@ struct Options {
     concurrency: Vec<usize>,
     formats: Vec<String>,
     server_args: Vec<String>,
+    metrics_rounds: u32,
 }
 
 fn options() -> Result<Options, String> {
@@ -66,6 +75,7 @@ fn options() -> Result<Options, String> {
         concurrency: vec![1, 2, 16],
         formats: vec!["pfx".into(), "crt".into()],
         server_args: Vec::new(),
+        metrics_rounds: 0,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -87,6 +97,9 @@ fn options() -> Result<Options, String> {
                     .map_err(|_| "--concurrency: numbers separated by commas")?;
             }
             "--formats" => options.formats = value.split(',').map(str::to_owned).collect(),
+            "--metrics-rounds" => {
+                options.metrics_rounds = value.parse().map_err(|_| "--metrics-rounds: a number")?;
+            }
             _ => return Err(format!("unknown argument {arg}")),
         }
     }
@@ -248,7 +261,8 @@ fn single_thread_rate(format: &str, seconds: f64) -> Result<(f64, f64), String> 
     let store = DirectoryStore::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../examples/demo-store"
-    ));
+    ))
+    .map_err(|e| e.to_string())?;
     let policy = ExportPolicy::default();
     let cpu_before = cpu_time("thread-self");
     let start = Instant::now();
@@ -398,7 +412,8 @@ async fn vault_database(
     let demo = DirectoryStore::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../examples/demo-store"
-    ));
+    ))
+    .map_err(|e| e.to_string())?;
     let id = CertificateId::new(12345).ok_or("id")?;
     let record = demo.certificate(id).map_err(|e| e.to_string())?;
     let key = Zeroizing::new(demo.private_key(id).map_err(|e| e.to_string())?);
@@ -567,6 +582,23 @@ fn main() -> Result<(), String> {
             &[directory.pid()],
         ));
         drop(directory);
+        for _ in 0..options.metrics_rounds {
+            for (setup, extra) in [
+                ("metrics off", &[][..]),
+                ("metrics on", &["--metrics-listen", "127.0.0.1:0"][..]),
+            ] {
+                let extra: Vec<String> = extra.iter().map(|a| (*a).to_owned()).collect();
+                let server = start_server(&options, &extra)?;
+                let targets = [target(&server, TOKEN)?];
+                runtime.block_on(measure(
+                    &options,
+                    &baseline,
+                    setup,
+                    &targets,
+                    &[server.pid()],
+                ));
+            }
+        }
         let Some((url, token, _)) = &vault else {
             return Ok(());
         };

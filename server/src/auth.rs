@@ -24,13 +24,15 @@ pub(crate) struct Grant {
 }
 
 /// The bearer tokens of a deployment: `{"<token>": {"principal": "<name>", "export_keys":
-/// true|false}}`. Kept as SHA-256 digests; `Debug` shows only how many there are.
-pub struct Tokens(Vec<([u8; 32], Grant)>);
+/// true|false}}`. Kept as SHA-256 digests; `Debug` shows only how many there are. An entry
+/// named `sha256:<fingerprint>` is not a token but a client certificate
+/// (`client_cert.rs`).
+pub struct Tokens(Vec<([u8; 32], Grant)>, Vec<([u8; 32], Grant)>);
 
 impl Tokens {
     /// No tokens (the vault's database holds them).
     pub fn none() -> Self {
-        Self(Vec::new())
+        Self(Vec::new(), Vec::new())
     }
 
     /// Reads a tokens file.
@@ -43,11 +45,31 @@ impl Tokens {
                 path.display()
             )
         })?;
-        Ok(Self(
-            map.into_iter()
-                .map(|(token, grant)| (Sha256::digest(token.as_bytes()).into(), grant))
-                .collect(),
-        ))
+        let (mut tokens, mut certificates) = (Vec::new(), Vec::new());
+        for (name, grant) in map {
+            if name.starts_with("sha256:") {
+                let fingerprint =
+                    crate::client_cert::parse_fingerprint(&name).ok_or_else(|| {
+                        format!(
+                            "the tokens file {}: {name:?} is not sha256: and 32 bytes of hex",
+                            path.display()
+                        )
+                    })?;
+                certificates.push((fingerprint, grant));
+            } else {
+                tokens.push((Sha256::digest(name.as_bytes()).into(), grant));
+            }
+        }
+        Ok(Self(tokens, certificates))
+    }
+
+    /// The grant of the client certificate of that SHA-256 fingerprint (not a secret: no
+    /// constant time needed).
+    pub(crate) fn certificate(&self, fingerprint: &[u8; 32]) -> Option<Grant> {
+        self.1
+            .iter()
+            .find(|(known, _)| known == fingerprint)
+            .map(|(_, grant)| grant.clone())
     }
 
     /// Every entry is compared, whatever matches, so the time does not depend on which
@@ -66,7 +88,12 @@ impl Tokens {
 
 impl std::fmt::Debug for Tokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Tokens({} entries)", self.0.len())
+        write!(
+            f,
+            "Tokens({} entries, {} certificates)",
+            self.0.len(),
+            self.1.len()
+        )
     }
 }
 
@@ -118,8 +145,17 @@ where
     if let Some(caller) = found {
         return Ok(caller);
     }
+    let metrics = crate::metrics::get();
+    if let Some(metrics) = metrics {
+        metrics.auth_failed();
+    }
     let refusal = match throttle.failed(ip) {
-        Some(wait) => Refusal::too_many("too many failed authentications", wait),
+        Some(wait) => {
+            if let Some(metrics) = metrics {
+                metrics.throttled("auth_failures");
+            }
+            Refusal::too_many("too many failed authentications", wait)
+        }
         None => Refusal::from(&Error::from(ErrorKind::Unauthenticated)),
     };
     Err(refusal.closing())

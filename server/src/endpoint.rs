@@ -7,7 +7,7 @@ use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -15,8 +15,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use cert_download::{
     BlockingStore, CertificateId, CertificateRecord, CertificateStore, DirectoryStore,
-    DownloadRequest, DownloadResponse, Error, ErrorKind, ExportPolicy, Format, OsRandom,
-    PfxEncryption, Prepared, PrivateKeyDer, StoreError, prepare, prepare_async,
+    DownloadRequest, DownloadResponse, Error, ErrorKind, ExportPolicy, Format, KeyDelivery,
+    OsRandom, PfxEncryption, Prepared, PrivateKeyDer, StoreError, prepare, prepare_async,
 };
 use tokio::sync::watch;
 use tower::buffer::Buffer;
@@ -28,6 +28,7 @@ use zeroize::Zeroizing;
 use crate::auth::{Grant, Tokens, authenticate};
 use crate::body::{self, BodyFailure};
 use crate::client::Client;
+use crate::client_cert::Presented;
 use crate::logs;
 use crate::options::Limits;
 use crate::refusal::{Refusal, json_response};
@@ -39,20 +40,28 @@ use crate::vault::{VaultBackend, VaultCaller, store_refusal};
 /// `BlockingStore` (each call on tokio's blocking pool) for the others.
 #[derive(Debug)]
 struct CallerStore {
-    store: Arc<DirectoryStore>,
+    /// `None`: the root is not a directory (the binary refuses that at start; a `Config`
+    /// made by hand may name one), so every id is 404.
+    store: Option<Arc<DirectoryStore>>,
     grant: Grant,
+}
+
+impl CallerStore {
+    fn store(&self) -> Result<&DirectoryStore, StoreError> {
+        self.store.as_deref().ok_or(StoreError::NotFound)
+    }
 }
 
 impl CertificateStore for CallerStore {
     fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError> {
-        self.store.certificate(id)
+        self.store()?.certificate(id)
     }
 
     fn private_key(&self, id: CertificateId) -> Result<PrivateKeyDer<'static>, StoreError> {
         if !self.grant.export_keys {
             return Err(StoreError::KeyExportForbidden);
         }
-        self.store.private_key(id)
+        self.store()?.private_key(id)
     }
 }
 
@@ -123,7 +132,7 @@ fn encoder(limits: &Limits) -> Encoder {
 /// What the endpoint holds: the store, the tokens, the policy, the encoding queue, the
 /// rate limits.
 pub(crate) struct Endpoint {
-    store: Arc<DirectoryStore>,
+    store: Option<Arc<DirectoryStore>>,
     tokens: Tokens,
     /// `Some`: callers, grants, keys and the audit trail are the vault's (`vault.rs`).
     vault: Option<VaultBackend>,
@@ -156,7 +165,7 @@ impl Endpoint {
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         Self {
-            store: Arc::new(DirectoryStore::new(store)),
+            store: DirectoryStore::new(store).ok().map(Arc::new),
             tokens,
             vault,
             policy,
@@ -244,9 +253,40 @@ fn body_refusal(failure: &BodyFailure) -> Refusal {
 #[derive(Debug, Default)]
 struct Audit {
     principal: Option<String>,
-    download: Option<(CertificateId, Format, bool)>,
+    /// How the caller authenticated: `token` or `certificate`.
+    credential: Option<&'static str>,
+    download: Option<Asked>,
     /// The PFX profile of a pfx download.
     pfx_encryption: Option<PfxEncryption>,
+}
+
+/// What a valid request asks for, as the audit records it.
+#[derive(Clone, Debug)]
+pub(crate) struct Asked {
+    pub(crate) id: CertificateId,
+    pub(crate) format: Format,
+    pub(crate) with_key: bool,
+    /// How the key is to go out: under a password, or to a recipient (`cms`, `kwp`).
+    pub(crate) key_delivery: Option<KeyDelivery>,
+    /// The SHA-256 of the recipient's certificate, lowercase hex.
+    pub(crate) recipient_sha256: Option<String>,
+}
+
+impl Asked {
+    fn of(request: &DownloadRequest) -> Self {
+        Self {
+            id: request.id(),
+            format: request.format(),
+            with_key: request.includes_key(),
+            key_delivery: request.key_delivery(),
+            recipient_sha256: request.key_recipient().map(|r| {
+                r.sha256_fingerprint()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect()
+            }),
+        }
+    }
 }
 
 impl Audit {
@@ -262,17 +302,24 @@ impl Audit {
         };
         let (id, format, with_key) = self
             .download
-            .map(|(id, format, key)| (id.get(), format.as_str(), key))
+            .as_ref()
+            .map(|d| (d.id.get(), d.format.as_str(), d.with_key))
             .unzip3();
+        let asked = self.download.as_ref();
+        let key_delivery = asked.and_then(|d| d.key_delivery).map(|k| k.as_str());
+        let recipient = asked.and_then(|d| d.recipient_sha256.as_deref());
         tracing::info!(
             target: "audit",
             client = %client.shown(),
             via = client.via().map(tracing::field::display),
             principal = self.principal.as_deref().unwrap_or("-"),
+            credential = self.credential.unwrap_or("-"),
             id,
             format,
             key_included = with_key.map(|key| key && status == 200),
             pfx_encryption = self.pfx_encryption.map(PfxEncryption::as_str),
+            key_delivery,
+            recipient_sha256 = recipient,
             status,
             error,
             "download"
@@ -301,19 +348,44 @@ pub(crate) struct Audited(pub(crate) Option<String>);
 
 /// The handler: judges the request, audits the outcome, answers.
 pub(crate) async fn download(State(endpoint): State<Arc<Endpoint>>, request: Request) -> Response {
+    let started = Instant::now();
     let client = Client::of(&request);
     let (parts, body) = request.into_parts();
     let mut audit = Audit::default();
-    let mut outcome = judge(&endpoint, client, &parts.headers, body, &mut audit).await;
+    let presented = parts
+        .extensions
+        .get::<Presented>()
+        .copied()
+        .unwrap_or_default();
+    let mut outcome = judge(
+        &endpoint,
+        client,
+        presented,
+        &parts.headers,
+        body,
+        &mut audit,
+    )
+    .await;
     // On the vault, a download that reached the store leaves only once its row is in.
     if let (Some(vault), Some(principal), Some(download)) =
-        (&endpoint.vault, &audit.principal, audit.download)
+        (&endpoint.vault, &audit.principal, audit.download.clone())
     {
         outcome = vault
             .record(client, principal, download, audit.pfx_encryption, outcome)
             .await;
     }
     audit.log(client, &outcome);
+    if let Some(metrics) = crate::metrics::get() {
+        let (status, code) = match &outcome {
+            Ok(_) => (StatusCode::OK, "-"),
+            Err(refusal) => (refusal.status, refusal.code),
+        };
+        let download = audit
+            .download
+            .as_ref()
+            .map(|asked| (asked.format.as_str(), asked.with_key));
+        metrics.request(status, code, download, started.elapsed());
+    }
     let mut response = match outcome {
         Ok(download) => json_response(StatusCode::OK, download.to_json()),
         Err(refusal) => refusal.into_response(),
@@ -327,22 +399,27 @@ pub(crate) async fn download(State(endpoint): State<Arc<Endpoint>>, request: Req
 async fn judge(
     endpoint: &Endpoint,
     client: Client,
+    presented: Presented,
     headers: &HeaderMap,
     body: Body,
     audit: &mut Audit,
 ) -> Result<DownloadResponse, Refusal> {
-    let caller = identify(endpoint, client, headers).await?;
+    let (caller, credential) = identify(endpoint, client, presented, headers).await?;
     audit.principal = Some(caller.principal().to_owned());
+    audit.credential = Some(credential);
     let body = read_body(endpoint, headers, body).await?;
     let request = DownloadRequest::from_json_with_policy(&body, endpoint.policy.password_policy())
         .map_err(|error| Refusal::from(&error))?;
     if let Some(wait) = endpoint.throttle.download(caller.principal()) {
+        if let Some(metrics) = crate::metrics::get() {
+            metrics.throttled("downloads");
+        }
         return Err(Refusal::too_many(
             "too many downloads for this principal",
             wait,
         ));
     }
-    audit.download = Some((request.id(), request.format(), request.includes_key()));
+    audit.download = Some(Asked::of(&request));
     if request.format() == Format::Pfx {
         audit.pfx_encryption = Some(
             request
@@ -350,7 +427,8 @@ async fn judge(
                 .unwrap_or_else(|| endpoint.policy.pfx_encryption()),
         );
     }
-    // A profile the policy does not allow is refused before the store is asked.
+    // The export policy's refusals (a PFX profile it does not allow, recipient delivery
+    // off or required, the least recipient RSA size) before the store is asked anything.
     endpoint
         .policy
         .check_request(&request)
@@ -362,16 +440,27 @@ async fn judge(
     encoded.map_err(|error| Refusal::from(&error))
 }
 
-/// Who asks, from the headers alone: before any body byte is read (and so before hyper
-/// sends `100 Continue`), an anonymous caller learns nothing but 401, and costs no more
-/// than its headers.
+/// Who asks, from the headers alone (and the connection's client certificate): before any
+/// body byte is read (and so before hyper sends `100 Continue`), an anonymous caller
+/// learns nothing but 401, and costs no more than its headers. A bearer token, when sent,
+/// decides alone; without one, a verified client certificate registered in the tokens
+/// file names the caller. With the credential's kind, for the audit line.
 async fn identify(
     endpoint: &Endpoint,
     client: Client,
+    presented: Presented,
     headers: &HeaderMap,
-) -> Result<Caller, Refusal> {
+) -> Result<(Caller, &'static str), Refusal> {
     let (throttle, ip) = (&endpoint.throttle, client.ip);
-    Ok(match &endpoint.vault {
+    if endpoint.vault.is_none()
+        && !headers.contains_key(header::AUTHORIZATION)
+        && let Some(grant) = presented
+            .0
+            .and_then(|fingerprint| endpoint.tokens.certificate(&fingerprint))
+    {
+        return Ok((Caller::File(grant), "certificate"));
+    }
+    let caller = match &endpoint.vault {
         None => Caller::File(
             authenticate(throttle, ip, headers, |token| {
                 std::future::ready(Ok(endpoint.tokens.grant(token)))
@@ -381,7 +470,8 @@ async fn identify(
         Some(vault) => Caller::Vault(Box::new(
             authenticate(throttle, ip, headers, |token| vault.caller(token)).await?,
         )),
-    })
+    };
+    Ok((caller, "token"))
 }
 
 /// The body, read (within its cap and timeouts) before anything more is answered, so that
@@ -425,7 +515,7 @@ async fn from_directory(
     request: DownloadRequest,
 ) -> Result<Encoded, Refusal> {
     let store = CallerStore {
-        store: Arc::clone(&endpoint.store),
+        store: endpoint.store.clone(),
         grant,
     };
     if request.includes_key() {
@@ -466,14 +556,27 @@ async fn from_vault(
 
 /// Queues a keyed download for an encoding thread, or refuses it at once (503).
 async fn encode_keyed(endpoint: &Endpoint, job: Job) -> Result<Encoded, Refusal> {
-    match queue(endpoint.encoder.clone(), job).await {
+    let metrics = crate::metrics::get();
+    if let Some(metrics) = metrics {
+        metrics.queued(true);
+    }
+    let queued = queue(endpoint.encoder.clone(), job).await;
+    if let Some(metrics) = metrics {
+        metrics.queued(false);
+    }
+    match queued {
         Ok(encoded) => Ok(encoded),
-        Err(e) if e.is::<Overloaded>() => Err(Refusal::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded",
-            "every encoding thread is busy and the queue is full",
-        )
-        .retry_after(Duration::from_secs(1))),
+        Err(e) if e.is::<Overloaded>() => {
+            if let Some(metrics) = metrics {
+                metrics.shed();
+            }
+            Err(Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "every encoding thread is busy and the queue is full",
+            )
+            .retry_after(Duration::from_secs(1)))
+        }
         Err(_) => Ok(Err(Error::from(ErrorKind::Internal))),
     }
 }

@@ -17,7 +17,8 @@
 //!   authentication, validation, store, encoding queue, the audit line), the 404/405
 //!   answers, the timeout layers and the request log.
 //! - [`Options`] and [`Limits`] (`options.rs`): the command line on `clap`, each limit
-//!   stated once (flag, default, help).
+//!   stated once (flag, default, help); [`config`]: `--config FILE`, whose keys are the
+//!   flags' long names, read off the same definition.
 //! - `auth.rs`: bearer [`Tokens`], judged first, and the failure limits; `refusal.rs`: the
 //!   one type every refusal is, and the contract's error body; `body.rs`: reading a body
 //!   into one buffer of fixed cap; `throttle.rs`: the `governor` rate limits; `client.rs`:
@@ -40,12 +41,18 @@
 mod auth;
 mod body;
 mod client;
+mod client_cert;
+pub mod config;
 mod endpoint;
+mod health;
 mod logs;
+mod metrics;
+mod operations;
 mod options;
 mod refusal;
 mod serve;
 mod throttle;
+mod tls_reload;
 mod vault;
 
 use std::path::PathBuf;
@@ -56,7 +63,7 @@ use axum::Router;
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{get, post};
 use cert_download::ExportPolicy;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -64,8 +71,10 @@ use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 pub use auth::Tokens;
 pub use client::ForwardedHeader;
+pub use operations::{LogFormat, OperationsFlags, init_logs};
 pub use options::{Limits, Options, Transport};
 pub use serve::{serve, shutdown_signal, tls_acceptor};
+pub use tls_reload::{Reloader, reloading_acceptor};
 pub use vault::{VaultBackend, VaultFlags};
 
 use client::{Client, Proxies};
@@ -119,7 +128,11 @@ impl Config {
             .map_err(|e| format!("the export policy: {e}"))?;
         let tokens = match options.vault.database {
             Some(_) => Tokens::none(),
-            None => Tokens::load(&options.tokens())?,
+            None => {
+                // A store root that is not a directory is refused here, at start.
+                cert_download::DirectoryStore::new(options.store()).map_err(|e| e.to_string())?;
+                Tokens::load(&options.tokens())?
+            }
         };
         Ok(Self {
             limits: options.limits.clone(),
@@ -140,12 +153,14 @@ async fn log_request(request: Request, next: axum::middleware::Next) -> Response
     let start = Instant::now();
     tracing::debug!(client = %client.shown(), %method, %path, "request received");
     let response = next.run(request).await;
-    let logged = match response.extensions().get::<Audited>() {
-        Some(Audited(Some(_))) => true,
-        // The audit line said it all.
-        Some(Audited(None)) => false,
-        None => logs::allow(client.ip),
-    };
+    let probe = response.extensions().get::<health::Probe>().is_some();
+    let logged = !probe
+        && match response.extensions().get::<Audited>() {
+            Some(Audited(Some(_))) => true,
+            // The audit line said it all.
+            Some(Audited(None)) => false,
+            None => logs::allow(client.ip),
+        };
     if logged {
         tracing::info!(
             client = %client.shown(),
@@ -191,6 +206,11 @@ pub fn app(config: Config) -> Router {
         policy,
         shutdown,
     } = config;
+    let readiness = Arc::new(health::Readiness::new(
+        vault.clone(),
+        store.clone(),
+        shutdown.clone(),
+    ));
     let endpoint = Arc::new(Endpoint::new(
         &store, tokens, vault, &limits, policy, shutdown,
     ));
@@ -201,6 +221,11 @@ pub fn app(config: Config) -> Router {
         .route(
             PATH,
             post(endpoint::download).fallback(refusal::method_not_allowed),
+        )
+        .route("/healthz", get(health::healthz).fallback(health::get_only))
+        .route(
+            "/readyz",
+            get(move || async move { readiness.answer().await }).fallback(health::get_only),
         )
         .fallback(refusal::not_found)
         .layer(RequestBodyTimeoutLayer::new(limits.body_timeout))
@@ -218,12 +243,18 @@ pub fn app(config: Config) -> Router {
 /// stdout when ready, and serves until SIGINT or SIGTERM.
 pub fn run(options: Options) -> Result<(), String> {
     let config = Config::from_options(&options)?;
-    let tls = match options.transport()? {
+    let (tls, reloader) = match options.transport()? {
         Transport::Tls { cert, key } => {
             options::check_tls_key(&key, options.vault.database.is_some())?;
-            Some(tls_acceptor(&cert, &key)?)
+            let client_ca = options.operations.client_ca.as_deref();
+            let client_ca = client_ca.map(|ca| (ca, options.operations.require_client_cert));
+            let (acceptor, reloader) = reloading_acceptor(&cert, &key, client_ca)?;
+            (Some(acceptor), Some(reloader))
         }
-        Transport::InsecureHttp => None,
+        Transport::InsecureHttp if options.operations.client_ca.is_some() => {
+            return Err("--client-ca needs TLS: it cannot go with --insecure-http".into());
+        }
+        Transport::InsecureHttp => (None, None),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -238,6 +269,13 @@ pub fn run(options: Options) -> Result<(), String> {
             Some(_) => Some(VaultBackend::open(&options.vault).await?),
             None => None,
         };
+        let metrics = match options.operations.metrics_listen {
+            Some(address) => Some(metrics::bind(address).await?),
+            None => None,
+        };
+        if let Some(vault) = &vault {
+            metrics::watch_vault(vault);
+        }
         let listener = TcpListener::bind(options.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
@@ -256,13 +294,30 @@ pub fn run(options: Options) -> Result<(), String> {
                 tracing::info!(store = %config.store.display(), %local, scheme, ?limits, "ready")
             }
         }
+        // Audit checkpoints: every --audit-checkpoint-secs, and one more at shutdown.
+        let checkpoints = vault.clone();
+        let every = checkpoints
+            .clone()
+            .map(|v| tokio::spawn(v.checkpoint_every()));
         let router = app(Config {
             shutdown,
             vault,
             ..config
         });
+        if let Some(metrics) = metrics {
+            metrics::serve(metrics);
+        }
+        if let Some(reloader) = reloader {
+            tokio::spawn(reloader.watch(options.operations.tls_reload_interval));
+        }
         println!("listening on {scheme}://{host}:{}{PATH}", local.port());
         serve(listener, tls, router, limits, shutdown_signal(), stopping).await;
+        if let Some(task) = every {
+            task.abort();
+        }
+        if let Some(vault) = checkpoints {
+            vault.checkpoint().await;
+        }
         Ok(())
     });
     // Encodings still running on the blocking pool are not waited for beyond this.

@@ -102,6 +102,9 @@ fn take(window: &mut (u64, u32), now: u64, limit: u32) -> bool {
 /// Counts a failed TLS handshake (never logged one by one: a client can fail thousands a
 /// second).
 pub(crate) fn handshake_failed() {
+    if let Some(metrics) = crate::metrics::get() {
+        metrics.handshake_failed();
+    }
     gate().handshakes_failed.fetch_add(1, Ordering::Relaxed);
 }
 

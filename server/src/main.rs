@@ -8,15 +8,15 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
-    let options = match cert_download_server::Options::try_parse() {
+    let (args, file_keys) =
+        match cert_download_server::config::arguments_with_config(std::env::args_os().collect()) {
+            Ok(merged) => merged,
+            Err(why) => {
+                eprintln!("cert-download-server: {why}");
+                return ExitCode::FAILURE;
+            }
+        };
+    let options = match cert_download_server::Options::try_parse_from(&args) {
         Ok(options) => options,
         Err(e) if !e.use_stderr() => {
             // --help, --version
@@ -34,6 +34,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if options.print_config {
+        return match cert_download_server::config::print_config(&args, &file_keys) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(why) => {
+                eprintln!("cert-download-server: {why}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    cert_download_server::init_logs(options.operations.log_format);
     match cert_download_server::run(options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(why) => {

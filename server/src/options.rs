@@ -51,6 +51,16 @@ pub struct Options {
     /// The vault (`--database`), instead of the store and tokens file.
     #[command(flatten)]
     pub vault: crate::vault::VaultFlags,
+    /// Metrics, the log format, TLS reload.
+    #[command(flatten)]
+    pub operations: crate::operations::OperationsFlags,
+    /// A TOML file of flags: each key a flag's long name (`max-connections = 2048`,
+    /// `insecure-http = true`, `trusted-proxy = ["10.0.0.0/8"]`); flags given here win
+    #[arg(long, value_name = "FILE", help_heading = "Configuration")]
+    pub config: Option<PathBuf>,
+    /// Print the effective configuration as TOML (secrets as set or unset) and exit
+    #[arg(long, help_heading = "Configuration")]
+    pub print_config: bool,
 }
 
 /// The limits that keep one client, or many, from taking the service down.

@@ -194,12 +194,16 @@ async fn connection(tcp: TcpStream, client: SocketAddr, shared: Arc<Shared>) {
         }
     };
     let limits = &shared.limits;
+    let mut presented = crate::client_cert::Presented::default();
     let io = match &shared.tls {
         Some(acceptor) => {
             let handshake = tokio::time::timeout(limits.header_timeout, acceptor.accept(tcp));
             tokio::select! {
                 done = handshake => match done {
-                    Ok(Ok(stream)) => Io::Tls(Box::new(stream)),
+                    Ok(Ok(stream)) => {
+                        presented = crate::client_cert::Presented::of(stream.get_ref().1);
+                        Io::Tls(Box::new(stream))
+                    }
                     // Counted, never logged one by one.
                     Ok(Err(_)) | Err(_) => return logs::handshake_failed(),
                 },
@@ -212,6 +216,7 @@ async fn connection(tcp: TcpStream, client: SocketAddr, shared: Arc<Shared>) {
     let max_requests = limits.max_requests_per_connection;
     let service = ServiceBuilder::new()
         .layer(axum::Extension(ConnectInfo(client)))
+        .layer(axum::Extension(presented))
         .map_response(move |mut response: Response| {
             // The last request a connection may carry: its answer closes it.
             if served.fetch_add(1, Ordering::Relaxed) + 1 >= max_requests {

@@ -34,12 +34,13 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use cert_download::{
-    CertificateId, DownloadRequest, DownloadResponse, Error, ErrorKind, Format, PfxEncryption,
-    Prepared, StoreError, prepare_async,
+    DownloadRequest, DownloadResponse, Error, ErrorKind, PfxEncryption, Prepared, StoreError,
+    prepare_async,
 };
 use cert_download_vault::{AuditEntry, Keyring, Vault, VaultOptions, VaultStore};
 
 use crate::client::Client;
+use crate::endpoint::Asked;
 use crate::refusal::Refusal;
 
 /// How long a client is told to wait before it tries again after a 503.
@@ -52,10 +53,13 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 #[command(next_help_heading = "Vault (instead of --store and --tokens)")]
 pub struct VaultFlags {
     /// Serve the vault at sqlite://FILE or postgres://USER@HOST/DB: callers, grants, keys
-    /// and the audit trail from its database
+    /// and the audit trail from its database; env:NAME or file:PATH (mode 0600) read the
+    /// URL from there, to keep a password out of `ps`
     #[arg(
         long,
         value_name = "URL",
+        env = "CERT_DOWNLOAD_DATABASE_URL",
+        hide_env_values = true,
         requires = "kek_file",
         conflicts_with_all = ["store", "tokens"]
     )]
@@ -79,6 +83,20 @@ pub struct VaultFlags {
     /// sslmode=verify-full (only on a link protected otherwise: a VPN, IPsec)
     #[arg(long, requires = "database")]
     pub insecure_database_transport: bool,
+    /// Sign a checkpoint of the audit chains this often, and at shutdown (0: never)
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = checkpoint_seconds)]
+    pub audit_checkpoint_secs: Duration,
+    /// Also append each checkpoint to this file as one JSON line (ship it elsewhere)
+    #[arg(long, value_name = "FILE", requires = "database")]
+    pub audit_checkpoint_file: Option<PathBuf>,
+}
+
+/// 0 (never), or a number of seconds up to a day.
+fn checkpoint_seconds(value: &str) -> Result<Duration, String> {
+    if value.parse::<f64>() == Ok(0.0) {
+        return Ok(Duration::ZERO);
+    }
+    crate::options::seconds(value)
 }
 
 fn instance_name(value: &str) -> Result<String, String> {
@@ -106,9 +124,11 @@ fn host_name() -> String {
 /// The vault the service runs on: the database pool, the keyring, this instance's name.
 #[derive(Clone, Debug)]
 pub struct VaultBackend {
-    vault: Vault,
+    pub(crate) vault: Vault,
     instance: String,
-    timeout: Duration,
+    pub(crate) timeout: Duration,
+    checkpoint_every: Duration,
+    checkpoint_file: Option<PathBuf>,
 }
 
 /// A database step that outlived `--db-timeout`.
@@ -133,6 +153,9 @@ fn database_unavailable(error: &Error) -> bool {
 }
 
 fn unavailable() -> Refusal {
+    if let Some(metrics) = crate::metrics::get() {
+        metrics.database_unavailable();
+    }
     Refusal::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "database_unavailable",
@@ -161,9 +184,11 @@ impl VaultBackend {
     /// is one line for the operator (it may name the database's own error: that is never
     /// sent to a client).
     pub async fn open(flags: &VaultFlags) -> Result<Self, String> {
-        let (Some(url), Some(kek_file)) = (&flags.database, &flags.kek_file) else {
+        let (Some(spec), Some(kek_file)) = (&flags.database, &flags.kek_file) else {
             return Err("--database and --kek-file go together".into());
         };
+        let url = cert_download_vault::database_url(spec).map_err(|e| e.to_string())?;
+        let url = url.as_str();
         let keyring = Keyring::load(kek_file).map_err(|e| e.to_string())?;
         let options = VaultOptions::default()
             .max_connections(flags.db_max_connections)
@@ -204,11 +229,73 @@ impl VaultBackend {
             timeout_ms = flags.db_timeout.as_millis() as u64,
             "vault opened"
         );
+        if !flags.audit_checkpoint_secs.is_zero() && vault.audit_public_key().is_none() {
+            return Err(format!(
+                "the vault database {} has no audit signing key to sign checkpoints with: \
+                 run `cert-download-vault init` (or --audit-checkpoint-secs 0)",
+                shown(url)
+            ));
+        }
         Ok(Self {
             vault,
             instance,
             timeout: flags.db_timeout,
+            checkpoint_every: flags.audit_checkpoint_secs,
+            checkpoint_file: flags.audit_checkpoint_file.clone(),
         })
+    }
+
+    /// Signs a checkpoint of every audit chain now (into the database, and the checkpoint
+    /// file if any). A failure is logged: the downloads go on, and the next checkpoint
+    /// vouches for everything this one would have.
+    pub async fn checkpoint(&self) {
+        if self.checkpoint_every.is_zero() {
+            return;
+        }
+        let made =
+            tokio::time::timeout(self.timeout, self.vault.audit_checkpoint(&self.instance)).await;
+        let checkpoint = match made {
+            Ok(Ok(checkpoint)) => checkpoint,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "audit checkpoint not written");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(error = %TimedOut, "audit checkpoint not written");
+                return;
+            }
+        };
+        if let Some(file) = &self.checkpoint_file {
+            let line = format!("{}\n", checkpoint.to_line());
+            let appended = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(file)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+            if let Err(e) = appended {
+                tracing::warn!(file = %file.display(), error = %e, "audit checkpoint not appended to the file");
+            }
+        }
+        tracing::info!(
+            writers = checkpoint.writers.len(),
+            at_ms = checkpoint.at_ms,
+            "audit checkpoint signed"
+        );
+    }
+
+    /// Signs a checkpoint every `--audit-checkpoint-secs` until dropped (spawn it; abort it
+    /// at shutdown, then sign the last one with [`checkpoint`](Self::checkpoint)).
+    pub async fn checkpoint_every(self) {
+        if self.checkpoint_every.is_zero() {
+            return;
+        }
+        let mut every = tokio::time::interval(self.checkpoint_every);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            self.checkpoint().await;
+        }
     }
 
     /// The caller that `token` names, looked up in the database now: `Ok(None)` for an
@@ -245,10 +332,17 @@ impl VaultBackend {
         &self,
         client: Client,
         principal: &str,
-        (id, format, with_key): (CertificateId, Format, bool),
+        asked: Asked,
         pfx_encryption: Option<PfxEncryption>,
         outcome: Result<DownloadResponse, Refusal>,
     ) -> Result<DownloadResponse, Refusal> {
+        let Asked {
+            id,
+            format,
+            with_key,
+            key_delivery,
+            recipient_sha256,
+        } = asked;
         let (status, error) = match &outcome {
             Ok(_) => (StatusCode::OK, None),
             Err(refusal) => (refusal.status, Some(refusal.code.to_owned())),
@@ -264,9 +358,15 @@ impl VaultBackend {
             peer: Some(client.peer.to_string()),
             pfx_encryption: pfx_encryption.map(|p| p.as_str().to_owned()),
             instance: Some(self.instance.clone()),
+            key_delivery: key_delivery.map(|k| k.as_str().to_owned()),
+            recipient_sha256,
             ..AuditEntry::default()
         };
+        let started = std::time::Instant::now();
         let written = tokio::time::timeout(self.timeout, self.vault.record_audit(&entry)).await;
+        if let Some(metrics) = crate::metrics::get() {
+            metrics.audit_written(matches!(written, Ok(Ok(()))), started.elapsed());
+        }
         let why = match written {
             Ok(Ok(())) => return outcome,
             Ok(Err(e)) => e.to_string(),
@@ -340,7 +440,7 @@ mod tests {
 
     #[test]
     fn an_unreachable_database_is_503_and_a_broken_record_500() {
-        let id = CertificateId::new(7).unwrap();
+        let id = cert_download::CertificateId::new(7).unwrap();
         let refusal = |e: StoreError| store_refusal(&e.into_error(id));
         for unavailable in [
             refusal(StoreError::backend(TimedOut)),

@@ -19,6 +19,8 @@ mod tools;
 
 #[path = "server/attacks.rs"]
 mod attacks;
+#[path = "server/config_file.rs"]
+mod config_file;
 #[path = "server/contract.rs"]
 mod contract;
 #[path = "server/edge.rs"]

@@ -1,23 +1,16 @@
-//! crt: the DER leaf, and on request the DER `EncryptedPrivateKeyInfo` beside it.
+//! crt: the DER leaf, and on request the encrypted key beside it: a DER
+//! `EncryptedPrivateKeyInfo` (under a password) or CMS `EnvelopedData` (to a recipient).
 
-use super::pbes2::encrypt_private_key;
 use crate::credential::Credential;
 use crate::error::Error;
-use crate::policy::ExportPolicy;
-use crate::random::RandomSource;
-use crate::request::{Format, Password};
-use crate::response::DownloadResponse;
+use crate::request::Format;
+use crate::response::{DownloadResponse, KeyFormat};
 
 pub(super) fn encode(
     credential: &Credential,
-    key: Option<(&Password, &[u8])>,
-    policy: &ExportPolicy,
-    rng: &mut dyn RandomSource,
+    key: Option<(Vec<u8>, KeyFormat)>,
 ) -> Result<DownloadResponse, Error> {
     let certificate = credential.leaf.der.to_vec();
-    let key = key
-        .map(|(password, pkcs8)| encrypt_private_key(pkcs8, password, policy, rng))
-        .transpose()?;
     let includes_key = key.is_some();
     Ok(DownloadResponse::new(
         Format::Crt,

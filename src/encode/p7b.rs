@@ -92,7 +92,7 @@ mod tests {
     use crate::{OsRandom, Prepared};
 
     fn store() -> DirectoryStore {
-        DirectoryStore::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/store"))
+        DirectoryStore::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/store")).unwrap()
     }
 
     /// X.690 11.6: a SET OF's encodings in ascending order, compared as octet strings with

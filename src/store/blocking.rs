@@ -38,7 +38,7 @@ use crate::request::CertificateId;
 /// # }
 /// # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
 /// # let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo-store");
-/// # rt.block_on(handler(br#"{"id": 12345, "format": "crt"}"#, Arc::new(DirectoryStore::new(demo)))).unwrap();
+/// # rt.block_on(handler(br#"{"id": 12345, "format": "crt"}"#, Arc::new(DirectoryStore::new(demo).unwrap()))).unwrap();
 /// ```
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct BlockingStore<S: ?Sized> {

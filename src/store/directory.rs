@@ -22,7 +22,9 @@ pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 /// <root>/<id>/key.pem     optional: the unencrypted key, PKCS#8, PKCS#1 or SEC1 PEM
 /// ```
 ///
-/// A missing `<id>` directory is 404; a record without `key.pem` can still be downloaded
+/// The root must be a directory when the store is made ([`new`](Self::new) fails
+/// otherwise: a mistyped path is an error at start, not a 404 on every request). A missing
+/// `<id>` directory is 404; a record without `key.pem` can still be downloaded
 /// without its key. Keys are exportable unless [`deny_key_export`](Self::deny_key_export)
 /// is set. Files are read on every call, so records can change while it serves.
 #[derive(Clone, Debug)]
@@ -32,12 +34,24 @@ pub struct DirectoryStore {
 }
 
 impl DirectoryStore {
-    /// A store rooted at `root`. Nothing is read until a download asks.
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self {
-            root: root.into(),
-            deny_key_export: false,
+    /// A store rooted at `root`, which must be a directory (an `io::Error` naming the
+    /// path otherwise: `NotFound` when it does not exist, `NotADirectory` when it is
+    /// something else). No record is read until a download asks.
+    pub fn new(root: impl Into<PathBuf>) -> io::Result<Self> {
+        let root = root.into();
+        let meta = std::fs::metadata(&root).map_err(|e| {
+            io::Error::new(e.kind(), format!("the store root {}: {e}", root.display()))
+        })?;
+        if !meta.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                format!("the store root {} is not a directory", root.display()),
+            ));
         }
+        Ok(Self {
+            root,
+            deny_key_export: false,
+        })
     }
 
     /// Callers of this store may read certificates but not export keys.

@@ -94,6 +94,36 @@ const JUDGES: &[Judge] = &[
         present: || on_path("curl"),
         watch: &["/usr/bin/curl"],
     },
+    Judge {
+        cfg: "judge_softhsm",
+        what: "SoftHSM2 (softhsm2-util and its PKCS#11 module)",
+        install: "apt-get install softhsm2",
+        present: || {
+            on_path("softhsm2-util") && Path::new("/usr/lib/softhsm/libsofthsm2.so").is_file()
+        },
+        watch: &["/usr/lib/softhsm/libsofthsm2.so", "/usr/bin/softhsm2-util"],
+    },
+    // Not judges of files: a real Prometheus parser for the server's metrics, and systemd's
+    // own check of the server's unit file.
+    Judge {
+        cfg: "judge_prometheus_client",
+        what: "Python prometheus_client (its text parser judges the metrics)",
+        install: "python3 -m pip install prometheus_client",
+        present: || {
+            runs(
+                "python3",
+                &["-c", "import prometheus_client.openmetrics.parser"],
+            )
+        },
+        watch: &[],
+    },
+    Judge {
+        cfg: "judge_systemd_analyze",
+        what: "systemd-analyze (checks the server's unit file)",
+        install: "apt-get install systemd",
+        present: || on_path("systemd-analyze"),
+        watch: &["/usr/bin/systemd-analyze"],
+    },
     // Not a judge of files: the PostgreSQL cluster the vault's end-to-end tests run on
     // (only its URL is looked at; vault/build.rs does the same for the vault's own tests).
     Judge {

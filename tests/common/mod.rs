@@ -16,7 +16,7 @@ pub fn fixtures() -> PathBuf {
 }
 
 pub fn fixture_store() -> cert_download::DirectoryStore {
-    cert_download::DirectoryStore::new(fixtures().join("store"))
+    cert_download::DirectoryStore::new(fixtures().join("store")).unwrap()
 }
 
 /// Bytes 0, 1, 2, ... from `start`, wrapping: salts and IVs that tests can predict.

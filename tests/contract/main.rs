@@ -13,6 +13,7 @@ mod body;
 mod errors;
 mod fields;
 mod password;
+mod recipient;
 mod response;
 mod store;
 

@@ -267,7 +267,7 @@ fn directory_and_memory_stores_give_the_same_answers() {
 #[test]
 fn a_missing_record_directory_is_404() {
     let tmp = tempfile::tempdir().expect("a temporary directory");
-    let store = DirectoryStore::new(tmp.path());
+    let store = DirectoryStore::new(tmp.path()).unwrap();
     for kind in Kind::ALL {
         expect_err(
             run(&kind.body(1), &store),
@@ -284,14 +284,14 @@ fn a_missing_record_directory_is_404() {
         "certificate_not_found",
         "file",
     );
-    // A store whose root does not exist answers 404 as well.
-    let store = DirectoryStore::new(tmp.path().join("nowhere"));
-    expect_err(
-        run(&Kind::Crt.body(1), &store),
-        404,
-        "certificate_not_found",
-        "no root",
-    );
+    // A store whose root does not exist, or is a file, is refused when it is made (a
+    // mistyped path is found at start, not as a 404 on every request).
+    let missing = DirectoryStore::new(tmp.path().join("nowhere")).unwrap_err();
+    assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
+    assert!(missing.to_string().contains("nowhere"), "{missing}");
+    let file = DirectoryStore::new(tmp.path().join("1")).unwrap_err();
+    assert_eq!(file.kind(), std::io::ErrorKind::NotADirectory);
+    assert!(file.to_string().contains("is not a directory"), "{file}");
 }
 
 /// `der` with the `n`th occurrence of `from` replaced by `to` (same length, so the DER
@@ -496,7 +496,7 @@ fn directory_store_records_with_unusable_files_are_500() {
             std::fs::write(dir.join(name), content).expect("write");
         }
     }
-    let store = DirectoryStore::new(tmp.path());
+    let store = DirectoryStore::new(tmp.path()).unwrap();
     let root_text = tmp.path().to_string_lossy().into_owned();
     for (n, _, [with_key, without_key]) in records {
         for kind in Kind::ALL {

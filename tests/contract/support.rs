@@ -38,7 +38,7 @@ pub fn fixture_root() -> PathBuf {
 }
 
 pub fn fixture_store() -> DirectoryStore {
-    DirectoryStore::new(fixture_root())
+    DirectoryStore::new(fixture_root()).unwrap()
 }
 
 /// A cheap policy: one iteration everywhere, the default password policy.

@@ -139,7 +139,8 @@ impl VaultStore {
             .ok_or(StoreError::KeyExportForbidden)?
             .ok_or(StoreError::KeyNotFound)?;
         self.vault
-            .keyring
+            .keyring()
+            .map_err(StoreError::backend)?
             .open(id, &sealed)
             .map_err(StoreError::backend)
     }

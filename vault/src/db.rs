@@ -243,6 +243,18 @@ fn create_owner_only(path: &std::path::Path) -> std::io::Result<()> {
     }
 }
 
+/// Creates `path` as a new, empty file readable and writable by its owner only; an
+/// existing file is an error (`AlreadyExists`).
+pub(crate) fn create_owner_only_new(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+}
+
 impl Db {
     /// The pool for `url`, `sqlite:` or `postgres://` (`postgresql://`).
     pub(crate) async fn open(url: &str, options: &VaultOptions) -> Result<Self, VaultError> {
@@ -254,8 +266,14 @@ impl Db {
                 // FULL: a committed audit row or import survives a power cut, not only a crash.
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(options.acquire_timeout);
+            let file = connect.get_filename();
             if options.migrate {
-                create_owner_only(connect.get_filename()).map_err(VaultError::CreateFile)?;
+                create_owner_only(file).map_err(VaultError::CreateFile)?;
+            } else if !file.as_os_str().is_empty()
+                && file != std::path::Path::new(":memory:")
+                && !file.exists()
+            {
+                return Err(VaultError::NoSuchFile(file.display().to_string()));
             }
             Db::Sqlite(
                 SqlitePoolOptions::new()

@@ -49,6 +49,9 @@ pub enum VaultError {
     /// The schema is missing or older than this build: run `init`.
     #[error("the database has no vault schema or an older one: run `cert-download-vault init`")]
     NotInitialized,
+    /// The SQLite file does not exist: run `init`.
+    #[error("the SQLite file {0} does not exist: run `cert-download-vault init` to create it")]
+    NoSuchFile(String),
     /// The KEK file was refused.
     #[error(transparent)]
     KekFile(#[from] crate::seal::KekFileError),
@@ -84,6 +87,29 @@ pub enum VaultError {
     /// The token is unknown.
     #[error("no such token")]
     UnknownToken,
+    /// The vault was opened without KEKs and this needs them.
+    #[error("this needs the KEKs: open the vault with the KEK file")]
+    NeedsKeks,
+    /// A certificate id that the vault does not hold.
+    #[error("no certificate {0}")]
+    UnknownCertificate(u64),
+    /// A KEK cannot be retired: keys or a check value still need it, or it is the newest.
+    #[error("KEK {kek_id:?} cannot be retired: {why}")]
+    KekInUse {
+        /// The KEK id.
+        kek_id: String,
+        /// What still needs it.
+        why: String,
+    },
+    /// The operation exists for SQLite only.
+    #[error("{0}")]
+    SqliteOnly(&'static str),
+    /// The vault has no audit signing key to sign checkpoints with: run `init`.
+    #[error("the vault has no audit signing key: run `cert-download-vault init`")]
+    NoAuditKey,
+    /// The sealed audit signing key does not open under its KEK (tampered or a wrong KEK).
+    #[error("the audit signing key does not open under its KEK (tampered, or a wrong KEK)")]
+    AuditKeyDoesNotOpen,
 }
 
 impl VaultError {
@@ -96,7 +122,7 @@ impl VaultError {
             VaultError::CreateFile(_) => "create_file",
             VaultError::Database(_) => "database",
             VaultError::Migrate(_) => "migration",
-            VaultError::NotInitialized => "not_initialized",
+            VaultError::NotInitialized | VaultError::NoSuchFile(_) => "not_initialized",
             VaultError::KekFile(_) => "kek_file",
             VaultError::KekMismatch(_) => "kek_mismatch",
             VaultError::KekMissing { .. } => "kek_missing",
@@ -105,6 +131,12 @@ impl VaultError {
             VaultError::Rejected { .. } => "rejected",
             VaultError::Invalid(_) => "invalid_argument",
             VaultError::UnknownToken => "unknown_token",
+            VaultError::NeedsKeks => "needs_keks",
+            VaultError::UnknownCertificate(_) => "not_found",
+            VaultError::KekInUse { .. } => "kek_in_use",
+            VaultError::SqliteOnly(_) => "sqlite_only",
+            VaultError::NoAuditKey => "no_audit_key",
+            VaultError::AuditKeyDoesNotOpen => "audit_key_does_not_open",
         }
     }
 }

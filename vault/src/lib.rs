@@ -59,6 +59,52 @@
 //!   check value does not open, a KEK that sealed keys use and the file lacks, or a file
 //!   with none of the vault's KEKs is an error at start.
 //!
+//! # Audit chain
+//!
+//! The triggers stop mistakes, not the table's owner. So each audit row is also chained
+//! to the previous row of its **writer** (the service's `--instance`; rows recorded with
+//! no instance are writer [`DEFAULT_WRITER`]): columns `writer`, `seq` (1, 2, 3, ... per
+//! writer; a unique index on `(writer, seq)`), `prev_hash` (the previous row's
+//! `row_hash`; 32 zero bytes for seq 1) and `row_hash` = SHA-256 of the row's canonical
+//! encoding, computed by the writer before its one `INSERT`:
+//!
+//! ```text
+//! "cert-download-vault/v1 audit-row" 0x00, then for each column in this order whose value
+//! is not NULL:  len(name) (1 byte) | name | len(value) (4 bytes, big-endian) | value
+//!   writer, seq, prev_hash, at_ms, principal, certificate_id, format, key_out, status,
+//!   error, client, instance, key_delivery, recipient_sha256, peer, pfx_encryption
+//! text: UTF-8; integers (seq, at_ms, certificate_id, status): 8 bytes big-endian two's
+//! complement; key_out: 1 byte 0 or 1; prev_hash: its 32 bytes
+//! ```
+//!
+//! A column added later goes at the end of that list, nullable: the rows that hold NULL
+//! in it hash as before. A writer's inserts run one at a time in its process (each links
+//! to the one before); a process that finds its number taken (another process under the
+//! same name) re-reads its head and tries again, so numbers are never shared or skipped.
+//! A restarted instance reads its last committed row and continues; a new name starts a
+//! new chain. Rows written before the chain existed have NULL there: `audit verify`
+//! counts them as `unchained`.
+//!
+//! **Checkpoints**: an Ed25519 key (created by `init`, its seed sealed under the newest
+//! KEK with AES-256-GCM, associated data `"cert-download-vault/v1 audit-key" 0x00 |
+//! public key`, rewrapped by `rekey`) signs, for every writer, its last `seq` and
+//! `row_hash`, with the time and the signer's name ([`Vault::audit_checkpoint`]; the
+//! service every `--audit-checkpoint-secs` and at shutdown). A checkpoint is one JSON
+//! line ([`Checkpoint`]) in the insert-only `audit_checkpoints` table and, optionally, a
+//! file shipped elsewhere. The signature covers (see [`Checkpoint::signed_bytes`]):
+//!
+//! ```text
+//! "cert-download-vault/v1 audit-checkpoint" 0x00 | at_ms (8) | len(signer) (4) | signer |
+//! count (4) | per writer: len(writer) (4) | writer | seq (8) | row_hash (32)
+//! ```
+//!
+//! **Verifying** ([`AuditVerifier`], `cert-download-vault audit verify`) needs the
+//! database and the public key only: it walks each writer's chain by `seq` in pages,
+//! recomputes every hash, checks every link and every checkpoint's signature, and names
+//! the first bad row of each writer: `changed`, `missing`, `reordered` (the row hashes
+//! under another `seq`), `cut_off` (a checkpoint vouched for more rows). The signing key
+//! in a PKCS#11 token is not done yet (it is sealed under the KEK file's KEK for now).
+//!
 //! # PostgreSQL roles
 //!
 //! The audit table refuses `UPDATE`, `DELETE` and `TRUNCATE` through triggers (SQLite and
@@ -75,6 +121,8 @@
 //!     grants, tokens TO vault_service;
 //! GRANT SELECT, INSERT ON audit TO vault_service;   -- no UPDATE, DELETE or TRUNCATE
 //! GRANT UPDATE (last_used_at) ON tokens TO vault_service;   -- a token's last use
+//! GRANT SELECT ON audit_signing_keys TO vault_service;
+//! GRANT SELECT, INSERT ON audit_checkpoints TO vault_service;
 //! ```
 //!
 //! (`audit.id` is an identity column: inserting needs no grant on its sequence.)
@@ -103,19 +151,31 @@
 mod admin;
 mod audit;
 mod caller;
+mod database_url;
 mod db;
 mod error;
+mod health;
 pub mod seal;
 mod service_role;
 mod vault;
 
-pub use admin::{ImportOutcome, NewToken, Permission, RekeyReport, Scope, TokenInfo, check_record};
-pub use audit::{AuditEntry, AuditFilter, AuditRow};
+pub use admin::{
+    CertificateDetail, CertificateInfo, CertificateSummary, GrantInfo, ImportOutcome, KekFile,
+    KekSource, KekUsage, NewToken, Permission, PrincipalInfo, RekeyReport, Scope, TokenInfo,
+    check_record,
+};
+pub use audit::checkpoint::{Checkpoint, CheckpointWriter, parse_public_key};
+pub use audit::verify::{
+    AuditProblem, AuditProblemKind, AuditReport, AuditVerifier, AuditWriterSummary, LastCheckpoint,
+};
+pub use audit::{AuditEntry, AuditFilter, AuditRow, DEFAULT_WRITER};
 #[doc(hidden)]
 pub use caller::QUERY_SQLITE;
 pub use caller::VaultStore;
+pub use database_url::database_url;
 pub use db::{VaultOptions, describe_database};
 pub use error::{VaultError, is_unavailable};
+pub use health::PoolState;
 pub use seal::{KekFileError, Keyring, SealError, SealedKey};
 pub use vault::Vault;
 

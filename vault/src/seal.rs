@@ -40,8 +40,10 @@ use cert_download::pki_types::{PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSe
 use cert_download::{CertificateId, PrivateKeyDer};
 use zeroize::{Zeroize, Zeroizing};
 
+mod audit_key;
 mod kek_file;
 
+pub(crate) use audit_key::SealedAuditKey;
 pub use kek_file::KekFileError;
 
 /// The length of a KEK and of a data key: AES-256.

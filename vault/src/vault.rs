@@ -6,6 +6,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::audit::chain::Heads;
+use crate::audit::checkpoint::AuditSigner;
 use crate::db::{Db, VaultOptions, on_db};
 use crate::error::VaultError;
 use crate::seal::Keyring;
@@ -14,9 +16,14 @@ use crate::seal::Keyring;
 #[derive(Clone)]
 pub struct Vault {
     pub(crate) db: Db,
-    pub(crate) keyring: Arc<Keyring>,
     /// Permits of the token look-ups ([`Vault::caller`]): fewer than the connections.
     pub(crate) token_lookups: Arc<tokio::sync::Semaphore>,
+    /// `None`: opened by [`Vault::connect_without_keks`], for what needs no key.
+    pub(crate) keyring: Option<Arc<Keyring>>,
+    /// Each audit writer's chain head in this process.
+    pub(crate) audit_heads: Arc<Heads>,
+    /// The key that signs audit checkpoints, if the vault has one.
+    pub(crate) audit_signer: Option<Arc<AuditSigner>>,
 }
 
 impl fmt::Debug for Vault {
@@ -49,14 +56,36 @@ impl Vault {
         keyring: Keyring,
         options: VaultOptions,
     ) -> Result<Self, VaultError> {
-        let vault = Self::open_pool(url, keyring, &options).await?;
+        let mut vault = Self::open_pool(url, Some(keyring), &options).await?;
         if options.migrate {
             vault.db.migrate().await?;
         } else {
             vault.db.require_schema().await?;
         }
-        vault.db.check_keks(&vault.keyring).await?;
+        vault.db.check_keks(vault.keyring()?).await?;
+        if options.migrate {
+            vault.db.ensure_audit_key(vault.keyring()?).await?;
+        }
+        vault.audit_signer = vault.db.audit_signer(vault.keyring()?).await?.map(Arc::new);
         Ok(vault)
+    }
+
+    /// Opens the vault at `url` without any KEK, for what needs none: the listings, grants,
+    /// tokens, the audit trail, deleting a certificate. Whoever audits need not hold the
+    /// master key. What seals or opens a key (import, rekey, a download of a key) answers
+    /// [`VaultError::NeedsKeks`]. The schema must be there (`init`).
+    pub async fn connect_without_keks(
+        url: &str,
+        options: VaultOptions,
+    ) -> Result<Self, VaultError> {
+        let vault = Self::open_pool(url, None, &options.migrate(false)).await?;
+        vault.db.require_schema().await?;
+        Ok(vault)
+    }
+
+    /// The keyring, or [`VaultError::NeedsKeks`] when opened without one.
+    pub(crate) fn keyring(&self) -> Result<&Keyring, VaultError> {
+        self.keyring.as_deref().ok_or(VaultError::NeedsKeks)
     }
 
     /// Creates or upgrades the schema (creating a missing SQLite file) and stores a check
@@ -67,9 +96,10 @@ impl Vault {
         keyring: Keyring,
         options: VaultOptions,
     ) -> Result<Self, VaultError> {
-        let vault = Self::open_pool(url, keyring, &options.clone().migrate(true)).await?;
+        let mut vault = Self::open_pool(url, Some(keyring), &options.clone().migrate(true)).await?;
         vault.db.migrate().await?;
-        let ids: Vec<String> = vault.keyring.ids().map(str::to_owned).collect();
+        let keyring = vault.keyring()?;
+        let ids: Vec<String> = keyring.ids().map(str::to_owned).collect();
         // A file none of whose KEKs the vault knows is refused, not adopted (unless the
         // vault is new).
         let known = vault.db.known_check_ids().await?;
@@ -77,24 +107,28 @@ impl Vault {
             return Err(VaultError::UnknownKeks);
         }
         for id in ids {
-            vault.db.ensure_check(&vault.keyring, &id).await?;
+            vault.db.ensure_check(keyring, &id).await?;
         }
-        vault.db.check_keks(&vault.keyring).await?;
+        vault.db.check_keks(keyring).await?;
+        vault.db.ensure_audit_key(keyring).await?;
+        vault.audit_signer = vault.db.audit_signer(keyring).await?.map(Arc::new);
         Ok(vault)
     }
 
     async fn open_pool(
         url: &str,
-        keyring: Keyring,
+        keyring: Option<Keyring>,
         options: &VaultOptions,
     ) -> Result<Self, VaultError> {
         let db = Db::open(url, options).await?;
         Ok(Self {
             db,
-            keyring: Arc::new(keyring),
             token_lookups: Arc::new(tokio::sync::Semaphore::new(token_lookup_permits(
                 options.max_connections,
             ))),
+            keyring: keyring.map(Arc::new),
+            audit_heads: Arc::default(),
+            audit_signer: None,
         })
     }
 

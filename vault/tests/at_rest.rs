@@ -69,7 +69,10 @@ fn secret_parts(key: &PrivateKeyDer<'_>) -> Vec<Vec<u8>> {
 /// too), its base64 (the PEM body, as one line and as the file's lines) and the secret
 /// numbers by windows.
 fn secrets(dir: &std::path::Path, n: u64) -> Vec<(String, Vec<u8>, bool)> {
-    let key = DirectoryStore::new(dir).private_key(id(n)).unwrap();
+    let key = DirectoryStore::new(dir)
+        .unwrap()
+        .private_key(id(n))
+        .unwrap();
     let der = key.secret_der().to_vec();
     let pem = std::fs::read_to_string(dir.join(n.to_string()).join("key.pem")).unwrap();
     let mut out = vec![
@@ -197,7 +200,13 @@ async fn no_plaintext_key_at_rest(backend: Backend) {
         assert_eq!(stored, ids);
         for &n in ids {
             all.extend(secrets(&dir, n));
-            leaves.push(DirectoryStore::new(&dir).certificate(id(n)).unwrap().leaf);
+            leaves.push(
+                DirectoryStore::new(&dir)
+                    .unwrap()
+                    .certificate(id(n))
+                    .unwrap()
+                    .leaf,
+            );
         }
     }
     // The search finds what is stored in the clear: every leaf certificate.

@@ -347,7 +347,7 @@ async fn imports(backend: Backend) {
     ] {
         let (stored, was_refused) = import_dir(&vault, &dir, &ids).await;
         assert_eq!(was_refused, refused, "{}", dir.display());
-        let source = DirectoryStore::new(&dir);
+        let source = DirectoryStore::new(&dir).unwrap();
         for n in stored {
             let want = CertificateStore::certificate(&source, id(n)).unwrap();
             let got = AsyncCertificateStore::certificate(&store, id(n))
@@ -386,7 +386,7 @@ async fn imports(backend: Backend) {
             );
         }
         // Again: every record unchanged.
-        let source = DirectoryStore::new(&dir);
+        let source = DirectoryStore::new(&dir).unwrap();
         for n in ids
             .iter()
             .copied()
@@ -403,7 +403,7 @@ async fn imports(backend: Backend) {
         }
     }
     // Replacing a record: another certificate and key under id 1.
-    let source = DirectoryStore::new(common::fixtures());
+    let source = DirectoryStore::new(common::fixtures()).unwrap();
     let other = CertificateStore::certificate(&source, id(4)).unwrap();
     let other_key = CertificateStore::private_key(&source, id(4)).unwrap();
     let outcome = vault.import(id(1), &other, Some(&other_key)).await.unwrap();
@@ -445,7 +445,7 @@ async fn tampering(backend: Backend) {
     let token = common::full_access_token(&vault, "admin").await;
     let store = vault.caller(&token).await.unwrap();
     let secret = |n: u64| {
-        CertificateStore::private_key(&DirectoryStore::new(common::fixtures()), id(n))
+        CertificateStore::private_key(&DirectoryStore::new(common::fixtures()).unwrap(), id(n))
             .unwrap()
             .secret_der()
             .to_vec()
@@ -566,6 +566,9 @@ async fn audit(backend: Backend) {
         instance: Some("test-1".into()),
         peer: Some("10.0.0.1:40000".into()),
         pfx_encryption: Some("aes256_sha256".into()),
+        // A key to a recipient's certificate on record 1, under a password elsewhere.
+        key_delivery: Some(if n == 1 { "cms" } else { "password" }.into()),
+        recipient_sha256: (n == 1).then(|| "0123456789abcdef".repeat(4)),
     };
     vault
         .record_audit(&entry(1000, "alice", 1, 200))
@@ -588,6 +591,12 @@ async fn audit(backend: Backend) {
     let all = vault.audit(&AuditFilter::default()).await.unwrap();
     assert_eq!(all.len(), 4);
     assert_eq!(all[1].entry, entry(2000, "bob", 2, 403));
+    assert_eq!(all[0].entry, entry(1000, "alice", 1, 200));
+    assert_eq!(all[0].entry.key_delivery.as_deref(), Some("cms"));
+    assert_eq!(
+        all[0].entry.recipient_sha256.as_deref(),
+        Some("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
+    );
     now.at_ms = all[3].entry.at_ms;
     assert_eq!(all[3].entry, now);
     let filter = |since, until, principal: Option<&str>, id| AuditFilter {
@@ -642,11 +651,17 @@ async fn audit(backend: Backend) {
 async fn schema(backend: Backend) {
     let db = TestDb::new(backend).await;
     if backend == Backend::Sqlite {
-        // No file: not created by connect.
+        // No file: not created by connect, and the error says to run init.
         let e = Vault::connect(&db.url, db.keyring(), VaultOptions::default())
             .await
             .unwrap_err();
-        assert_eq!(e.code(), "database", "{e}");
+        assert!(matches!(e, VaultError::NoSuchFile(_)), "{e}");
+        assert_eq!(e.code(), "not_initialized", "{e}");
+        assert!(
+            e.to_string().contains("run `cert-download-vault init`"),
+            "{e}"
+        );
+        assert!(!db.file.as_ref().unwrap().exists());
         std::fs::File::create(db.file.as_ref().unwrap()).unwrap();
     }
     let e = Vault::connect(&db.url, db.keyring(), VaultOptions::default())
@@ -701,6 +716,8 @@ async fn postgres_service_role() {
              grants, tokens TO {role}"
         ),
         format!("GRANT SELECT, INSERT ON audit TO {role}"),
+        format!("GRANT SELECT ON audit_signing_keys TO {role}"),
+        format!("GRANT SELECT, INSERT ON audit_checkpoints TO {role}"),
     ] {
         sqlx::query(AssertSqlSafe(sql)).execute(pool).await.unwrap();
     }
@@ -727,11 +744,15 @@ async fn postgres_service_role() {
         })
         .await
         .unwrap();
+    // It signs checkpoints of the audit chains (the service does every minute).
+    service.audit_checkpoint("svc").await.unwrap();
     let service_pool = sqlx::PgPool::connect(&url).await.unwrap();
     for sql in [
         "UPDATE audit SET status = 500",
         "DELETE FROM audit",
         "TRUNCATE audit",
+        "DELETE FROM audit_checkpoints",
+        "UPDATE audit_signing_keys SET kek_id = 'x'",
         "UPDATE sealed_keys SET kek_id = 'x'",
         "DELETE FROM grants",
         "INSERT INTO grants (principal, permission, certificate_id, granted_at) VALUES ('svc', 'read', 1, 0)",

@@ -118,16 +118,17 @@ use std::path::PathBuf;
 
 impl Host {
     /// A host over the directory store `root`, with `tokens` (bearer token -> whether its
-    /// holder may export keys) and the export policy.
+    /// holder may export keys) and the export policy; an error when `root` is not a
+    /// directory.
     pub fn new(
         root: impl Into<PathBuf>,
         tokens: HashMap<String, bool>,
         policy: ExportPolicy,
-    ) -> Self {
-        Self {
-            records: Arc::new(DirectoryStore::new(root)),
+    ) -> std::io::Result<Self> {
+        Ok(Self {
+            records: Arc::new(DirectoryStore::new(root)?),
             tokens,
             policy,
-        }
+        })
     }
 }

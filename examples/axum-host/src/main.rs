@@ -25,7 +25,7 @@ async fn main() -> std::io::Result<()> {
     );
     axum::serve(
         listener,
-        app(Host::new(store, tokens, ExportPolicy::default())),
+        app(Host::new(store, tokens, ExportPolicy::default())?),
     )
     .await
 }

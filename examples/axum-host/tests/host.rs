@@ -19,7 +19,7 @@ fn host() -> Host {
         .password_policy(PasswordPolicy::builder().ascii_only(true).build().unwrap())
         .build()
         .unwrap();
-    Host::new(STORE, tokens, policy)
+    Host::new(STORE, tokens, policy).unwrap()
 }
 
 async fn post(token: Option<&str>, body: impl Into<Body>) -> (Response<Body>, serde_json::Value) {

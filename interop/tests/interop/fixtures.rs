@@ -127,7 +127,7 @@ pub(crate) fn fixtures_dir() -> PathBuf {
 }
 
 pub(crate) fn store() -> DirectoryStore {
-    DirectoryStore::new(fixtures_dir().join("store"))
+    DirectoryStore::new(fixtures_dir().join("store")).unwrap()
 }
 
 pub(crate) fn fast_policy() -> ExportPolicy {

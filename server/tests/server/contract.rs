@@ -414,3 +414,93 @@ async fn unauthenticated_answers_close_the_connection() {
     assert!(!close(&refused), "{refused:?}");
     assert!(!close(&app.admin(PEM_12345).await));
 }
+
+/// The library's `key_recipient` and `kwp` pass through the service unchanged: a CMS block
+/// after the certificates in pem, `"key_format": "cms"` in crt, the wrapped key in kwp, and
+/// the library's refusals with their codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keys_go_to_a_recipient_through_the_service() {
+    use base64::Engine;
+    let app = App::demo();
+    let recipient = |name: &str| {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("../tests/fixtures/recipients/{name}.pem"));
+        std::fs::read_to_string(path).expect("a recipient fixture")
+    };
+    let body = |v: serde_json::Value| v.to_string();
+    let b64 = |v: &serde_json::Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().expect("a string"))
+            .expect("Base64")
+    };
+
+    let reply = app
+        .admin(&body(
+            serde_json::json!({"id": "12345", "format": "pem", "download_key": true,
+                                        "key_recipient": recipient("p256")}),
+        ))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let members = reply.members();
+    let text = String::from_utf8(b64(&members[0].1)).unwrap();
+    assert!(text.ends_with("-----END CMS-----\n"), "{text}");
+    assert!(!text.contains("PRIVATE KEY"), "{text}");
+
+    let reply = app
+        .admin(&body(
+            serde_json::json!({"id": "12345", "format": "crt", "download_key": true,
+                                        "key_recipient": recipient("rsa2048")}),
+        ))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let members = reply.members();
+    assert_eq!(
+        members[3],
+        ("key_format".to_owned(), serde_json::json!("cms"))
+    );
+    assert_eq!(b64(&members[2].1)[..2], [0x30, 0x82], "a DER ContentInfo");
+
+    let reply = app
+        .admin(&body(serde_json::json!({"id": "12345", "format": "kwp",
+                                        "key_recipient": recipient("rsa3072")})))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let members = reply.members();
+    let names: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(names, ["certificate", "format", "key", "key_format"]);
+    assert_eq!(members[1].1, "kwp");
+    assert_eq!(members[3].1, "rsa_aes_key_wrap");
+    assert!(
+        b64(&members[2].1).len() > 384,
+        "RSA-3072 OAEP, then the wrapped key"
+    );
+
+    // A reader may not take the key out, whatever protects it.
+    app.reader(&body(serde_json::json!({"id": "12345", "format": "kwp",
+                                         "key_recipient": recipient("rsa3072")})))
+        .await
+        .expect_error(403, &["key_export_forbidden", "forbidden"]);
+    for (v, code) in [
+        (
+            serde_json::json!({"id": "12345", "format": "kwp", "key_recipient": recipient("p256")}),
+            "kwp_requires_rsa",
+        ),
+        (
+            serde_json::json!({"id": "12345", "format": "pfx", "key_recipient": recipient("rsa2048")}),
+            "key_recipient_not_supported",
+        ),
+        (
+            serde_json::json!({"id": "12345", "format": "pem", "download_key": true,
+                               "password": "keyprotectionpassword",
+                               "key_recipient": recipient("rsa2048")}),
+            "password_and_key_recipient",
+        ),
+        (
+            serde_json::json!({"id": "12345", "format": "pem", "download_key": true,
+                               "key_recipient": "not a certificate"}),
+            "invalid_key_recipient",
+        ),
+    ] {
+        app.admin(&body(v)).await.expect_error(400, &[code]);
+    }
+}

@@ -169,7 +169,8 @@ fn listen_ip(args: &[&str]) -> IpAddr {
 
 impl Server {
     /// Starts the server with `args`, plus `--listen 127.0.0.1:0` unless they name an
-    /// address, and waits for its ready line.
+    /// address or a `--config` file (which must then name one), and waits for its ready
+    /// line.
     pub(crate) fn start(args: &[&str]) -> Server {
         Self::start_keeping(args, Vec::new())
     }
@@ -197,7 +198,7 @@ impl Server {
         open_files: Option<u32>,
     ) -> Server {
         let mut all: Vec<&str> = args.to_vec();
-        if !args.contains(&"--listen") {
+        if !args.contains(&"--listen") && !args.contains(&"--config") {
             all.extend(["--listen", "127.0.0.1:0"]);
         }
         let mut child = command(&all, log_level, open_files)

@@ -59,9 +59,9 @@ impl Vault {
         let issuers = join_issuers(&record.issuers);
         let n = id_i64(id);
         let now = now_secs();
-        let keyring = &self.keyring;
+        let keyring = self.keyring()?;
         let newest = keyring.newest().id().to_owned();
-        self.db.ensure_check(&self.keyring, &newest).await?;
+        self.db.ensure_check(keyring, &newest).await?;
         let outcome = on_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             let existing = sqlx::query(

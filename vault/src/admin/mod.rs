@@ -1,14 +1,22 @@
-//! The administrative operations on a [`Vault`]: import, grants, tokens and rekey, what the
+//! The administrative operations on a [`Vault`]: import, grants, tokens, rekey, the
+//! listings, KEK retirement and backup, what the
 //! admin command runs (a service only reads and audits). Each is an `impl Vault` block in
 //! its own file; here is what grants and tokens share, the principals.
 
+mod backup;
 mod grants;
 mod import;
+mod keks;
+mod listing;
 mod rekey;
 mod tokens;
 
 pub use grants::{Permission, Scope};
 pub use import::{ImportOutcome, check_record};
+pub use keks::{KekFile, KekSource, KekUsage};
+pub use listing::{
+    CertificateDetail, CertificateInfo, CertificateSummary, GrantInfo, PrincipalInfo,
+};
 pub use rekey::RekeyReport;
 pub(crate) use tokens::is_issued_form;
 pub use tokens::{NewToken, TokenInfo};

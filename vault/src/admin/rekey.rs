@@ -29,8 +29,11 @@ impl Vault {
     /// under its old KEK or its new one, and the file holds both. Stopped at any point
     /// (a crash included), a new run picks up the rows still under an old KEK.
     pub async fn rekey(&self, batch: u32) -> Result<RekeyReport, VaultError> {
-        let newest = self.keyring.newest().id().to_owned();
-        self.db.ensure_check(&self.keyring, &newest).await?;
+        let keyring = self.keyring()?;
+        let newest = keyring.newest().id().to_owned();
+        self.db.ensure_check(keyring, &newest).await?;
+        // The audit signing key is sealed under a KEK too: it moves with the data keys.
+        self.db.rekey_audit_keys(keyring).await?;
         let batch = i64::from(batch.max(1));
         let mut report = RekeyReport {
             kek_id: newest.clone(),
@@ -65,10 +68,7 @@ impl Vault {
                 let id = CertificateId::new(u64::try_from(n).unwrap_or(0))
                     .ok_or_else(|| VaultError::Invalid(format!("stored id {n} is out of range")))?;
                 // Only the wrapping is read and rewritten: the key ciphertext stays.
-                let Some(new) = self
-                    .keyring
-                    .rewrap(id, &kek_id, &wrap_nonce, &wrapped_key)?
-                else {
+                let Some(new) = keyring.rewrap(id, &kek_id, &wrap_nonce, &wrapped_key)? else {
                     continue;
                 };
                 let changed = on_db!(&self.db, pool => {

@@ -1,0 +1,321 @@
+//! Client certificates (mTLS) with the directory store, against certificates this test
+//! makes with openssl: one registered in the tokens file (its principal, the audit line
+//! saying `certificate`), one from another CA and an expired one (the handshake fails),
+//! one of the right CA that is not registered (401), a token beside the certificate (the
+//! token decides), `--require-client-cert`, and the client CA file reloaded.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::process::{Process, demo};
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn new_ca(dir: &Path, name: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.pem"),
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={name}"),
+        ],
+    );
+}
+
+/// A client certificate `name` issued by `ca`, valid from `start` to `end` (openssl ca
+/// dates, `YYYYMMDDHHMMSSZ`) or for two days from now.
+fn new_client(dir: &Path, ca: &str, name: &str, dates: Option<(&str, &str)>) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN={name}"),
+        ],
+    );
+    std::fs::write(
+        dir.join("client.ext"),
+        "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    match dates {
+        None => openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                &format!("{ca}.pem"),
+                "-CAkey",
+                &format!("{ca}.key"),
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "client.ext",
+                "-out",
+                &format!("{name}.pem"),
+            ],
+        ),
+        Some((start, end)) => {
+            // `openssl x509` of OpenSSL 3.0 cannot date a certificate in the past; `ca` can.
+            std::fs::write(dir.join("index.txt"), "").unwrap();
+            std::fs::write(dir.join("serial"), "1000\n").unwrap();
+            std::fs::write(
+                dir.join("ca.cnf"),
+                "[ca]\ndefault_ca = test\n[test]\ndatabase = index.txt\nnew_certs_dir = .\n\
+                 serial = serial\ndefault_md = sha256\npolicy = any\n[any]\ncommonName = supplied\n",
+            )
+            .unwrap();
+            openssl(
+                dir,
+                &[
+                    "ca",
+                    "-batch",
+                    "-config",
+                    "ca.cnf",
+                    "-cert",
+                    &format!("{ca}.pem"),
+                    "-keyfile",
+                    &format!("{ca}.key"),
+                    "-in",
+                    &format!("{name}.csr"),
+                    "-startdate",
+                    start,
+                    "-enddate",
+                    end,
+                    "-notext",
+                    "-extfile",
+                    "client.ext",
+                    "-out",
+                    &format!("{name}.pem"),
+                ],
+            );
+        }
+    }
+}
+
+fn fingerprint(dir: &Path, name: &str) -> String {
+    let out = Command::new("openssl")
+        .args([
+            "x509",
+            "-noout",
+            "-fingerprint",
+            "-sha256",
+            "-in",
+            &format!("{name}.pem"),
+        ])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let hex = text.trim().rsplit('=').next().unwrap().to_owned();
+    format!("sha256:{hex}")
+}
+
+/// An HTTPS client trusting the demo CA, presenting `name`'s certificate if given.
+fn client(dir: &Path, name: Option<&str>) -> reqwest::Client {
+    let ca = std::fs::read(demo("tls/ca.pem")).unwrap();
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .pool_max_idle_per_host(0);
+    if let Some(name) = name {
+        let mut pem = std::fs::read(dir.join(format!("{name}.pem"))).unwrap();
+        pem.extend(std::fs::read(dir.join(format!("{name}.key"))).unwrap());
+        builder = builder.identity(reqwest::Identity::from_pem(&pem).unwrap());
+    }
+    builder.build().unwrap()
+}
+
+/// The status of a crt download, or `None` when the connection failed (the handshake).
+async fn download(server: &Process, http: &reqwest::Client, token: Option<&str>) -> Option<u16> {
+    let mut request = http
+        .post(&server.url)
+        .header("content-type", "application/json")
+        .body(r#"{"id": 12345, "format": "crt"}"#);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    match request.send().await {
+        Ok(reply) => Some(reply.status().as_u16()),
+        Err(_) => None,
+    }
+}
+
+/// The client CAs, clients and tokens file of these tests, in `dir`.
+fn setup(dir: &Path) -> std::path::PathBuf {
+    new_ca(dir, "client-ca");
+    new_ca(dir, "other-ca");
+    new_client(dir, "client-ca", "good", None);
+    new_client(dir, "client-ca", "unregistered", None);
+    new_client(dir, "other-ca", "stranger", None);
+    new_client(
+        dir,
+        "client-ca",
+        "expired",
+        Some(("20200101000000Z", "20200102000000Z")),
+    );
+    let mut tokens: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(demo("tokens.json")).unwrap()).unwrap();
+    for name in ["good", "stranger", "expired"] {
+        tokens[fingerprint(dir, name)] =
+            serde_json::json!({"principal": format!("svc-{name}"), "export_keys": false});
+    }
+    let file = dir.join("tokens.json");
+    std::fs::write(&file, tokens.to_string()).unwrap();
+    file
+}
+
+fn start(dir: &Path, tokens: &Path, extra: &[&str]) -> Process {
+    let ca = dir.join("client-ca.pem");
+    let mut args: Vec<String> = [
+        "--store",
+        demo("").to_str().unwrap(),
+        "--tokens",
+        tokens.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--client-ca",
+        ca.to_str().unwrap(),
+        "--tls-reload-interval",
+        "0.2",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Process::start(&args)
+}
+
+#[cfg_attr(
+    not(judge_openssl),
+    ignore = "needs the openssl CLI: scripts/test-all installs it"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registered_certificate_names_its_principal_and_others_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let tokens = setup(dir);
+    let server = start(dir, &tokens, &[]);
+
+    let good = client(dir, Some("good"));
+    assert_eq!(download(&server, &good, None).await, Some(200));
+    assert!(
+        server
+            .wait_for(
+                "principal=\"svc-good\" credential=\"certificate\"",
+                1,
+                Duration::from_secs(5)
+            )
+            .await,
+        "{}",
+        server.log()
+    );
+    // A token beside the certificate decides alone: right, its principal; wrong, 401.
+    assert_eq!(
+        download(&server, &good, Some("demo-reader-token")).await,
+        Some(200)
+    );
+    assert!(
+        server
+            .wait_for(
+                "principal=\"reader\" credential=\"token\"",
+                1,
+                Duration::from_secs(5)
+            )
+            .await,
+        "{}",
+        server.log()
+    );
+    assert_eq!(
+        download(&server, &good, Some("a-wrong-token")).await,
+        Some(401)
+    );
+
+    // Of the right CA but not registered (or no longer): 401, like no credential at all.
+    let unregistered = client(dir, Some("unregistered"));
+    assert_eq!(download(&server, &unregistered, None).await, Some(401));
+    // Another CA's, or expired (both registered): the handshake fails.
+    let stranger = client(dir, Some("stranger"));
+    assert_eq!(download(&server, &stranger, None).await, None);
+    let expired = client(dir, Some("expired"));
+    assert_eq!(download(&server, &expired, None).await, None);
+    // Without a certificate (optional by default): tokens as ever.
+    let bare = client(dir, None);
+    assert_eq!(download(&server, &bare, None).await, Some(401));
+    assert_eq!(
+        download(&server, &bare, Some("demo-reader-token")).await,
+        Some(200)
+    );
+
+    // The client CA file replaced by the other CA: new handshakes verify against it.
+    std::fs::copy(dir.join("other-ca.pem"), dir.join("client-ca.pem.new")).unwrap();
+    std::fs::rename(dir.join("client-ca.pem.new"), dir.join("client-ca.pem")).unwrap();
+    assert!(
+        server
+            .wait_for("client CA reloaded", 1, Duration::from_secs(10))
+            .await,
+        "{}",
+        server.log()
+    );
+    assert_eq!(download(&server, &stranger, None).await, Some(200));
+    assert_eq!(download(&server, &good, None).await, None);
+    server.stop();
+}
+
+#[cfg_attr(
+    not(judge_openssl),
+    ignore = "needs the openssl CLI: scripts/test-all installs it"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn require_client_cert_refuses_a_handshake_without_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let tokens = setup(dir);
+    let server = start(dir, &tokens, &["--require-client-cert"]);
+    let bare = client(dir, None);
+    assert_eq!(
+        download(&server, &bare, Some("demo-reader-token")).await,
+        None
+    );
+    let good = client(dir, Some("good"));
+    assert_eq!(download(&server, &good, None).await, Some(200));
+    server.stop();
+}
