@@ -19,7 +19,7 @@ use serde::Serialize;
 ///
 /// | status | codes |
 /// |---|---|
-/// | 400 | `body_too_large`, `invalid_json`, `unknown_field`, `duplicate_field`, `missing_field`, `invalid_id`, `unsupported_format`, `invalid_download_key`, `key_not_supported`, `invalid_password`, `password_required`, `password_too_short`, `password_too_long`, `password_control_character`, `password_not_ascii`, `invalid_include_chain`, `invalid_include_root`, `invalid_chain_order`, `invalid_friendly_name`, `invalid_pfx_encryption`, `password_and_key_recipient`, `invalid_key_recipient`, `key_recipient_too_large`, `unsupported_key_recipient`, `key_recipient_too_small`, `key_recipient_not_supported`, `kwp_requires_rsa`, `key_recipient_required` (kwp without a recipient, or a password where the export policy requires a recipient), `key_recipient_not_allowed` (the export policy has recipient delivery off) |
+/// | 400 | `body_too_large`, `invalid_json`, `unknown_field`, `duplicate_field`, `missing_field`, `invalid_id`, `unsupported_format`, `invalid_download_key`, `key_not_supported`, `invalid_password`, `password_required`, `password_too_short`, `password_too_long`, `password_control_character`, `password_not_ascii`, `invalid_include_chain`, `invalid_include_root`, `invalid_chain_order`, `invalid_friendly_name`, `invalid_pfx_encryption`, `pfx_encryption_not_allowed`, `password_and_key_recipient`, `invalid_key_recipient`, `key_recipient_too_large`, `unsupported_key_recipient`, `key_recipient_too_small`, `key_recipient_not_supported`, `kwp_requires_rsa`, `key_recipient_required` (kwp without a recipient, or a password where the export policy requires a recipient), `key_recipient_not_allowed` (the export policy has recipient delivery off) |
 /// | 401 | `unauthenticated` |
 /// | 403 | `forbidden`, `key_export_forbidden` |
 /// | 404 | `certificate_not_found`, `key_not_found` |
@@ -71,6 +71,9 @@ pub enum ErrorKind {
     InvalidFriendlyName,
     /// `pfx_encryption` is not `aes256_sha256`, `aes256_sha256_pbmac1` or `tripledes_sha1`.
     InvalidPfxEncryption,
+    /// `pfx_encryption` names a profile the host's export policy does not allow (see
+    /// `ExportPolicyBuilder::allowed_pfx_encryptions`); the message names the allowed ones.
+    PfxEncryptionNotAllowed,
     /// Both `password` and `key_recipient` are given: a key goes out under one or the other.
     PasswordAndKeyRecipient,
     /// `key_recipient` is not an X.509 certificate in PEM or Base64 DER.
@@ -148,6 +151,7 @@ impl ErrorKind {
             | InvalidChainOrder
             | InvalidFriendlyName
             | InvalidPfxEncryption
+            | PfxEncryptionNotAllowed
             | PasswordAndKeyRecipient
             | InvalidKeyRecipient
             | KeyRecipientTooLarge
@@ -195,6 +199,7 @@ impl ErrorKind {
             InvalidChainOrder => "invalid_chain_order",
             InvalidFriendlyName => "invalid_friendly_name",
             InvalidPfxEncryption => "invalid_pfx_encryption",
+            PfxEncryptionNotAllowed => "pfx_encryption_not_allowed",
             PasswordAndKeyRecipient => "password_and_key_recipient",
             InvalidKeyRecipient => "invalid_key_recipient",
             KeyRecipientTooLarge => "key_recipient_too_large",
@@ -242,6 +247,7 @@ impl ErrorKind {
         ErrorKind::InvalidChainOrder,
         ErrorKind::InvalidFriendlyName,
         ErrorKind::InvalidPfxEncryption,
+        ErrorKind::PfxEncryptionNotAllowed,
         ErrorKind::PasswordAndKeyRecipient,
         ErrorKind::InvalidKeyRecipient,
         ErrorKind::KeyRecipientTooLarge,

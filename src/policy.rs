@@ -37,6 +37,15 @@ pub enum PfxEncryption {
 }
 
 impl PfxEncryption {
+    /// The profile's bit in a set of profiles.
+    const fn bit(self) -> u8 {
+        match self {
+            PfxEncryption::Aes256Sha256 => 1,
+            PfxEncryption::Aes256Sha256Pbmac1 => 2,
+            PfxEncryption::TripleDesSha1 => 4,
+        }
+    }
+
     /// Every profile, in the order messages list them.
     pub const ALL: &'static [Self] = &[
         PfxEncryption::Aes256Sha256,
@@ -333,6 +342,8 @@ pub struct ExportPolicy {
     legacy_salt_len: usize,
     password: PasswordPolicy,
     pfx_encryption: PfxEncryption,
+    /// The profiles a request may ask for, one bit each ([`PfxEncryption::bit`]).
+    allowed_pfx_encryptions: u8,
     recipient_delivery: RecipientDelivery,
     min_recipient_rsa_bits: u32,
 }
@@ -340,9 +351,10 @@ pub struct ExportPolicy {
 impl ExportPolicy {
     /// The contract's defaults: 10,000 iterations for PBKDF2 and the MAC (as Java 17
     /// writes), 2,048 for the legacy `tripledes_sha1` profile, 16-byte PBKDF2 salts,
-    /// 8-byte MAC and legacy salts, the default [`PasswordPolicy`], and
-    /// [`PfxEncryption::Aes256Sha256`] for requests that name no PFX profile, recipient
-    /// delivery [allowed](RecipientDelivery::Allowed) to RSA keys of at least 2048 bits.
+    /// 8-byte MAC and legacy salts, the default [`PasswordPolicy`],
+    /// [`PfxEncryption::Aes256Sha256`] for requests that name no PFX profile, every
+    /// profile allowed (as the contract has them), and recipient delivery
+    /// [allowed](RecipientDelivery::Allowed) to RSA keys of at least 2048 bits.
     pub const DEFAULT: Self = Self {
         pbkdf2_iterations: 10_000,
         mac_iterations: 10_000,
@@ -352,6 +364,7 @@ impl ExportPolicy {
         legacy_salt_len: 8,
         password: PasswordPolicy::DEFAULT,
         pfx_encryption: PfxEncryption::Aes256Sha256,
+        allowed_pfx_encryptions: 1 | 2 | 4,
         recipient_delivery: RecipientDelivery::Allowed,
         min_recipient_rsa_bits: MIN_RECIPIENT_RSA_BITS,
     };
@@ -409,6 +422,44 @@ impl ExportPolicy {
         self.pfx_encryption
     }
 
+    /// Whether a request may ask for `profile` (see
+    /// [`ExportPolicyBuilder::allowed_pfx_encryptions`]).
+    pub fn allows_pfx_encryption(&self, profile: PfxEncryption) -> bool {
+        self.allowed_pfx_encryptions & profile.bit() != 0
+    }
+
+    /// The profiles a request may ask for, in the order of [`PfxEncryption::ALL`].
+    pub fn allowed_pfx_encryptions(&self) -> impl Iterator<Item = PfxEncryption> + '_ {
+        PfxEncryption::ALL
+            .iter()
+            .copied()
+            .filter(|p| self.allows_pfx_encryption(*p))
+    }
+
+    /// A pfx whose `pfx_encryption` is outside the allowed profiles: 400
+    /// `pfx_encryption_not_allowed` naming the allowed ones.
+    fn check_pfx_encryption(&self, request: &DownloadRequest) -> Result<(), Error> {
+        if request.format() != crate::Format::Pfx {
+            return Ok(());
+        }
+        let profile = request.pfx_encryption().unwrap_or(self.pfx_encryption);
+        if self.allows_pfx_encryption(profile) {
+            return Ok(());
+        }
+        let allowed: Vec<&str> = self
+            .allowed_pfx_encryptions()
+            .map(PfxEncryption::as_str)
+            .collect();
+        Err(Error::new(
+            ErrorKind::PfxEncryptionNotAllowed,
+            format!(
+                "pfx_encryption {:?} is not allowed here; allowed: {}",
+                profile.as_str(),
+                allowed.join(", ")
+            ),
+        ))
+    }
+
     /// Whether keys may (or must) go out to a recipient's certificate.
     pub fn recipient_delivery(&self) -> RecipientDelivery {
         self.recipient_delivery
@@ -420,10 +471,11 @@ impl ExportPolicy {
         self.min_recipient_rsa_bits
     }
 
-    /// This policy's refusals of a valid request: recipient delivery off (400
-    /// `key_recipient_not_allowed`) or required (400 `key_recipient_required` for a keyed
-    /// download under a password), and an RSA recipient under
-    /// [`min_recipient_rsa_bits`](Self::min_recipient_rsa_bits) (400
+    /// This policy's refusals of a valid request, before any store is asked: a pfx whose
+    /// `pfx_encryption` is outside the allowed profiles (400 `pfx_encryption_not_allowed`,
+    /// naming the allowed ones), recipient delivery off (400 `key_recipient_not_allowed`) or
+    /// required (400 `key_recipient_required` for a keyed download under a password), and
+    /// an RSA recipient under [`min_recipient_rsa_bits`](Self::min_recipient_rsa_bits) (400
     /// `key_recipient_too_small`).
     ///
     /// [`download_with`](crate::download_with) and [`download_json`](crate::download_json)
@@ -431,7 +483,24 @@ impl ExportPolicy {
     /// [`Prepared::encode`](crate::Prepared::encode) again; a host on the split path
     /// ([`prepare`](crate::prepare), [`prepare_async`](crate::prepare_async)) calls it
     /// first, so that a refused request costs no store lookup.
+    ///
+    /// ```
+    /// use cert_download::{DownloadRequest, ExportPolicy, PfxEncryption};
+    ///
+    /// let modern = ExportPolicy::builder()
+    ///     .allowed_pfx_encryptions(&[PfxEncryption::Aes256Sha256, PfxEncryption::Aes256Sha256Pbmac1])
+    ///     .build()?;
+    /// let legacy = DownloadRequest::from_json(
+    ///     br#"{"id": 1, "format": "pfx", "password": "securepassword123", "pfx_encryption": "tripledes_sha1"}"#,
+    /// )?;
+    /// let error = modern.check_request(&legacy).unwrap_err();
+    /// assert_eq!((error.status(), error.code()), (400, "pfx_encryption_not_allowed"));
+    /// assert!(error.message().contains("aes256_sha256_pbmac1"));
+    /// assert!(ExportPolicy::default().check_request(&legacy).is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn check_request(&self, request: &DownloadRequest) -> Result<(), Error> {
+        self.check_pfx_encryption(request)?;
         match (self.recipient_delivery, request.key_recipient()) {
             (RecipientDelivery::Off, Some(_)) => Err(Error::new(
                 ErrorKind::KeyRecipientNotAllowed,
@@ -533,6 +602,14 @@ impl ExportPolicyBuilder {
         min_recipient_rsa_bits(bits: u32) => min_recipient_rsa_bits;
     }
 
+    /// Sets the PFX profiles a request may ask for (default: all three). A request naming
+    /// another is refused before the store is asked ([`ExportPolicy::check_request`]). The
+    /// default profile ([`pfx_encryption`](Self::pfx_encryption)) must be one of them.
+    pub fn allowed_pfx_encryptions(mut self, profiles: &[PfxEncryption]) -> Self {
+        self.policy.allowed_pfx_encryptions = profiles.iter().fold(0, |set, p| set | p.bit());
+        self
+    }
+
     /// Checks and returns the policy.
     pub fn build(self) -> Result<ExportPolicy, PolicyError> {
         let p = self.policy;
@@ -550,6 +627,11 @@ impl ExportPolicyBuilder {
             if !(8..=32).contains(&len) {
                 return Err(PolicyError("a salt must be from 8 to 32 bytes"));
             }
+        }
+        if !p.allows_pfx_encryption(p.pfx_encryption) {
+            return Err(PolicyError(
+                "the default PFX profile must be one of the allowed profiles",
+            ));
         }
         if !(MIN_RECIPIENT_RSA_BITS..=MAX_RECIPIENT_RSA_BITS).contains(&p.min_recipient_rsa_bits) {
             return Err(PolicyError(

@@ -373,7 +373,9 @@ fn target(server: &Server, token: &str) -> Result<Target, String> {
 }
 
 /// A fresh vault database on the PostgreSQL of `admin_url`: the demo store imported, a
-/// token with every grant. Returns the database URL, the token and its name (to drop).
+/// token with every grant, and a service role of the documented grants (the server
+/// refuses to run as the owner). Returns the service's database URL, the token and the
+/// database's name (to drop).
 async fn vault_database(
     admin_url: &str,
     kek_file: &std::path::Path,
@@ -429,15 +431,42 @@ async fn vault_database(
         .create_token("load", None)
         .await
         .map_err(|e| e.to_string())?
-        .token;
+        .token
+        .to_string();
     vault.close().await;
-    Ok((url, token, name))
+    let role = format!("{name}_service");
+    let pool = sqlx::PgPool::connect(&url)
+        .await
+        .map_err(|e| format!("{name}: {e}"))?;
+    for sql in [
+        format!("CREATE ROLE {role} LOGIN"),
+        format!("GRANT USAGE ON SCHEMA public TO {role}"),
+        format!(
+            "GRANT SELECT ON _sqlx_migrations, kek_checks, certificates, sealed_keys, \
+             principals, grants, tokens TO {role}"
+        ),
+        format!("GRANT SELECT, INSERT ON audit TO {role}"),
+        format!("GRANT UPDATE (last_used_at) ON tokens TO {role}"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .execute(&pool)
+            .await
+            .map_err(|e| format!("{sql}: {e}"))?;
+    }
+    pool.close().await;
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[scheme_end..];
+    let host = rest.find('@').map_or(rest, |at| &rest[at + 1..]);
+    let service_url = format!("{}{role}@{host}", &url[..scheme_end]);
+    Ok((service_url, token, name))
 }
 
 async fn drop_database(admin_url: &str, name: &str) {
     if let Ok(pool) = sqlx::PgPool::connect(admin_url).await {
         let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
         let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&pool).await;
+        let role = format!("DROP ROLE IF EXISTS {name}_service");
+        let _ = sqlx::query(sqlx::AssertSqlSafe(role)).execute(&pool).await;
         pool.close().await;
     }
 }
@@ -574,8 +603,33 @@ fn main() -> Result<(), String> {
             return Ok(());
         };
         let kek = kek_file.to_string_lossy().into_owned();
+        // The vault serves with TLS files of its own: the demo certificate and a copy of
+        // its key that only its owner may read.
+        let tls_key = kek_dir.path().join("tls.key");
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../examples/demo-store/tls/server.key"
+            ),
+            &tls_key,
+        )
+        .map_err(|e| e.to_string())?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&tls_key, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| e.to_string())?;
+        }
+        let tls_key = tls_key.to_string_lossy().into_owned();
+        let tls_cert = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/demo-store/tls/server.pem"
+        );
         let args = |n: u32| {
             [
+                "--tls-cert",
+                tls_cert,
+                "--tls-key",
+                &tls_key,
                 "--database",
                 url,
                 "--kek-file",

@@ -1,8 +1,15 @@
 //! Who a request comes from: the peer of its connection, or, when that peer is a trusted
-//! proxy (`--trusted-proxy`), the address it forwards in `Forwarded` (RFC 7239) or
-//! `X-Forwarded-For`: the right-most hop that is not itself trusted, since every hop to
-//! its left was written by the client and can be anything. From other peers those headers
-//! are ignored. Rate limits and audit lines use this address.
+//! proxy (`--trusted-proxy`), the address it forwards in the one header the operator names
+//! (`--forwarded-header`: `X-Forwarded-For`, which nginx, HAProxy and cloud balancers
+//! append to, by default; or RFC 7239 `Forwarded`): the right-most hop that is not itself
+//! trusted, since every hop to its left was written by the client and can be anything.
+//! The other header is never read: a client's own `Forwarded: for=...` passed through by
+//! a balancer that appends to `X-Forwarded-For` must not win. Hops are split on the
+//! header's raw bytes, so that a byte that is not UTF-8 spoils its own hop only. A hop
+//! that is not an address (`unknown`, a name, garbage) ends the walk: the client is then
+//! the nearest trusted proxy's peer, the last address vouched for, and a warning is
+//! logged. From peers not trusted those headers are ignored. Rate limits, log lines and
+//! audit rows use this address; audit rows keep the peer too.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -12,18 +19,44 @@ use axum::http::{HeaderMap, HeaderName, header};
 use axum::response::Response;
 use ipnet::IpNet;
 
-/// The networks whose peers may name the client.
+/// The header a trusted proxy names the client in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[non_exhaustive]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, ...`, appended to by each proxy.
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1, ...`.
+    Forwarded,
+}
+
+impl ForwardedHeader {
+    fn name(self) -> HeaderName {
+        match self {
+            ForwardedHeader::XForwardedFor => HeaderName::from_static("x-forwarded-for"),
+            ForwardedHeader::Forwarded => header::FORWARDED,
+        }
+    }
+}
+
+/// The networks whose peers may name the client, and the header they name it in.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Proxies(Arc<[IpNet]>);
+pub(crate) struct Proxies {
+    networks: Arc<[IpNet]>,
+    header: ForwardedHeader,
+}
 
 impl Proxies {
-    pub(crate) fn new(networks: &[IpNet]) -> Self {
-        Self(networks.iter().copied().collect())
+    pub(crate) fn new(networks: &[IpNet], header: ForwardedHeader) -> Self {
+        Self {
+            networks: networks.iter().copied().collect(),
+            header,
+        }
     }
 
     pub(crate) fn trusts(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
-        self.0.iter().any(|net| net.contains(&ip))
+        self.networks.iter().any(|net| net.contains(&ip))
     }
 }
 
@@ -73,9 +106,12 @@ impl Client {
 }
 
 /// One hop of a forwarding header: an address (with or without a port, IPv6 in brackets
-/// or bare), or `None` for `unknown`, an obfuscated name or anything else.
-fn hop_address(hop: &str) -> Option<IpAddr> {
-    let hop = hop.trim().trim_matches('"');
+/// or bare), or `None` for `unknown`, an obfuscated name, bytes that are not UTF-8 or
+/// anything else.
+fn hop_address(hop: &[u8]) -> Option<IpAddr> {
+    let hop = std::str::from_utf8(hop.trim_ascii()).ok()?;
+    let hop = hop.strip_prefix('"').unwrap_or(hop);
+    let hop = hop.strip_suffix('"').unwrap_or(hop);
     if let Some(rest) = hop.strip_prefix('[') {
         return rest.split(']').next()?.parse().ok();
     }
@@ -84,51 +120,66 @@ fn hop_address(hop: &str) -> Option<IpAddr> {
         .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
-/// The values of every field named `name`, split at commas, in order.
-fn hops<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Vec<&'a str> {
+/// The values of every field named `name`, split at commas on their raw bytes, in order.
+fn hops<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Vec<&'a [u8]> {
     headers
         .get_all(name)
         .iter()
-        .flat_map(|v| v.to_str().unwrap_or("?").split(','))
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
         .collect()
 }
 
-/// The `for=` parameter of each element of `Forwarded`, in order (`?` for an element
+/// The `for=` parameter of each element of `Forwarded`, in order (empty for an element
 /// without one, which stops the walk like any hop that is not an address).
-fn forwarded_for(headers: &HeaderMap) -> Vec<&str> {
+fn forwarded_for(headers: &HeaderMap) -> Vec<&[u8]> {
     hops(headers, &header::FORWARDED)
         .into_iter()
         .map(|element| {
             element
-                .split(';')
-                .filter_map(|pair| pair.split_once('='))
-                .find(|(name, _)| name.trim().eq_ignore_ascii_case("for"))
-                .map_or("?", |(_, value)| value)
+                .split(|b| *b == b';')
+                .filter_map(|pair| {
+                    let at = pair.iter().position(|b| *b == b'=')?;
+                    Some((&pair[..at], &pair[at + 1..]))
+                })
+                .find(|(name, _)| name.trim_ascii().eq_ignore_ascii_case(b"for"))
+                .map_or(&[][..], |(_, value)| value)
         })
         .collect()
 }
 
-/// The client address of a request from `peer`.
-pub(crate) fn client_address(proxies: &Proxies, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+/// How the client's address was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Found {
+    /// The peer is the client, or the header named it.
+    Plain,
+    /// A hop was not an address: the client is the nearest trusted proxy's peer.
+    MalformedHop,
+}
+
+/// The client address of a request from `peer`, and how it was found.
+pub(crate) fn client_address(
+    proxies: &Proxies,
+    peer: IpAddr,
+    headers: &HeaderMap,
+) -> (IpAddr, Found) {
     if !proxies.trusts(peer) {
-        return peer;
+        return (peer, Found::Plain);
     }
-    let chain = if headers.contains_key(header::FORWARDED) {
-        forwarded_for(headers)
-    } else {
-        hops(headers, &HeaderName::from_static("x-forwarded-for"))
+    let chain = match proxies.header {
+        ForwardedHeader::Forwarded => forwarded_for(headers),
+        ForwardedHeader::XForwardedFor => hops(headers, &proxies.header.name()),
     };
     // Right to left: each trusted hop vouches for the one before it.
     let mut client = peer;
     for hop in chain.iter().rev() {
         match hop_address(hop) {
             Some(ip) if proxies.trusts(ip) => client = ip,
-            Some(ip) => return ip.to_canonical(),
+            Some(ip) => return (ip.to_canonical(), Found::Plain),
             // The last trusted proxy could not say who sent it the request.
-            None => return client,
+            None => return (client, Found::MalformedHop),
         }
     }
-    client
+    (client, Found::Plain)
 }
 
 /// The middleware that puts the [`Client`] on each request.
@@ -138,7 +189,16 @@ pub(crate) async fn layer(
     next: axum::middleware::Next,
 ) -> Response {
     let peer = Client::of(&request).peer;
-    let ip = client_address(&proxies, peer.ip(), request.headers());
+    let (ip, found) = client_address(&proxies, peer.ip(), request.headers());
+    if found == Found::MalformedHop && crate::logs::allow(ip) {
+        tracing::warn!(
+            %peer,
+            client = %ip,
+            header = proxies.header.name().as_str(),
+            "a forwarded hop is not an address: the client is taken to be the nearest trusted \
+             proxy's peer"
+        );
+    }
     request.extensions_mut().insert(Client { peer, ip });
     next.run(request).await
 }
@@ -161,7 +221,11 @@ mod tests {
 
     #[test]
     fn the_right_most_untrusted_hop_is_the_client() {
-        let proxies = Proxies::new(&["10.0.0.0/8".parse().unwrap()]);
+        let proxies = Proxies::new(
+            &["10.0.0.0/8".parse().unwrap()],
+            ForwardedHeader::XForwardedFor,
+        );
+        let forwarded = Proxies::new(&["10.0.0.0/8".parse().unwrap()], ForwardedHeader::Forwarded);
         let proxy = ip("10.0.0.1");
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[], "10.0.0.1"),
@@ -180,6 +244,25 @@ mod tests {
             (&[("x-forwarded-for", "10.0.0.3, 10.0.0.2")], "10.0.0.3"),
             (&[("x-forwarded-for", "garbage, 10.0.0.2")], "10.0.0.2"),
             (&[("x-forwarded-for", "203.0.113.7:4711")], "203.0.113.7"),
+            // Only the configured header is read: a client's own Forwarded, passed
+            // through by a balancer that appends to X-Forwarded-For, does not win.
+            (
+                &[
+                    ("forwarded", "for=6.6.6.6"),
+                    ("x-forwarded-for", "192.0.2.2"),
+                ],
+                "192.0.2.2",
+            ),
+            (&[("forwarded", "for=6.6.6.6")], "10.0.0.1"),
+        ];
+        for (fields, want) in cases {
+            assert_eq!(
+                client_address(&proxies, proxy, &headers(fields)).0,
+                ip(want),
+                "{fields:?}"
+            );
+        }
+        let cases: &[(&[(&str, &str)], &str)] = &[
             (
                 &[("forwarded", "for=192.0.2.60;proto=http;by=203.0.113.43")],
                 "192.0.2.60",
@@ -192,18 +275,18 @@ mod tests {
                 "2001:db8:cafe::17",
             ),
             (&[("forwarded", "for=unknown")], "10.0.0.1"),
-            // Forwarded wins over X-Forwarded-For.
             (
                 &[
                     ("forwarded", "for=192.0.2.1"),
-                    ("x-forwarded-for", "192.0.2.2"),
+                    ("x-forwarded-for", "6.6.6.6"),
                 ],
                 "192.0.2.1",
             ),
+            (&[("x-forwarded-for", "6.6.6.6")], "10.0.0.1"),
         ];
         for (fields, want) in cases {
             assert_eq!(
-                client_address(&proxies, proxy, &headers(fields)),
+                client_address(&forwarded, proxy, &headers(fields)).0,
                 ip(want),
                 "{fields:?}"
             );
@@ -211,18 +294,50 @@ mod tests {
     }
 
     #[test]
+    fn a_byte_that_is_not_utf8_spoils_its_own_hop_only() {
+        let proxies = Proxies::new(
+            &["10.0.0.0/8".parse().unwrap()],
+            ForwardedHeader::XForwardedFor,
+        );
+        let with = |raw: &[u8]| {
+            let mut map = HeaderMap::new();
+            map.append(
+                "x-forwarded-for",
+                axum::http::HeaderValue::from_bytes(raw).unwrap(),
+            );
+            client_address(&proxies, ip("10.0.0.1"), &map)
+        };
+        // The client's own junk to the left of the proxy's hop changes nothing.
+        assert_eq!(
+            with(b"\xff\xfe, 203.0.113.7"),
+            (ip("203.0.113.7"), Found::Plain)
+        );
+        assert_eq!(
+            with(b"1.1.1.1, 203.0.113.7, 10.0.0.2"),
+            (ip("203.0.113.7"), Found::Plain)
+        );
+        // A malformed hop where the proxy's should be: the nearest trusted proxy's peer
+        // (here the hop 10.0.0.2 vouched for), reported as such.
+        assert_eq!(
+            with(b"203.0.113.7, \xff, 10.0.0.2"),
+            (ip("10.0.0.2"), Found::MalformedHop)
+        );
+        assert_eq!(with(b"\xff"), (ip("10.0.0.1"), Found::MalformedHop));
+    }
+
+    #[test]
     fn an_untrusted_peer_is_the_client_whatever_it_says() {
-        let proxies = Proxies::new(&["10.0.0.0/8".parse().unwrap()]);
+        let proxies = Proxies::new(&["10.0.0.0/8".parse().unwrap()], ForwardedHeader::Forwarded);
         let fields = headers(&[
             ("x-forwarded-for", "203.0.113.7"),
             ("forwarded", "for=1.2.3.4"),
         ]);
         assert_eq!(
-            client_address(&proxies, ip("192.0.2.9"), &fields),
+            client_address(&proxies, ip("192.0.2.9"), &fields).0,
             ip("192.0.2.9")
         );
         assert_eq!(
-            client_address(&Proxies::default(), ip("10.0.0.1"), &fields),
+            client_address(&Proxies::default(), ip("10.0.0.1"), &fields).0,
             ip("10.0.0.1")
         );
     }

@@ -16,7 +16,7 @@ use axum::response::Response;
 use cert_download::{
     BlockingStore, CertificateId, CertificateRecord, CertificateStore, DirectoryStore,
     DownloadRequest, DownloadResponse, Error, ErrorKind, ExportPolicy, Format, KeyDelivery,
-    OsRandom, Prepared, PrivateKeyDer, StoreError, prepare, prepare_async,
+    OsRandom, PfxEncryption, Prepared, PrivateKeyDer, StoreError, prepare, prepare_async,
 };
 use tokio::sync::watch;
 use tower::buffer::Buffer;
@@ -256,6 +256,8 @@ struct Audit {
     /// How the caller authenticated: `token` or `certificate`.
     credential: Option<&'static str>,
     download: Option<Asked>,
+    /// The PFX profile of a pfx download.
+    pfx_encryption: Option<PfxEncryption>,
 }
 
 /// What a valid request asks for, as the audit records it.
@@ -315,6 +317,7 @@ impl Audit {
             id,
             format,
             key_included = with_key.map(|key| key && status == 200),
+            pfx_encryption = self.pfx_encryption.map(PfxEncryption::as_str),
             key_delivery,
             recipient_sha256 = recipient,
             status,
@@ -367,7 +370,9 @@ pub(crate) async fn download(State(endpoint): State<Arc<Endpoint>>, request: Req
     if let (Some(vault), Some(principal), Some(download)) =
         (&endpoint.vault, &audit.principal, audit.download.clone())
     {
-        outcome = vault.record(client, principal, download, outcome).await;
+        outcome = vault
+            .record(client, principal, download, audit.pfx_encryption, outcome)
+            .await;
     }
     audit.log(client, &outcome);
     if let Some(metrics) = crate::metrics::get() {
@@ -415,8 +420,15 @@ async fn judge(
         ));
     }
     audit.download = Some(Asked::of(&request));
-    // The export policy's refusals (recipient delivery off or required, the least
-    // recipient RSA size) before the store is asked anything.
+    if request.format() == Format::Pfx {
+        audit.pfx_encryption = Some(
+            request
+                .pfx_encryption()
+                .unwrap_or_else(|| endpoint.policy.pfx_encryption()),
+        );
+    }
+    // The export policy's refusals (a PFX profile it does not allow, recipient delivery
+    // off or required, the least recipient RSA size) before the store is asked anything.
     endpoint
         .policy
         .check_request(&request)

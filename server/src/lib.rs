@@ -8,7 +8,8 @@
 //!     --listen 127.0.0.1:8443 --tls-cert cert.pem --tls-key key.pem
 //! cargo run --release -p cert-download-server -- --insecure-http --listen 127.0.0.1:8080
 //! cargo run --release -p cert-download-server -- --help       # every limit and its default
-//! cargo run --release -p cert-download-server -- --database postgres://... --kek-file FILE
+//! cargo run --release -p cert-download-server -- --database postgres://... --kek-file FILE \
+//!     --tls-cert cert.pem --tls-key key.pem
 //! ```
 //!
 //! Where things are:
@@ -69,6 +70,7 @@ use tokio::sync::watch;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 pub use auth::Tokens;
+pub use client::ForwardedHeader;
 pub use operations::{LogFormat, OperationsFlags, init_logs};
 pub use options::{Limits, Options, Transport};
 pub use serve::{serve, shutdown_signal, tls_acceptor};
@@ -117,8 +119,11 @@ impl Config {
     /// vault serves), the limits and the PFX profile; no vault (it is opened in the
     /// runtime, [`VaultBackend::open`]) and no shutdown (the binary sets its own).
     pub fn from_options(options: &Options) -> Result<Self, String> {
-        let policy = ExportPolicy::builder()
-            .pfx_encryption(options.pfx_encryption)
+        let mut builder = ExportPolicy::builder().pfx_encryption(options.pfx_encryption);
+        if !options.pfx_encryption_allowed.is_empty() {
+            builder = builder.allowed_pfx_encryptions(&options.pfx_encryption_allowed);
+        }
+        let policy = builder
             .build()
             .map_err(|e| format!("the export policy: {e}"))?;
         let tokens = match options.vault.database {
@@ -211,7 +216,7 @@ pub fn app(config: Config) -> Router {
     ));
     sweep_while_alive(Arc::downgrade(&endpoint));
     logs::set_rate(limits.log_lines_per_second);
-    let proxies = Proxies::new(&limits.trusted_proxies);
+    let proxies = Proxies::new(&limits.trusted_proxies, limits.forwarded_header);
     Router::new()
         .route(
             PATH,
@@ -240,6 +245,7 @@ pub fn run(options: Options) -> Result<(), String> {
     let config = Config::from_options(&options)?;
     let (tls, reloader) = match options.transport()? {
         Transport::Tls { cert, key } => {
+            options::check_tls_key(&key, options.vault.database.is_some())?;
             let client_ca = options.operations.client_ca.as_deref();
             let client_ca = client_ca.map(|ca| (ca, options.operations.require_client_cert));
             let (acceptor, reloader) = reloading_acceptor(&cert, &key, client_ca)?;

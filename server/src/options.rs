@@ -41,6 +41,10 @@ pub struct Options {
     /// (every algorithm FIPS-approved) or tripledes_sha1
     #[arg(long, value_name = "PROFILE", default_value = "aes256_sha256", value_parser = pfx_encryption)]
     pub pfx_encryption: PfxEncryption,
+    /// The PFX profiles a request may ask for, comma-separated; others are 400
+    /// pfx_encryption_not_allowed [default: all three]
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = pfx_encryption)]
+    pub pfx_encryption_allowed: Vec<PfxEncryption>,
     /// The limits.
     #[command(flatten)]
     pub limits: Limits,
@@ -122,6 +126,16 @@ pub struct Limits {
     /// address not itself trusted); repeatable [default: none]
     #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = cidr)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The one header a trusted proxy names the client in (the other is ignored):
+    /// x-forwarded-for (appended to by nginx, HAProxy, cloud balancers) or forwarded
+    /// (RFC 7239)
+    #[arg(
+        long,
+        value_name = "HEADER",
+        default_value = "x-forwarded-for",
+        value_enum
+    )]
+    pub forwarded_header: crate::client::ForwardedHeader,
     /// Log lines per second caused by unauthenticated clients of one address (ten times
     /// that from all); beyond it they are counted and summed up every 10 s
     #[arg(long, value_name = "N", default_value = "10", value_parser = at_least_one::<u32>)]
@@ -205,7 +219,9 @@ impl Options {
             .unwrap_or_else(|| self.store().join("tokens.json"))
     }
 
-    /// TLS files, or plain HTTP when that is asked for and the address is loopback.
+    /// TLS files, or plain HTTP when that is asked for and the address is loopback. The
+    /// vault serves with TLS files of its own only (`--tls-cert` and `--tls-key`): the
+    /// demo store's key is public, in the repository.
     pub fn transport(&self) -> Result<Transport, String> {
         if self.insecure_http {
             if !self.listen.ip().is_loopback() {
@@ -218,15 +234,67 @@ impl Options {
             }
             return Ok(Transport::InsecureHttp);
         }
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            return Ok(Transport::Tls {
+                cert: cert.clone(),
+                key: key.clone(),
+            });
+        }
+        if self.vault.database.is_some() {
+            return Err(
+                "the vault needs --tls-cert and --tls-key (or --insecure-http on a \
+                        loopback address): the demo store's TLS key is public"
+                    .to_owned(),
+            );
+        }
         let store = self.store();
-        let or_store = |file: &Option<PathBuf>, rel: &str| -> PathBuf {
-            file.clone().unwrap_or_else(|| Path::new(&store).join(rel))
-        };
         Ok(Transport::Tls {
-            cert: or_store(&self.tls_cert, "tls/server.pem"),
-            key: or_store(&self.tls_key, "tls/server.key"),
+            cert: store.join("tls/server.pem"),
+            key: store.join("tls/server.key"),
         })
     }
+
+    /// The demo store's TLS key, which is public (in the repository).
+    pub(crate) fn demo_tls_key() -> PathBuf {
+        PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/demo-store/tls/server.key"
+        ))
+    }
+}
+
+/// Refuses a TLS key file the server must not use: one readable by group or others (as
+/// the KEK file is refused), unless it is the demo store's own key served as the demo;
+/// and, for the vault, the demo key whatever its mode. The file is opened once and its
+/// mode read from the open file.
+pub(crate) fn check_tls_key(key: &Path, vault: bool) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let same_file = |a: &Path, b: &Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b);
+    let demo = same_file(key, &Options::demo_tls_key());
+    if vault && demo {
+        return Err(format!(
+            "refusing the TLS key {}: it is the demo store's, which is public",
+            key.display()
+        ));
+    }
+    if demo {
+        return Ok(());
+    }
+    let file = std::fs::File::open(key)
+        .map_err(|e| format!("cannot read the TLS key {}: {e}", key.display()))?;
+    let mode = file
+        .metadata()
+        .map_err(|e| format!("cannot read the TLS key {}: {e}", key.display()))?
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "refusing the TLS key {}: it is readable by group or others (mode {:04o}); \
+             chmod 600 it",
+            key.display(),
+            mode & 0o7777
+        ));
+    }
+    Ok(())
 }
 
 /// A number of seconds, more than 0 and at most a day.

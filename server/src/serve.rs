@@ -281,7 +281,7 @@ pub async fn serve(
         tls,
         http: http_options(&limits),
         router,
-        proxies: Proxies::new(&limits.trusted_proxies),
+        proxies: Proxies::new(&limits.trusted_proxies, limits.forwarded_header),
         limits,
         per_address: PerAddress::default(),
         stopping: stopping.subscribe(),

@@ -14,7 +14,9 @@
 //!   the failure is logged. Requests refused before the caller is known (no or unknown
 //!   token, the failed-authentication limit, a duplicate `Authorization`) and those refused
 //!   before the store is asked (400, 415, 429) are in the log only: anonymous clients do
-//!   not write to the shared database.
+//!   not write to the shared database. (One exception: a pfx asking for a profile outside
+//!   `--pfx-encryption-allowed` has its row, with the profile, since an authenticated
+//!   caller asked for the legacy one.)
 //! - **Revocation**: the token is looked up in the database on every request, and each
 //!   store call checks it again (no cache): a token revoked by `cert-download-vault token
 //!   revoke` is refused by every instance from the next request on.
@@ -32,7 +34,8 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use cert_download::{
-    DownloadRequest, DownloadResponse, Error, ErrorKind, Prepared, StoreError, prepare_async,
+    DownloadRequest, DownloadResponse, Error, ErrorKind, PfxEncryption, Prepared, StoreError,
+    prepare_async,
 };
 use cert_download_vault::{AuditEntry, KekSource, Keyring, Vault, VaultOptions, VaultStore};
 
@@ -79,6 +82,10 @@ pub struct VaultFlags {
     /// This instance's name in the audit rows [default: host name and pid]
     #[arg(long, value_name = "NAME", value_parser = instance_name)]
     pub instance: Option<String>,
+    /// Allow a postgres:// URL whose host is not loopback or a Unix socket without
+    /// sslmode=verify-full (only on a link protected otherwise: a VPN, IPsec)
+    #[arg(long, requires = "database")]
+    pub insecure_database_transport: bool,
     /// Sign a checkpoint of the audit chains this often, and at shutdown (0: never)
     #[arg(long, value_name = "SECS", default_value = "60", value_parser = checkpoint_seconds)]
     pub audit_checkpoint_secs: Duration,
@@ -104,15 +111,9 @@ fn instance_name(value: &str) -> Result<String, String> {
     Ok(value.to_owned())
 }
 
-/// The database URL as it may be logged: without a password.
+/// The database as it may be logged: the parsed URL's parts, never the URL as given.
 fn shown(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme && url[scheme + 3..at].contains(':') => {
-            let user = url[scheme + 3..at].split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
+    cert_download_vault::describe_database(url)
 }
 
 fn host_name() -> String {
@@ -248,7 +249,8 @@ impl VaultBackend {
         let keyring = Keyring::from_sources(&sources).map_err(|e| e.to_string())?;
         let options = VaultOptions::default()
             .max_connections(flags.db_max_connections)
-            .acquire_timeout(flags.db_acquire_timeout);
+            .acquire_timeout(flags.db_acquire_timeout)
+            .insecure_database_transport(flags.insecure_database_transport);
         let bound = flags.db_acquire_timeout + flags.db_timeout;
         let vault = match tokio::time::timeout(bound, Vault::connect(url, keyring, options)).await {
             Ok(Ok(vault)) => vault,
@@ -268,6 +270,10 @@ impl VaultBackend {
                 ));
             }
         };
+        // The audit trail is a barrier only if this role cannot change it.
+        if let Err(e) = vault.check_service_role().await {
+            return Err(format!("the vault database {}: {e}", shown(url)));
+        }
         reload_on_hangup(&vault);
         let instance = flags
             .instance
@@ -385,6 +391,7 @@ impl VaultBackend {
         client: Client,
         principal: &str,
         asked: Asked,
+        pfx_encryption: Option<PfxEncryption>,
         outcome: Result<DownloadResponse, Refusal>,
     ) -> Result<DownloadResponse, Refusal> {
         let Asked {
@@ -406,6 +413,8 @@ impl VaultBackend {
             status: status.as_u16(),
             error,
             client: Some(client.shown()),
+            peer: Some(client.peer.to_string()),
+            pfx_encryption: pfx_encryption.map(|p| p.as_str().to_owned()),
             instance: Some(self.instance.clone()),
             key_delivery: key_delivery.map(|k| k.as_str().to_owned()),
             recipient_sha256,
@@ -473,10 +482,18 @@ mod tests {
     fn passwords_are_not_shown() {
         assert_eq!(
             shown("postgres://svc:s3cret@db:5432/vault"),
-            "postgres://svc:***@db:5432/vault"
+            "postgres host db port 5432 database vault user svc"
         );
-        assert_eq!(shown("sqlite:///var/vault.db"), "sqlite:///var/vault.db");
-        assert_eq!(shown("postgres://svc@db/vault"), "postgres://svc@db/vault");
+        assert_eq!(
+            shown("postgres://svc@db/vault?password=s3cret&sslmode=verify-full"),
+            "postgres host db port 5432 database vault user svc"
+        );
+        assert_eq!(
+            shown("postgres://db/vault?user=svc&password=s3cret"),
+            "postgres host db port 5432 database vault user svc"
+        );
+        assert_eq!(shown("sqlite:///var/vault.db"), "sqlite /var/vault.db");
+        assert!(!shown("postgres://svc:s3cret@db:notaport/v?password=s3cret").contains("s3cret"));
     }
 
     #[test]

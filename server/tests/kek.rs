@@ -139,7 +139,10 @@ impl Deployment {
     /// The server on this vault with `keks` (none: the KEK file).
     fn start(&self, keks: &[&str], env: &[(&str, &Path)]) -> Server {
         let target = self.target(keks);
+        // The vault is never served with the demo store's key file: a private copy.
+        let (cert, key) = self.tls_files();
         let mut args: Vec<&str> = target.iter().map(String::as_str).collect();
+        args.extend(["--tls-cert", &cert, "--tls-key", &key]);
         args.extend([
             "--instance",
             "kek-test",
@@ -149,6 +152,21 @@ impl Deployment {
             "100000",
         ]);
         Server::start_with_env(&args, Vec::new(), "info", None, env)
+    }
+
+    /// The demo certificate and a copy of its key that only its owner may read.
+    fn tls_files(&self) -> (String, String) {
+        use std::os::unix::fs::PermissionsExt;
+        let demo = repo_dir().join("examples/demo-store/tls");
+        let key = self.dir.path().join("tls-server.key");
+        if !key.exists() {
+            std::fs::copy(demo.join("server.key"), &key).unwrap();
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        (
+            path(&demo.join("server.pem")).to_owned(),
+            path(&key).to_owned(),
+        )
     }
 
     /// Imports one more record (a fixture, as id `id`), sealed under the newest KEK.
@@ -629,8 +647,18 @@ fn the_server_refuses_a_token_it_cannot_use() {
     let uri = token.uri("kek-token-1");
     admin(&["kek", "new", "--pkcs11", &uri], &env);
     let d = Deployment::new(&[&uri], &env);
+    let (cert, key) = d.tls_files();
     let refused = |kek: &str, why: &str| {
-        let args = ["--database", d.url.as_str(), "--kek", kek];
+        let args = [
+            "--database",
+            d.url.as_str(),
+            "--kek",
+            kek,
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+        ];
         let (status, stdout, stderr) = Server::run_to_exit_with_env(&args, &env);
         assert_eq!(status.code(), Some(1), "{kek}: {stderr}");
         assert!(stdout.is_empty(), "{stdout}");

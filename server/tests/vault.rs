@@ -78,6 +78,7 @@ struct Deployment {
 async fn deployment(backend: Backend) -> Deployment {
     let db = TestDb::new(backend).await;
     let vault = db.init().await;
+    db.grant_service_role().await;
     let (stored, refused) =
         import_dir(&vault, &repo_dir().join("examples/demo-store"), &DEMO_IDS).await;
     assert_eq!((stored.as_slice(), refused.len()), (DEMO_IDS.as_slice(), 0));
@@ -86,8 +87,18 @@ async fn deployment(backend: Backend) -> Deployment {
         .grant("reader", Permission::Read, &Scope::All)
         .await
         .unwrap();
-    let reader = vault.create_token("reader", None).await.unwrap().token;
-    let outsider = vault.create_token("outsider", None).await.unwrap().token;
+    let reader = vault
+        .create_token("reader", None)
+        .await
+        .unwrap()
+        .token
+        .to_string();
+    let outsider = vault
+        .create_token("outsider", None)
+        .await
+        .unwrap()
+        .token
+        .to_string();
     Deployment {
         db,
         vault,
@@ -97,13 +108,35 @@ async fn deployment(backend: Backend) -> Deployment {
     }
 }
 
-/// The server on `url` (the deployment's database unless given), named `instance`, with
-/// short database waits and the per-principal limit lifted.
+/// TLS files for a vault server: the demo certificate and a copy of its key that only its
+/// owner may read (the demo store's own key file is refused for the vault).
+fn tls_files(db: &TestDb) -> (String, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let demo = repo_dir().join("examples/demo-store/tls");
+    let key = db.dir.path().join("tls-server.key");
+    if !key.exists() {
+        std::fs::copy(demo.join("server.key"), &key).unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    (
+        demo.join("server.pem").to_str().unwrap().to_owned(),
+        key.to_str().unwrap().to_owned(),
+    )
+}
+
+/// The server on `url` (the deployment's database, as the service role, unless given),
+/// named `instance`, with short database waits and the per-principal limit lifted.
 fn start_on(db: &TestDb, url: Option<&str>, instance: &str, extra: &[&str]) -> Server {
     let kek = db.kek_file.to_str().unwrap();
+    let service_url = db.service_url();
+    let (cert, key) = tls_files(db);
     let mut args = vec![
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
         "--database",
-        url.unwrap_or(&db.url),
+        url.unwrap_or(&service_url),
         "--kek-file",
         kek,
         "--instance",
@@ -502,7 +535,7 @@ fn the_readme_states_the_vault_flags_and_their_defaults() {
         .get_arguments()
         .filter(|a| a.get_help_heading().is_some_and(|h| h.starts_with("Vault")))
         .collect();
-    assert_eq!(flags.len(), 9, "the vault's flags");
+    assert_eq!(flags.len(), 10, "the vault's flags");
     for arg in flags {
         let flag = format!("--{}", arg.get_long().unwrap());
         assert!(
@@ -539,11 +572,12 @@ fn an_unreachable_or_wrong_vault_is_refused_at_start() {
 
     // PostgreSQL that does not answer: refused within the acquire timeout, saying so.
     let url = format!(
-        "postgres://svc:hunter2-secret@127.0.0.1:{}/vault",
+        "postgres://svc:hunter2-secret@127.0.0.1:{}/vault?password=hunter2-query",
         closed_port()
     );
     let start = Instant::now();
     let stderr = Server::refuses_to_start(&[
+        "--insecure-http",
         "--database",
         &url,
         "--kek-file",
@@ -564,11 +598,12 @@ fn an_unreachable_or_wrong_vault_is_refused_at_start() {
 
     // A SQLite file that is not a vault.
     let missing = format!("sqlite://{}", dir.path().join("none.db").display());
-    let stderr = Server::refuses_to_start(&["--database", &missing, "--kek-file", kek]);
+    let stderr =
+        Server::refuses_to_start(&["--insecure-http", "--database", &missing, "--kek-file", kek]);
     assert!(stderr.contains("vault database"), "{stderr}");
 
     // The flags that go together, and those that do not.
-    let stderr = Server::refuses_to_start(&["--database", &missing]);
+    let stderr = Server::refuses_to_start(&["--insecure-http", "--database", &missing]);
     assert!(stderr.contains("--kek-file"), "{stderr}");
     let stderr = Server::refuses_to_start(&["--kek-file", kek]);
     assert!(stderr.contains("--database"), "{stderr}");
@@ -593,6 +628,7 @@ async fn a_kek_file_that_is_not_the_vaults_is_refused_at_start() {
     let stderr = Server::refuses_to_start(&[
         "--listen",
         "127.0.0.1:0",
+        "--insecure-http",
         "--database",
         &d.db.url,
         "--kek-file",
@@ -764,9 +800,9 @@ async fn all_unavailable(http: &reqwest::Client, server: &Server, token: &str, n
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn database_loss_and_recovery() {
     let d = deployment(Backend::Postgres).await;
-    let (_, target) = through(&d.db.url, 0);
+    let (_, target) = through(&d.db.service_url(), 0);
     let mut relay = Relay::new(target).await;
-    let (url, _) = through(&d.db.url, relay.port);
+    let (url, _) = through(&d.db.service_url(), relay.port);
     // Two connections for up to twelve requests at once: waits are bounded all the same.
     let server = start_on(&d.db, Some(&url), "a", &["--db-max-connections", "2"]);
     let http = client(&server);
@@ -922,6 +958,7 @@ async fn two_instances_on_one_postgres_and_one_killed_mid_flood() {
     let db = TestDb::new(Backend::Postgres).await;
     let demo_dir = repo_dir().join("examples/demo-store");
     admin(&db, &["init"], None);
+    db.grant_service_role().await;
     admin(&db, &["import", demo_dir.to_str().unwrap()], None);
     admin(
         &db,

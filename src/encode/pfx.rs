@@ -431,6 +431,7 @@ pub(super) fn encode(
     policy: &ExportPolicy,
     rng: &mut dyn RandomSource,
 ) -> Result<DownloadResponse, Error> {
+    policy.check_request(request)?;
     let profile = request
         .pfx_encryption()
         .unwrap_or_else(|| policy.pfx_encryption());

@@ -142,6 +142,55 @@ impl TestDb {
             .unwrap()
     }
 
+    /// The PostgreSQL role the service connects as ([`TestDb::service_url`]): one per test
+    /// database.
+    pub fn service_role(&self) -> String {
+        format!("svc_{}", self.url.rsplit('_').next().unwrap_or("vault"))
+    }
+
+    /// The URL the service connects with: on PostgreSQL as [`TestDb::service_role`] (made
+    /// by [`TestDb::grant_service_role`]), which may not change audit rows; on SQLite the
+    /// file.
+    pub fn service_url(&self) -> String {
+        match self.backend {
+            Backend::Sqlite => self.url.clone(),
+            Backend::Postgres => {
+                let start = self.url.find("://").map_or(0, |i| i + 3);
+                let rest = &self.url[start..];
+                let host = rest.find('@').map_or(rest, |at| &rest[at + 1..]);
+                format!("{}{}@{host}", &self.url[..start], self.service_role())
+            }
+        }
+    }
+
+    /// On PostgreSQL, creates the service role with the grants the crate documents (after
+    /// `init`: the grants name the tables). Nothing on SQLite.
+    pub async fn grant_service_role(&self) {
+        if self.backend != Backend::Postgres {
+            return;
+        }
+        let pool = PgPool::connect(&self.url).await.unwrap();
+        let role = self.service_role();
+        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_roles WHERE rolname = $1")
+            .bind(&role)
+            .fetch_optional(&pool)
+            .await
+            .unwrap();
+        if exists.is_none() {
+            sqlx::query(AssertSqlSafe(format!("CREATE ROLE {role} LOGIN")))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        for grant in SERVICE_GRANTS {
+            sqlx::query(AssertSqlSafe(grant.replace("vault_service", &role)))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        pool.close().await;
+    }
+
     /// A pool on the database, past the vault.
     pub async fn raw(&self) -> Raw {
         match self.backend {
@@ -318,8 +367,24 @@ pub async fn full_access_token(vault: &cert_download_vault::Vault, principal: &s
             .await
             .unwrap();
     }
-    vault.create_token(principal, None).await.unwrap().token
+    vault
+        .create_token(principal, None)
+        .await
+        .unwrap()
+        .token
+        .to_string()
 }
+
+/// The grants of the service's PostgreSQL role, as the crate's documentation gives them
+/// (`vault/tests/trust.rs` checks that it does).
+pub const SERVICE_GRANTS: [&str; 6] = [
+    "GRANT USAGE ON SCHEMA public TO vault_service",
+    "GRANT SELECT ON _sqlx_migrations, kek_checks, certificates, sealed_keys, principals, grants, tokens TO vault_service",
+    "GRANT SELECT, INSERT ON audit TO vault_service",
+    "GRANT UPDATE (last_used_at) ON tokens TO vault_service",
+    "GRANT SELECT ON audit_signing_keys TO vault_service",
+    "GRANT SELECT, INSERT ON audit_checkpoints TO vault_service",
+];
 
 /// The ids of the test fixtures (tests/fixtures/store: 1 to 21).
 pub const FIXTURE_IDS: std::ops::RangeInclusive<u64> = 1..=21;

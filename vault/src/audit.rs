@@ -46,8 +46,15 @@ pub struct AuditEntry {
     pub status: u16,
     /// The error code answered (`forbidden`, `key_not_found`, ...), if any.
     pub error: Option<String>,
-    /// The client's address.
+    /// The client's address: the connection's peer, or the address a trusted proxy
+    /// forwarded.
     pub client: Option<String>,
+    /// The connection's peer (`ip:port`), kept beside `client`: when the client's address
+    /// was forwarded, the proxy that forwarded it.
+    pub peer: Option<String>,
+    /// The PFX profile of a pfx download (`aes256_sha256`, `aes256_sha256_pbmac1`,
+    /// `tripledes_sha1`).
+    pub pfx_encryption: Option<String>,
     /// The name of the service instance that answered.
     pub instance: Option<String>,
     /// How the key was to go out, when the request asked for one: `password`, `cms` (to a
@@ -146,8 +153,9 @@ impl Vault {
         on_db!(&self.db, pool => {
             sqlx::query(
                 "INSERT INTO audit (at_ms, principal, certificate_id, format, key_out, status, \
-                 error, client, instance, key_delivery, recipient_sha256) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                 error, client, instance, key_delivery, recipient_sha256, peer, \
+                 pfx_encryption) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
             .bind(at)
             .bind(&entry.principal)
@@ -160,6 +168,8 @@ impl Vault {
             .bind(&entry.instance)
             .bind(&entry.key_delivery)
             .bind(&entry.recipient_sha256)
+            .bind(&entry.peer)
+            .bind(&entry.pfx_encryption)
             .execute(pool)
             .await?;
         });
@@ -203,9 +213,10 @@ impl Vault {
         on_db!(&self.db, pool => {
             sqlx::query(
                 "INSERT INTO audit (at_ms, principal, certificate_id, format, key_out, status, \
-                 error, client, instance, key_delivery, recipient_sha256, writer, seq, \
-                 prev_hash, row_hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                 error, client, instance, key_delivery, recipient_sha256, peer, pfx_encryption, \
+                 writer, seq, prev_hash, row_hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+                 $17)",
             )
             .bind(at)
             .bind(&entry.principal)
@@ -218,6 +229,8 @@ impl Vault {
             .bind(&entry.instance)
             .bind(&entry.key_delivery)
             .bind(&entry.recipient_sha256)
+            .bind(&entry.peer)
+            .bind(&entry.pfx_encryption)
             .bind(link.writer)
             .bind(link.seq)
             .bind(link.prev_hash)
@@ -233,7 +246,8 @@ impl Vault {
         let rows = on_db!(&self.db, pool => {
             sqlx::query(
                 "SELECT id, at_ms, principal, certificate_id, format, key_out, status, error, \
-                 client, instance, key_delivery, recipient_sha256 FROM audit \
+                 client, instance, key_delivery, recipient_sha256, peer, pfx_encryption \
+                 FROM audit \
                  WHERE ($1 IS NULL OR at_ms >= $1) AND ($2 IS NULL OR at_ms < $2) \
                  AND ($3 IS NULL OR principal = $3) AND ($4 IS NULL OR certificate_id = $4) \
                  ORDER BY id",
@@ -260,6 +274,8 @@ impl Vault {
                         instance: row.try_get(9)?,
                         key_delivery: row.try_get(10)?,
                         recipient_sha256: row.try_get(11)?,
+                        peer: row.try_get(12)?,
+                        pfx_encryption: row.try_get(13)?,
                     },
                 })
             })

@@ -160,33 +160,45 @@ impl Lookup {
     }
 }
 
-/// The grants part of the query: 1 when the token's principal holds `permission` on the id
-/// (`$2`) or on every certificate (0).
+/// The grants part of the query: true when the token's principal holds `permission` on
+/// the id (`$id`) or on every certificate (0).
 macro_rules! has_grant {
-    ($permission:literal) => {
+    ($permission:literal, $id:literal) => {
         concat!(
-            "CASE WHEN EXISTS (SELECT 1 FROM grants g WHERE g.principal = t.principal \
+            "EXISTS (SELECT 1 FROM grants g WHERE g.principal = t.principal \
              AND g.permission = '",
             $permission,
-            "' AND g.certificate_id IN (0, $2)) THEN 1 ELSE 0 END"
+            "' AND g.certificate_id IN (0, ",
+            $id,
+            "))"
         )
     };
 }
 
 /// May read, may export, the leaf, the issuers, the sealed key's six columns, for the
 /// token `$1` if it is valid at `$3` (no row otherwise) and the id `$2`; `$hash` and `$id`
-/// spell `$1` and `$2` where they are compared with `=` (see [`QUERY_SQLITE`]).
+/// spell `$1` and `$2` (see [`QUERY_SQLITE`]).
+///
+/// The grants are conditions of the joins, not only columns of the answer: without a
+/// read grant the certificate's row is not joined (its bytes are not read or sent), and
+/// without an export grant the sealed key's row is not, so that an id the caller may not
+/// read costs what an absent id costs, and its timing tells nothing.
 macro_rules! lookup_query {
     ($hash:literal, $id:literal) => {
         concat!(
-            "SELECT ",
-            has_grant!("read"),
-            ", ",
-            has_grant!("export_key"),
-            ", c.leaf, c.issuers, s.kek_id, s.wrap_nonce, s.wrapped_key, s.key_format, \
-             s.key_nonce, s.ciphertext FROM tokens t LEFT JOIN certificates c ON c.id = ",
+            "SELECT CASE WHEN ",
+            has_grant!("read", $id),
+            " THEN 1 ELSE 0 END, CASE WHEN ",
+            has_grant!("export_key", $id),
+            " THEN 1 ELSE 0 END, c.leaf, c.issuers, s.kek_id, s.wrap_nonce, s.wrapped_key, \
+             s.key_format, s.key_nonce, s.ciphertext FROM tokens t \
+             LEFT JOIN certificates c ON c.id = ",
             $id,
-            " LEFT JOIN sealed_keys s ON s.certificate_id = c.id WHERE t.hash = ",
+            " AND ",
+            has_grant!("read", $id),
+            " LEFT JOIN sealed_keys s ON s.certificate_id = c.id AND ",
+            has_grant!("export_key", $id),
+            " WHERE t.hash = ",
             $hash,
             " AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $3)"
         )
@@ -243,25 +255,60 @@ impl AsyncCertificateStore for VaultStore {
     }
 }
 
+/// How stale a token's `last_used_at` may get before a look-up writes it again: a write
+/// per token per minute at most, not one per request.
+const LAST_USE_RESOLUTION_SECS: i64 = 60;
+
 impl Vault {
     /// The store seen by the caller that `token` names: every call checks the token again
     /// (a revoked or expired token stops working at once). An unknown, expired or revoked
     /// token gives a store that answers every call `Unauthenticated` (401);
     /// [`VaultStore::principal`] is then `None`, for a host that answers 401 before it
     /// reads the body.
+    ///
+    /// A token not of the form the vault issues (`cdv_` and 43 base64url characters) is
+    /// answered so without a query. The others take a permit of the token look-ups, fewer
+    /// than the pool's connections (half of them, at least one): a flood of made-up
+    /// tokens waits for permits and leaves connections to the callers already known.
+    /// A valid token's last use is written when the stored one is over a minute old (on
+    /// PostgreSQL the service role needs `UPDATE (last_used_at)` on `tokens` for it; without
+    /// it the look-up still succeeds and the time is not kept).
     pub async fn caller(&self, token: &str) -> Result<VaultStore, VaultError> {
+        if !crate::admin::is_issued_form(token) {
+            return Ok(VaultStore::new(self.clone(), None));
+        }
         let hash = token_hash(token);
-        let principal: Option<String> = on_db!(&self.db, pool => {
-            sqlx::query_scalar(
-                "SELECT principal FROM tokens WHERE hash = $1 AND revoked_at IS NULL \
-                 AND (expires_at IS NULL OR expires_at > $2)",
+        let _permit = self
+            .token_lookups
+            .acquire()
+            .await
+            .map_err(|_| VaultError::Database(sqlx::Error::PoolClosed))?;
+        let now = now_secs();
+        let found: Option<(String, Option<i64>)> = on_db!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT principal, last_used_at FROM tokens WHERE hash = $1 \
+                 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
             )
             .bind(&hash)
-            .bind(now_secs())
+            .bind(now)
             .fetch_optional(pool)
             .await?
         });
-        Ok(VaultStore::new(self.clone(), principal.map(|p| (p, hash))))
+        let Some((principal, last_used)) = found else {
+            return Ok(VaultStore::new(self.clone(), None));
+        };
+        if last_used.is_none_or(|at| now.saturating_sub(at) >= LAST_USE_RESOLUTION_SECS) {
+            // Best effort: the answer does not depend on it (see above).
+            let _: Result<_, sqlx::Error> = on_db!(&self.db, pool => {
+                sqlx::query("UPDATE tokens SET last_used_at = $2 WHERE hash = $1")
+                    .bind(&hash)
+                    .bind(now)
+                    .execute(pool)
+                    .await
+                    .map(|_| ())
+            });
+        }
+        Ok(VaultStore::new(self.clone(), Some((principal, hash))))
     }
 }
 
@@ -271,7 +318,7 @@ mod tests {
 
     #[test]
     fn both_dialects_ask_the_same_query() {
-        assert_eq!(QUERY_SQLITE.matches("+$").count(), 2);
+        assert_eq!(QUERY_SQLITE.matches("+$").count(), 6);
         assert_eq!(QUERY_SQLITE.replace("+$", "$"), QUERY_POSTGRES);
     }
 }

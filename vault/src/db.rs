@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use cert_download::{CertificateDer, CertificateId};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -40,7 +40,8 @@ macro_rules! on_db {
 }
 pub(crate) use on_db;
 
-/// How to connect. `Default`: 10 connections, 5 s to acquire one, no migration at open.
+/// How to connect. `Default`: 10 connections, 5 s to acquire one, no migration at open,
+/// and a PostgreSQL link off loopback only with `sslmode=verify-full`.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct VaultOptions {
@@ -50,6 +51,10 @@ pub struct VaultOptions {
     pub acquire_timeout: Duration,
     /// Apply the schema (and create a missing SQLite file) at open, as `init` does.
     pub migrate: bool,
+    /// Allow a `postgres://` URL whose host is not loopback without `sslmode=verify-full`
+    /// (see [`Vault::connect`](crate::Vault::connect)): only where the link is protected
+    /// otherwise (a VPN, an IPsec tunnel, a private network you trust).
+    pub insecure_database_transport: bool,
 }
 
 impl Default for VaultOptions {
@@ -58,6 +63,7 @@ impl Default for VaultOptions {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(5),
             migrate: false,
+            insecure_database_transport: false,
         }
     }
 }
@@ -80,7 +86,87 @@ impl VaultOptions {
         self.migrate = migrate;
         self
     }
+
+    /// Whether a PostgreSQL link off loopback may go without `sslmode=verify-full`.
+    pub fn insecure_database_transport(mut self, insecure: bool) -> Self {
+        self.insecure_database_transport = insecure;
+        self
+    }
 }
+
+/// The database of `url` as it may be logged: the host, port, database and user of the
+/// parsed URL (the file of a SQLite one), never the URL as given, whose password may sit
+/// in the user part or in the query (`?password=`).
+pub fn describe_database(url: &str) -> String {
+    if url.starts_with("sqlite:") {
+        return match SqliteConnectOptions::from_str(url) {
+            Ok(options) => format!("sqlite {}", options.get_filename().display()),
+            Err(_) => "a sqlite URL that does not parse".to_owned(),
+        };
+    }
+    match PgConnectOptions::from_str(url) {
+        Ok(options) => format!(
+            "postgres host {} port {} database {} user {}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or("(the user's)"),
+            options.get_username()
+        ),
+        Err(_) => "a database URL that does not parse".to_owned(),
+    }
+}
+
+/// Whether a PostgreSQL host is on this machine: a Unix socket directory (an absolute
+/// path), `localhost`, or a loopback address (127.0.0.0/8, `::1`, also IPv4-mapped). Any
+/// other name or address, private ones included, is a network that someone else may sit
+/// on.
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.starts_with('/')
+        || host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
+}
+
+/// The `hostaddr` parameter of a PostgreSQL URL, if any: the address sqlx connects to
+/// instead of resolving the host (the host is still the name TLS verifies).
+fn hostaddr(url: &str) -> Option<&str> {
+    url.split_once('?')?
+        .1
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(name, _)| *name == "hostaddr")
+        .map(|(_, value)| value)
+}
+
+/// Refuses a PostgreSQL link that leaves the machine without a verified server: a host
+/// (or `hostaddr`) that is not loopback needs `sslmode=verify-full`, unless the options
+/// allow otherwise. `verify-ca` is not enough: it accepts any server with a certificate
+/// from the CA, whatever its name.
+pub(crate) fn check_transport(
+    url: &str,
+    connect: &PgConnectOptions,
+    options: &VaultOptions,
+) -> Result<(), VaultError> {
+    let local = connect.get_socket().is_some()
+        || (is_loopback_host(connect.get_host()) && hostaddr(url).is_none_or(is_loopback_host));
+    if local
+        || options.insecure_database_transport
+        || matches!(connect.get_ssl_mode(), PgSslMode::VerifyFull)
+    {
+        return Ok(());
+    }
+    Err(VaultError::InsecureTransport {
+        host: connect.get_host().to_owned(),
+    })
+}
+
+/// Run on each new PostgreSQL connection: "committed" then means on the primary's disk
+/// (and its synchronous standbys', where configured) whatever the cluster's, database's or
+/// role's default, so that an audit row acknowledged before a download is released
+/// survives a crash of the database.
+const ON_CONNECT_POSTGRES: &str = "SET synchronous_commit = on";
 
 pub(crate) fn id_i64(id: CertificateId) -> i64 {
     // CertificateId is at most 2^63-1.
@@ -199,8 +285,15 @@ impl Db {
             )
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let connect = PgConnectOptions::from_str(url)?;
+            check_transport(url, &connect, options)?;
             Db::Postgres(
                 PgPoolOptions::new()
+                    .after_connect(|connection, _| {
+                        Box::pin(async move {
+                            sqlx::Executor::execute(&mut *connection, ON_CONNECT_POSTGRES).await?;
+                            Ok(())
+                        })
+                    })
                     .max_connections(options.max_connections)
                     .test_before_acquire(false)
                     .acquire_timeout(options.acquire_timeout)
@@ -346,6 +439,69 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_is_this_machine_only() {
+        for host in [
+            "127.0.0.1",
+            "127.3.2.1",
+            "::1",
+            "[::1]",
+            "localhost",
+            "LOCALHOST",
+            "/run/postgresql",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "10.0.0.5",
+            "192.168.1.1",
+            "db",
+            "db.example",
+            "localhost.example",
+            "0.0.0.0",
+            "::",
+            "128.0.0.1",
+            "fe80::1",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn a_link_off_loopback_needs_verify_full() {
+        let judge = |url: &str, insecure: bool| {
+            let connect = PgConnectOptions::from_str(url).unwrap();
+            let options = VaultOptions::default().insecure_database_transport(insecure);
+            check_transport(url, &connect, &options)
+        };
+        for ok in [
+            "postgres://svc@127.0.0.1:5432/vault",
+            "postgres://svc@localhost/vault",
+            "postgres://svc@[::1]:5432/vault",
+            "postgres://svc@%2Frun%2Fpostgresql/vault",
+            "postgres://svc@db.example/vault?sslmode=verify-full",
+            "postgres://svc@db.example/vault?sslmode=verify-full&sslrootcert=/etc/ca.pem",
+            "postgres://svc@127.0.0.1/vault?hostaddr=127.0.0.2",
+        ] {
+            assert!(judge(ok, false).is_ok(), "{ok}");
+        }
+        for refused in [
+            "postgres://svc@db.example/vault",
+            "postgres://svc@10.0.0.5/vault?sslmode=require",
+            "postgres://svc@10.0.0.5/vault?sslmode=verify-ca",
+            "postgres://svc@10.0.0.5/vault?sslmode=prefer",
+            "postgresql://svc@db.example:5432/vault?sslmode=disable",
+            // The address connected to is judged too.
+            "postgres://svc@localhost/vault?hostaddr=10.0.0.5",
+        ] {
+            let error = judge(refused, false).unwrap_err();
+            assert!(error.to_string().contains("sslmode=verify-full"), "{error}");
+            assert_eq!(error.code(), "insecure_database_transport");
+            assert!(judge(refused, true).is_ok(), "{refused}");
+        }
+    }
 
     #[test]
     fn issuers_column_round_trip() {

@@ -16,6 +16,27 @@ pub enum VaultError {
     #[error("unsupported database URL (use sqlite://FILE or postgres://...)")]
     UnsupportedUrl,
 
+    /// A `postgres://` URL off loopback without `sslmode=verify-full`.
+    #[error(
+        "refusing an unverified PostgreSQL link to {host:?}: a host that is not loopback or a \
+         Unix socket needs sslmode=verify-full in the URL (and sslrootcert=FILE where the \
+         system's roots do not apply), or --insecure-database-transport"
+    )]
+    InsecureTransport {
+        /// The host of the URL.
+        host: String,
+    },
+    /// The service's PostgreSQL role could change or erase audit rows.
+    #[error(
+        "the database role {role:?} holds {privilege} on the audit table: run the service as a \
+         role with SELECT and INSERT on audit only (the crate documents its grants)"
+    )]
+    AuditNotProtected {
+        /// The role.
+        role: String,
+        /// `ownership`, `UPDATE`, `DELETE` or `TRUNCATE`.
+        privilege: &'static str,
+    },
     /// The new SQLite file could not be created.
     #[error("cannot create the SQLite file: {0}")]
     CreateFile(#[source] std::io::Error),
@@ -109,6 +130,8 @@ impl VaultError {
     pub fn code(&self) -> &'static str {
         match self {
             VaultError::UnsupportedUrl => "unsupported_url",
+            VaultError::InsecureTransport { .. } => "insecure_database_transport",
+            VaultError::AuditNotProtected { .. } => "audit_not_protected",
             VaultError::CreateFile(_) => "create_file",
             VaultError::Database(_) => "database",
             VaultError::Migrate(_) => "migration",

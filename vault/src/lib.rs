@@ -80,7 +80,7 @@
 //! "cert-download-vault/v1 audit-row" 0x00, then for each column in this order whose value
 //! is not NULL:  len(name) (1 byte) | name | len(value) (4 bytes, big-endian) | value
 //!   writer, seq, prev_hash, at_ms, principal, certificate_id, format, key_out, status,
-//!   error, client, instance, key_delivery, recipient_sha256
+//!   error, client, instance, key_delivery, recipient_sha256, peer, pfx_encryption
 //! text: UTF-8; integers (seq, at_ms, certificate_id, status): 8 bytes big-endian two's
 //! complement; key_out: 1 byte 0 or 1; prev_hash: its 32 bytes
 //! ```
@@ -116,8 +116,11 @@
 //! # PostgreSQL roles
 //!
 //! The audit table refuses `UPDATE`, `DELETE` and `TRUNCATE` through triggers (SQLite and
-//! PostgreSQL alike). On PostgreSQL, let the service connect as a role that may read the
-//! vault and insert audit rows, nothing more; the admin command runs as the owner:
+//! PostgreSQL alike). A trigger binds every role, but the table's owner (or a superuser)
+//! can drop it: on PostgreSQL the service must connect as a role that may read the vault
+//! and insert audit rows, nothing more, and [`Vault::check_service_role`] (which the
+//! server runs at start) refuses a role that owns `audit` or holds `UPDATE`, `DELETE` or
+//! `TRUNCATE` on it. The admin command runs as the owner:
 //!
 //! ```sql
 //! CREATE ROLE vault_service LOGIN PASSWORD '...';
@@ -125,11 +128,31 @@
 //! GRANT SELECT ON _sqlx_migrations, kek_checks, certificates, sealed_keys, principals,
 //!     grants, tokens TO vault_service;
 //! GRANT SELECT, INSERT ON audit TO vault_service;   -- no UPDATE, DELETE or TRUNCATE
+//! GRANT UPDATE (last_used_at) ON tokens TO vault_service;   -- a token's last use
 //! GRANT SELECT ON audit_signing_keys TO vault_service;
 //! GRANT SELECT, INSERT ON audit_checkpoints TO vault_service;
 //! ```
 //!
 //! (`audit.id` is an identity column: inserting needs no grant on its sequence.)
+//!
+//! On SQLite there are no roles: the service's user must be able to write the file, so
+//! the triggers guard against mistakes (a careless statement, a tool run against the
+//! wrong file), **not** against that user, who can drop them. Where the audit trail must
+//! stand against the service's own account, use PostgreSQL with the role above.
+//!
+//! # The database link
+//!
+//! Whoever sits on the link to PostgreSQL can answer for the database: make any token
+//! valid, grant itself export, and acknowledge audit rows it never stores. So
+//! [`Vault::connect`] refuses a `postgres://` URL whose host (or `hostaddr`) is not
+//! loopback (127.0.0.0/8, `::1`, `localhost`) or a Unix socket unless it says
+//! `sslmode=verify-full` (the server's certificate chains to a trusted root **and** names
+//! the host; add `sslrootcert=FILE` for a private CA), or
+//! [`VaultOptions::insecure_database_transport`] is set (`--insecure-database-transport`
+//! on the command lines) for a link protected otherwise. `require` and `verify-ca` are not
+//! enough: the first accepts any certificate, the second any certificate of the CA.
+//! Every connection sets `synchronous_commit = on`, so that an audit row acknowledged
+//! before a download is released is on disk whatever the cluster's default.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -142,11 +165,13 @@ mod db;
 mod error;
 mod health;
 pub mod seal;
+mod service_role;
 mod vault;
 
 pub use admin::{
     CertificateDetail, CertificateInfo, CertificateSummary, GrantInfo, ImportOutcome, KekFile,
-    KekHolder, KekUsage, NewToken, Permission, PrincipalInfo, RekeyReport, Scope, check_record,
+    KekHolder, KekUsage, NewToken, Permission, PrincipalInfo, RekeyReport, Scope, TokenInfo,
+    check_record,
 };
 pub use audit::checkpoint::{Checkpoint, CheckpointWriter, parse_public_key};
 pub use audit::verify::{
@@ -157,7 +182,7 @@ pub use audit::{AuditEntry, AuditFilter, AuditRow, DEFAULT_WRITER};
 pub use caller::QUERY_SQLITE;
 pub use caller::VaultStore;
 pub use database_url::database_url;
-pub use db::VaultOptions;
+pub use db::{VaultOptions, describe_database};
 pub use error::{VaultError, is_unavailable};
 pub use health::PoolState;
 pub use seal::{

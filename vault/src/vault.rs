@@ -16,6 +16,8 @@ use crate::seal::{Keyring, SharedKeyring};
 #[derive(Clone)]
 pub struct Vault {
     pub(crate) db: Db,
+    /// Permits of the token look-ups ([`Vault::caller`]): fewer than the connections.
+    pub(crate) token_lookups: Arc<tokio::sync::Semaphore>,
     /// `None`: opened by [`Vault::connect_without_keks`], for what needs no key.
     pub(crate) keyring: Option<Arc<SharedKeyring>>,
     /// Each audit writer's chain head in this process.
@@ -35,6 +37,11 @@ impl fmt::Debug for Vault {
             .field("keyring", &self.keyring)
             .finish()
     }
+}
+
+/// The token look-ups allowed at once on a pool of `connections`: half, at least one.
+pub(crate) fn token_lookup_permits(connections: u32) -> usize {
+    usize::try_from(connections / 2).unwrap_or(1).max(1)
 }
 
 impl Vault {
@@ -126,6 +133,9 @@ impl Vault {
         let db = Db::open(url, options).await?;
         Ok(Self {
             db,
+            token_lookups: Arc::new(tokio::sync::Semaphore::new(token_lookup_permits(
+                options.max_connections,
+            ))),
             keyring: keyring.map(|k| Arc::new(SharedKeyring::new(k))),
             audit_heads: Arc::default(),
             audit_signer: None,

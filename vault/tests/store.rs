@@ -55,7 +55,14 @@ impl AsyncHarness for Harness {
             .await;
         let mut tokens = Vec::new();
         for principal in ["full", "reader", "nobody"] {
-            tokens.push(vault.create_token(principal, None).await.unwrap().token);
+            tokens.push(
+                vault
+                    .create_token(principal, None)
+                    .await
+                    .unwrap()
+                    .token
+                    .to_string(),
+            );
         }
         let tokens: [String; 3] = tokens.try_into().unwrap();
         *self.state.lock().unwrap() = Some((vault, tokens));
@@ -256,7 +263,7 @@ async fn statuses(backend: Backend) {
         short.token.starts_with("cdv_") && short.token.len() == 47,
         "{short:?}"
     );
-    assert!(!format!("{short:?}").contains(&short.token));
+    assert!(!format!("{short:?}").contains(short.token.as_str()));
     let live = vault.caller(&short.token).await.unwrap();
     assert_eq!(status(&live, DownloadRequest::crt(with_key)).await.0, 200);
     tokio::time::sleep(Duration::from_millis(3100)).await;
@@ -557,6 +564,8 @@ async fn audit(backend: Backend) {
         error: (status != 200).then(|| "key_export_forbidden".into()),
         client: Some("127.0.0.1:50000".into()),
         instance: Some("test-1".into()),
+        peer: Some("10.0.0.1:40000".into()),
+        pfx_encryption: Some("aes256_sha256".into()),
         // A key to a recipient's certificate on record 1, under a password elsewhere.
         key_delivery: Some(if n == 1 { "cms" } else { "password" }.into()),
         recipient_sha256: (n == 1).then(|| "0123456789abcdef".repeat(4)),

@@ -30,7 +30,7 @@ async fn demo_vault(dir: &Path) -> (String, String, String) {
     }
     let token = vault.create_token("alice", None).await.unwrap().token;
     vault.close().await;
-    (url, kek.display().to_string(), token)
+    (url, kek.display().to_string(), token.to_string())
 }
 
 fn write_private(path: &Path, text: &str) {
@@ -44,11 +44,22 @@ async fn the_service_runs_from_a_config_file_only() {
     let (url, kek, token) = demo_vault(dir.path()).await;
     let url_file = dir.path().join("database-url");
     write_private(&url_file, &format!("{url}\n"));
+    // The vault is served with TLS files of its own: the demo certificate and a copy of
+    // its key that only the owner may read (the demo store's own key file is refused).
+    let tls_key = dir.path().join("tls-server.key");
+    let demo_key = std::fs::read_to_string(demo("tls/server.key")).unwrap();
+    write_private(&tls_key, &demo_key);
+    let tls = format!(
+        "tls-cert = \"{}\"\ntls-key = \"{}\"\n",
+        demo("tls/server.pem").display(),
+        tls_key.display()
+    );
     let config = dir.path().join("server.toml");
     std::fs::write(
         &config,
         format!(
             "# cert-download-server\n\
+             {tls}\
              listen = \"127.0.0.1:0\"\n\
              database = \"file:{}\"\n\
              kek-file = \"{kek}\"\n\
@@ -114,7 +125,7 @@ async fn the_service_runs_from_a_config_file_only() {
     std::fs::write(
         &config,
         format!(
-            "listen = \"127.0.0.1:0\"\ndatabase = \"file:{}\"\nkek-file = \"{kek}\"\n",
+            "{tls}listen = \"127.0.0.1:0\"\ndatabase = \"file:{}\"\nkek-file = \"{kek}\"\n",
             url_file.display()
         ),
     )

@@ -270,7 +270,7 @@ async fn a_trusted_proxy_names_the_client() {
     exchange_from(
         &server,
         proxy,
-        &crt_request(BEARER_ADMIN, &[("Forwarded", "for=\"[2001:db8::7]:4711\"")]),
+        &crt_request(BEARER_ADMIN, &[("X-Forwarded-For", "[2001:db8::7]:4711")]),
     )
     .await
     .expect_ok("crt");

@@ -18,7 +18,8 @@ pub use listing::{
     CertificateDetail, CertificateInfo, CertificateSummary, GrantInfo, PrincipalInfo,
 };
 pub use rekey::RekeyReport;
-pub use tokens::NewToken;
+pub(crate) use tokens::is_issued_form;
+pub use tokens::{NewToken, TokenInfo};
 
 use crate::db::{now_secs, on_db};
 use crate::error::VaultError;

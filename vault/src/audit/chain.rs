@@ -72,6 +72,8 @@ pub(crate) fn canonical_encoding(link: &Link<'_>, at_ms: i64, entry: &AuditEntry
     e.text("instance", entry.instance.as_deref());
     e.text("key_delivery", entry.key_delivery.as_deref());
     e.text("recipient_sha256", entry.recipient_sha256.as_deref());
+    e.text("peer", entry.peer.as_deref());
+    e.text("pfx_encryption", entry.pfx_encryption.as_deref());
     e.0
 }
 

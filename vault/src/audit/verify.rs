@@ -259,7 +259,8 @@ impl AuditVerifier {
         Ok(on_db!(&self.db, pool => {
             sqlx::query(
                 "SELECT id, seq, prev_hash, row_hash, at_ms, principal, certificate_id, format, \
-                 key_out, status, error, client, instance, key_delivery, recipient_sha256 \
+                 key_out, status, error, client, instance, key_delivery, recipient_sha256, peer, \
+                 pfx_encryption \
                  FROM audit \
                  WHERE writer = $1 AND seq > $2 ORDER BY seq LIMIT $3",
             )
@@ -288,6 +289,8 @@ impl AuditVerifier {
                         instance: row.try_get(12)?,
                         key_delivery: row.try_get(13)?,
                         recipient_sha256: row.try_get(14)?,
+                        peer: row.try_get(15)?,
+                        pfx_encryption: row.try_get(16)?,
                     },
                 })
             })

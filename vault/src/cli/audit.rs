@@ -9,7 +9,7 @@ use cert_download_vault::{AuditFilter, AuditVerifier, VaultError};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use super::target::{Database, Failure, KekTarget, Target, failure, options};
+use super::target::{Database, Failure, KekTarget, Target, failure};
 use super::times::{parse_time, rfc3339};
 
 #[derive(Args, Debug)]
@@ -108,7 +108,7 @@ async fn chain(action: AuditCommand) -> Result<Value, Failure> {
                     }
                 }
             }
-            let verifier = AuditVerifier::open(&database.url()?, options()).await?;
+            let verifier = AuditVerifier::open(&database.url()?, database.options()).await?;
             let report = verifier.verify(&public_key, &extra, page).await?;
             verifier.close().await;
             let mut value =
@@ -132,7 +132,7 @@ async fn chain(action: AuditCommand) -> Result<Value, Failure> {
             serde_json::to_value(&checkpoint).map_err(|e| failure("internal", e.to_string()))
         }
         AuditCommand::PublicKey { database } => {
-            let verifier = AuditVerifier::open(&database.url()?, options()).await?;
+            let verifier = AuditVerifier::open(&database.url()?, database.options()).await?;
             let keys = verifier.public_keys().await?;
             verifier.close().await;
             let Some(newest) = keys.first() else {

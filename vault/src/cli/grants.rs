@@ -65,12 +65,29 @@ pub(crate) enum TokenCommand {
         #[arg(long, value_name = "SECS")]
         expires_in: Option<u64>,
     },
-    /// Revokes a token (`-`: read it from standard input, so it stays out of `ps`).
+    /// Lists the tokens of a principal: ids, creation, expiry, revocation and last use
+    /// (unix seconds), one JSON object per line; never a token or its hash.
+    List {
+        #[command(flatten)]
+        target: Target,
+        /// The principal.
+        principal: String,
+    },
+    /// Revokes a token given as itself (`-`: read it from standard input, so it stays out
+    /// of `ps`), by its id (`--id`, from `token list`), or every token of a principal
+    /// (`--principal`).
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["token", "id", "principal"])))]
     Revoke {
         #[command(flatten)]
         target: Target,
         /// The token, or `-`.
-        token: String,
+        token: Option<String>,
+        /// The token's id.
+        #[arg(long, value_name = "ID")]
+        id: Option<String>,
+        /// Every token of this principal.
+        #[arg(long, value_name = "PRINCIPAL")]
+        principal: Option<String>,
     },
 }
 
@@ -125,20 +142,47 @@ pub(crate) async fn token(command: TokenCommand) -> Result<Value, Failure> {
             let token = vault
                 .create_token(&principal, expires_in.map(Duration::from_secs))
                 .await?;
-            Ok(json!({
-                "token": token.token,
-                "principal": token.principal,
-                "expires_at": token.expires_at,
-            }))
+            // Printed from the wiped buffer, not through a JSON value (a plain copy).
+            let line = cert_download::Zeroizing::new(
+                serde_json::to_string(&token).map_err(|e| failure("internal", e.to_string()))?,
+            );
+            println!("{}", line.as_str());
+            Ok(Value::Null)
         }
-        TokenCommand::Revoke { target, token } => {
-            let token = if token == "-" {
-                let mut text = String::new();
+        TokenCommand::List { target, principal } => {
+            let vault = target.open().await?;
+            let mut lines = String::new();
+            for token in vault.tokens(&principal).await? {
+                lines.push_str(&json!(token).to_string());
+                lines.push('\n');
+            }
+            print!("{lines}");
+            Ok(Value::Null)
+        }
+        TokenCommand::Revoke {
+            target,
+            token,
+            id,
+            principal,
+        } => {
+            if let Some(principal) = principal {
+                let vault = target.open().await?;
+                let revoked = vault.revoke_principal_tokens(&principal).await?;
+                return Ok(json!({"principal": principal, "revoked": revoked}));
+            }
+            if let Some(id) = id {
+                let vault = target.open().await?;
+                let newly = vault.revoke_token_id(&id).await?;
+                return Ok(json!({"id": id, "revoked": true, "already_revoked": !newly}));
+            }
+            let token = cert_download::Zeroizing::new(token.unwrap_or_default());
+            let token = if token.as_str() == "-" {
+                let mut text = cert_download::Zeroizing::new(String::new());
                 std::io::stdin()
                     .take(4096)
                     .read_to_string(&mut text)
                     .map_err(|e| failure("io", format!("standard input: {e}")))?;
-                text.trim().to_owned()
+                cert_download::Zeroizing::new(text.trim().to_owned())
             } else {
                 token
             };

@@ -95,7 +95,8 @@ pub(crate) async fn run(cli: Cli) -> Result<Value, Failure> {
             let keyring = target.keyring()?;
             let ids: Vec<String> = keyring.ids().map(str::to_owned).collect();
             let url = target.database.url()?;
-            let vault = cert_download_vault::Vault::init(&url, keyring, target::options()).await?;
+            let vault =
+                cert_download_vault::Vault::init(&url, keyring, target.database.options()).await?;
             let certificates = vault.certificate_ids().await?.len();
             vault.close().await;
             Ok(json!({"initialized": true, "kek_ids": ids, "certificates": certificates}))

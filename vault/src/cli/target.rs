@@ -22,9 +22,20 @@ pub(crate) struct Database {
         required = true
     )]
     pub(crate) database: Option<String>,
+    /// Allow a postgres:// URL whose host is not loopback or a Unix socket without
+    /// sslmode=verify-full (only on a link protected otherwise)
+    #[arg(long)]
+    pub(crate) insecure_database_transport: bool,
 }
 
 impl Database {
+    /// The admin command's pool: two connections, and the transport rule as asked.
+    pub(crate) fn options(&self) -> VaultOptions {
+        VaultOptions::default()
+            .max_connections(2)
+            .insecure_database_transport(self.insecure_database_transport)
+    }
+
     /// The URL, read from where `--database` says.
     pub(crate) fn url(&self) -> Result<Zeroizing<String>, Failure> {
         let spec = self
@@ -43,16 +54,30 @@ pub(crate) struct Target {
     /// The KEK file: not needed here; if given, checked against the vault.
     #[arg(long, value_name = "FILE")]
     pub(crate) kek_file: Option<PathBuf>,
+    /// KEK sources (files or `pkcs11:` URIs): not needed here; if given, checked against
+    /// the vault.
+    #[arg(long, value_name = "URI-OR-FILE")]
+    pub(crate) kek: Vec<String>,
 }
 
 impl Target {
     pub(crate) async fn open(&self) -> Result<Vault, Failure> {
         let url = self.database.url()?;
-        Ok(match &self.kek_file {
-            Some(file) => Vault::connect(&url, Keyring::load(file)?, options()).await?,
-            None => Vault::connect_without_keks(&url, options()).await?,
-        })
+        if self.kek_file.is_none() && self.kek.is_empty() {
+            return Ok(Vault::connect_without_keks(&url, self.database.options()).await?);
+        }
+        let keyring = keyring_of(self.kek_file.as_ref(), &self.kek)?;
+        Ok(Vault::connect(&url, keyring, self.database.options()).await?)
     }
+}
+
+/// The keyring of a KEK file and KEK sources, oldest first.
+fn keyring_of(kek_file: Option<&PathBuf>, keks: &[String]) -> Result<Keyring, Failure> {
+    let mut sources: Vec<KekSource> = kek_file.cloned().map(KekSource::File).into_iter().collect();
+    for kek in keks {
+        sources.push(KekSource::parse(kek).map_err(VaultError::from)?);
+    }
+    Keyring::from_sources(&sources).map_err(|e| VaultError::from(e).into())
 }
 
 /// A subcommand that needs the KEKs.
@@ -73,23 +98,13 @@ pub(crate) struct KekTarget {
 impl KekTarget {
     /// The keyring of `--kek-file` and every `--kek`, oldest first.
     pub(crate) fn keyring(&self) -> Result<Keyring, Failure> {
-        let mut sources: Vec<KekSource> =
-            self.kek_file.iter().cloned().map(KekSource::File).collect();
-        for kek in &self.kek {
-            sources.push(KekSource::parse(kek).map_err(VaultError::from)?);
-        }
-        Keyring::from_sources(&sources).map_err(|e| VaultError::from(e).into())
+        keyring_of(self.kek_file.as_ref(), &self.kek)
     }
 
     pub(crate) async fn open(&self) -> Result<Vault, Failure> {
         let url = self.database.url()?;
-        Ok(Vault::connect(&url, self.keyring()?, options()).await?)
+        Ok(Vault::connect(&url, self.keyring()?, self.database.options()).await?)
     }
-}
-
-/// The admin command's pool: two connections.
-pub(crate) fn options() -> VaultOptions {
-    VaultOptions::default().max_connections(2)
 }
 
 /// A failure: the JSON error object's code and message.
