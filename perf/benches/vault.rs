@@ -53,7 +53,7 @@ struct Fixture {
     sealed: SealedKey,
     vault: Vault,
     url: String,
-    token: String,
+    token: cert_download::Zeroizing<String>,
     store: VaultStore,
     _dir: Option<tempfile::TempDir>,
 }
