@@ -33,7 +33,7 @@ pub struct OperationsFlags {
     #[arg(long, value_name = "SECS", default_value = "5", value_parser = crate::options::seconds)]
     pub tls_reload_interval: Duration,
     /// PEM roots of client certificates: the server asks clients for a certificate and
-    /// verifies it; a verified one names the caller whose "sha256:<fingerprint>" entry is
+    /// verifies it; a verified one names the caller whose `"sha256:<fingerprint>"` entry is
     /// in the tokens file (a bearer token, when sent too, is used instead)
     #[arg(long, value_name = "FILE")]
     pub client_ca: Option<std::path::PathBuf>,
