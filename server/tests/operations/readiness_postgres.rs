@@ -151,7 +151,24 @@ async fn readyz_follows_a_postgresql_cluster_stopped_and_started() {
     .await
     .unwrap();
     vault.close().await;
-    let router = vault_app(&cluster.url(), kek.to_str().unwrap()).await;
+    // The service runs as a role that may not change audit rows (the server refuses one
+    // that could): the documented grants.
+    let pool = sqlx::PgPool::connect(&cluster.url()).await.unwrap();
+    sqlx::query("CREATE ROLE vault_service LOGIN")
+        .execute(&pool)
+        .await
+        .unwrap();
+    for grant in cert_download_test_support::vault_db::SERVICE_GRANTS {
+        sqlx::query(sqlx::AssertSqlSafe(grant))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+    let service_url = cluster
+        .url()
+        .replace("postgres://postgres@", "postgres://vault_service@");
+    let router = vault_app(&service_url, kek.to_str().unwrap()).await;
     readyz_until(&router, 200, Duration::ZERO).await;
 
     let cluster = tokio::task::spawn_blocking(move || {
