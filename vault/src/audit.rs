@@ -125,7 +125,7 @@ impl Vault {
                 prev_hash: &last.hash,
             };
             let hash = row_hash(&link, at, entry);
-            match self.insert_audit(&link, &hash, at, entry).await {
+            match self.insert_audit(Some((&link, &hash)), at, entry).await {
                 Ok(()) => {
                     *head = Some(Head { seq, hash });
                     return Ok(());
@@ -150,30 +150,7 @@ impl Vault {
     #[doc(hidden)]
     pub async fn record_audit_unchained(&self, entry: &AuditEntry) -> Result<(), VaultError> {
         let at = entry.at_ms.unwrap_or_else(now_ms);
-        on_db!(&self.db, pool => {
-            sqlx::query(
-                "INSERT INTO audit (at_ms, principal, certificate_id, format, key_out, status, \
-                 error, client, instance, key_delivery, recipient_sha256, peer, \
-                 pfx_encryption) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            )
-            .bind(at)
-            .bind(&entry.principal)
-            .bind(entry.certificate_id)
-            .bind(&entry.format)
-            .bind(entry.key_out)
-            .bind(i32::from(entry.status))
-            .bind(&entry.error)
-            .bind(&entry.client)
-            .bind(&entry.instance)
-            .bind(&entry.key_delivery)
-            .bind(&entry.recipient_sha256)
-            .bind(&entry.peer)
-            .bind(&entry.pfx_encryption)
-            .execute(pool)
-            .await?;
-        });
-        Ok(())
+        Ok(self.insert_audit(None, at, entry).await?)
     }
 
     /// The writer's last row as committed: where its chain continues.
@@ -203,10 +180,11 @@ impl Vault {
         })
     }
 
+    /// The one INSERT of an audit row, every column named once; `chain` is the row's link
+    /// and hash (`None`: an unchained row, its chain columns NULL).
     async fn insert_audit(
         &self,
-        link: &Link<'_>,
-        hash: &[u8; 32],
+        chain: Option<(&Link<'_>, &[u8; 32])>,
         at: i64,
         entry: &AuditEntry,
     ) -> Result<(), sqlx::Error> {
@@ -231,10 +209,10 @@ impl Vault {
             .bind(&entry.recipient_sha256)
             .bind(&entry.peer)
             .bind(&entry.pfx_encryption)
-            .bind(link.writer)
-            .bind(link.seq)
-            .bind(link.prev_hash)
-            .bind(hash.as_slice())
+            .bind(chain.map(|(link, _)| link.writer))
+            .bind(chain.map(|(link, _)| link.seq))
+            .bind(chain.map(|(link, _)| link.prev_hash))
+            .bind(chain.map(|(_, hash)| hash.as_slice()))
             .execute(pool)
             .await?;
         });
