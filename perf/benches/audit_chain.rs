@@ -16,7 +16,7 @@ use cert_download::{CertificateRecord, DownloadRequest, ExportPolicy, OsRandom, 
 use cert_download_vault::{
     AuditEntry, AuditVerifier, Keyring, Permission, Scope, Vault, VaultOptions, VaultStore,
 };
-use common::{id, keep, password, record};
+use common::{id, interleaved, keep, password, record};
 use criterion::Criterion;
 use tokio::runtime::Runtime;
 
@@ -185,6 +185,39 @@ fn main() {
         group.finish();
     }
     c.final_summary();
+    // The same cases sampled in turn (interleaved medians), so that load drift on a shared
+    // machine hits both sides alike: the ratios to compare.
+    println!();
+    println!("| database | keyed pfx + row, chained / unchained | row alone, chained / unchained |");
+    println!("|---|---:|---:|");
+    for f in &fixtures {
+        let m = interleaved(
+            41,
+            20e6,
+            &mut [
+                &mut || keyed_download(&rt, f, &policy, false),
+                &mut || keyed_download(&rt, f, &policy, true),
+                &mut || {
+                    rt.block_on(f.vault.record_audit_unchained(&entry()))
+                        .expect("row");
+                },
+                &mut || {
+                    rt.block_on(f.vault.record_audit(&entry())).expect("row");
+                },
+            ],
+        );
+        println!(
+            "| {} | {:.3} ({:.0} / {:.0} µs) | {:.3} ({:.0} / {:.0} µs) |",
+            f.name,
+            m[1] / m[0],
+            m[1] / 1e3,
+            m[0] / 1e3,
+            m[3] / m[2],
+            m[3] / 1e3,
+            m[2] / 1e3
+        );
+    }
+    println!();
     for f in &fixtures {
         println!(
             "audit verify, {}: {:.0} rows/s ({VERIFY_ROWS}+ rows, pages of 1000)",

@@ -20,7 +20,7 @@ use cert_download::{
     PrivateKeyDer, StoreError, download_with,
 };
 use cert_download_vault::{KekSource, Keyring, SealedKey, TokenUri};
-use common::{id, keep, password, record};
+use common::{id, interleaved, keep, password, record};
 use criterion::Criterion;
 
 const N: u64 = 1;
@@ -98,4 +98,32 @@ fn main() {
     }
     group.finish();
     c.final_summary();
+    // Sampled in turn (interleaved medians), so that load drift hits every case alike.
+    let mut cases: Vec<Box<dyn FnMut() + '_>> = Vec::new();
+    for (_, store) in &stores {
+        cases.push(Box::new(move || {
+            keep(store.keyring.open(id(N), &store.sealed).expect("opens"));
+        }));
+    }
+    for (_, store) in &stores {
+        let policy = &policy;
+        cases.push(Box::new(move || {
+            let request = DownloadRequest::pfx(id(N), password());
+            keep(download_with(request, store, policy, &mut OsRandom).expect("a pfx"));
+        }));
+    }
+    let mut refs: Vec<&mut dyn FnMut()> = cases.iter_mut().map(|c| &mut **c as _).collect();
+    let m = interleaved(101, 20e6, &mut refs);
+    let k = stores.len();
+    println!();
+    println!("| KEK | unseal one key | default pfx | pfx / pfx with the KEK file |");
+    println!("|---|---:|---:|---:|");
+    for (i, (name, _)) in stores.iter().enumerate() {
+        println!(
+            "| {name} | {:.2} µs | {:.3} ms | {:.4} |",
+            m[i] / 1e3,
+            m[k + i] / 1e6,
+            m[k + i] / m[k]
+        );
+    }
 }
