@@ -188,7 +188,9 @@ fn main() {
     // The same cases sampled in turn (interleaved medians), so that load drift on a shared
     // machine hits both sides alike: the ratios to compare.
     println!();
-    println!("| database | keyed pfx + row, chained / unchained | row alone, chained / unchained |");
+    println!(
+        "| database | keyed pfx + row, chained / unchained | row alone, chained / unchained |"
+    );
     println!("|---|---:|---:|");
     for f in &fixtures {
         let m = interleaved(
