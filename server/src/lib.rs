@@ -119,7 +119,10 @@ impl Config {
     /// vault serves), the limits and the PFX profile; no vault (it is opened in the
     /// runtime, [`VaultBackend::open`]) and no shutdown (the binary sets its own).
     pub fn from_options(options: &Options) -> Result<Self, String> {
-        let mut builder = ExportPolicy::builder().pfx_encryption(options.pfx_encryption);
+        let mut builder = ExportPolicy::builder()
+            .pfx_encryption(options.pfx_encryption)
+            .recipient_delivery(options.recipient_delivery)
+            .min_recipient_rsa_bits(options.min_recipient_rsa_bits);
         if !options.pfx_encryption_allowed.is_empty() {
             builder = builder.allowed_pfx_encryptions(&options.pfx_encryption_allowed);
         }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cert_download::PfxEncryption;
+use cert_download::RecipientDelivery;
 use clap::Parser;
 
 /// The command line of `cert-download-server`.
@@ -45,6 +46,15 @@ pub struct Options {
     /// pfx_encryption_not_allowed [default: all three]
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = pfx_encryption)]
     pub pfx_encryption_allowed: Vec<PfxEncryption>,
+    /// Keys to a recipient's certificate (`key_recipient`, `kwp`): off (passwords only;
+    /// 400 key_recipient_not_allowed), allowed, or required (a keyed download with a
+    /// password is 400 key_recipient_required)
+    #[arg(long, value_name = "off|allowed|required", default_value = "allowed", value_parser = recipient_delivery)]
+    pub recipient_delivery: RecipientDelivery,
+    /// The smallest RSA recipient key accepted, in bits, from 2048 to 8192 (smaller is 400
+    /// key_recipient_too_small)
+    #[arg(long, value_name = "BITS", default_value_t = cert_download::MIN_RECIPIENT_RSA_BITS)]
+    pub min_recipient_rsa_bits: u32,
     /// The limits.
     #[command(flatten)]
     pub limits: Limits,
@@ -337,6 +347,13 @@ fn pfx_encryption(value: &str) -> Result<PfxEncryption, String> {
     })
 }
 
+fn recipient_delivery(value: &str) -> Result<RecipientDelivery, String> {
+    RecipientDelivery::from_name(value).ok_or_else(|| {
+        let names: Vec<&str> = RecipientDelivery::ALL.iter().map(|d| d.as_str()).collect();
+        format!("{value:?} is not one of {}", names.join(", "))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,6 +389,23 @@ mod tests {
             .to_string();
         for name in PfxEncryption::ALL.iter().map(|p| p.as_str()) {
             assert!(profile.contains(name), "{name} not named in: {profile}");
+        }
+        let delivery = parse(&["--recipient-delivery", "sometimes"])
+            .unwrap_err()
+            .to_string();
+        for name in RecipientDelivery::ALL.iter().map(|d| d.as_str()) {
+            assert!(delivery.contains(name), "{name} not named in: {delivery}");
+        }
+        let defaults = parse(&[]).unwrap();
+        assert_eq!(defaults.recipient_delivery, RecipientDelivery::Allowed);
+        assert_eq!(defaults.min_recipient_rsa_bits, 2048);
+        // A size the policy refuses stops the start, naming the bounds.
+        for bits in ["1024", "16384"] {
+            let options = parse(&["--min-recipient-rsa-bits", bits]).unwrap();
+            let Err(refused) = crate::Config::from_options(&options) else {
+                panic!("--min-recipient-rsa-bits {bits} accepted");
+            };
+            assert!(refused.contains("2048 to 8192"), "{refused}");
         }
         assert!(parse(&["--tls-cert", "a.pem"]).is_err());
         assert!(parse(&["--insecure-http", "--tls-cert", "a", "--tls-key", "b"]).is_err());

@@ -379,6 +379,53 @@ async fn pfx_encryption_flag_sets_the_default_profile() {
     );
 }
 
+/// `--recipient-delivery` and `--min-recipient-rsa-bits` set the export policy's recipient
+/// rules: required refuses a key under a password (a keyless download goes on) and a
+/// recipient under the smallest RSA size; off refuses every recipient, passwords go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn recipient_delivery_flags_set_the_policy() {
+    let recipient = |name: &str| {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("../tests/fixtures/recipients/{name}.pem"));
+        std::fs::read_to_string(path).expect("a recipient fixture")
+    };
+    let kwp = |name: &str| {
+        serde_json::json!({"id": "12345", "format": "kwp", "key_recipient": recipient(name)})
+            .to_string()
+    };
+    let required = App::start(&[
+        "--recipient-delivery",
+        "required",
+        "--min-recipient-rsa-bits",
+        "3072",
+    ]);
+    let keyed_pem = r#"{"id": "12345", "format": "pem", "download_key": true, "password": "keyprotectionpassword"}"#;
+    for body in [PFX_12345, keyed_pem] {
+        required
+            .admin(body)
+            .await
+            .expect_error(400, &["key_recipient_required"]);
+    }
+    for (keyless, format) in [
+        (PEM_12345, "pem"),
+        (r#"{"id": "12345", "format": "crt"}"#, "crt"),
+    ] {
+        required.admin(keyless).await.expect_ok(format);
+    }
+    required
+        .admin(&kwp("rsa2048"))
+        .await
+        .expect_error(400, &["key_recipient_too_small"]);
+    let reply = required.admin(&kwp("rsa3072")).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+
+    let off = App::start(&["--recipient-delivery", "off"]);
+    off.admin(&kwp("rsa3072"))
+        .await
+        .expect_error(400, &["key_recipient_not_allowed"]);
+    off.admin(PFX_12345).await.expect_ok("pfx");
+}
+
 /// Exactly 64 KiB is read; over it, the contract's 400 `body_too_large` (never a 413).
 /// Whether the client sees it while still sending is `process::a_body_over_64_kib_is_refused`.
 #[tokio::test]
