@@ -557,6 +557,106 @@ async fn a_vault_moves_from_its_kek_file_to_a_token_while_downloads_go_on() {
     }
 }
 
+/// `rekey` killed (SIGKILL, as a crash or an operator's kill) while it moves keys from the
+/// KEK file to the token: the keys it moved open from the token, the others still from the
+/// file; a second run moves exactly the others; with the file gone every key opens.
+#[cfg_attr(
+    not(judge_softhsm),
+    ignore = "needs SoftHSM2 and OpenSC: apt-get install softhsm2 opensc"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rekey_to_the_token_killed_mid_way_resumes() {
+    // Enough keys that a rekey of one row per batch (a committed UPDATE each) lasts long
+    // enough to be caught part-way; copies of record 1001 (P-256, SEC1 key).
+    const MANY: u64 = 400;
+    const FIRST: u64 = 5000;
+    let token = Token::new("resume");
+    let env = token.env();
+    let d = Deployment::new(&[], &env);
+    let store = d.dir.path().join("store-many");
+    std::fs::create_dir(&store).unwrap();
+    let fixture = repo_dir().join("examples/demo-store/1001");
+    for id in FIRST..FIRST + MANY {
+        copy_record(&fixture, &store.join(id.to_string()));
+    }
+    let report = d.admin(&["import", path(&store)], &[], &env);
+    assert_eq!(
+        report["inserted"].as_array().map(Vec::len),
+        Some(MANY as usize),
+        "{report}"
+    );
+    let uri = token.uri("kek-resume");
+    admin(&["kek", "new", "--pkcs11", &uri], &env);
+    let file = path(&d.kek_file).to_owned();
+    let mixed = [file.as_str(), uri.as_str()];
+    let total = KEYED.len() as i64 + MANY as i64;
+
+    let pool = sqlx::SqlitePool::connect(&d.url).await.unwrap();
+    let moved = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM sealed_keys WHERE kek_id = $1")
+            .bind("kek-resume")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let mut rekey = Command::new(admin_binary())
+        .args(["rekey", "--batch", "1"])
+        .args(d.target(&mixed))
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        if moved().await >= 10 {
+            break;
+        }
+        if let Some(status) = rekey.try_wait().unwrap() {
+            panic!("rekey ended ({status}) before it could be killed part-way: more keys needed");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "rekey moved nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    rekey.kill().unwrap();
+    let status = rekey.wait().unwrap();
+    assert!(
+        !status.success(),
+        "rekey finished before the kill: {status}"
+    );
+    let before = moved().await;
+    assert!(0 < before && before < total, "moved {before} of {total}");
+
+    // Part-way: each key opens, whichever KEK wraps it now.
+    let some = [1001, 1002, 1004, 12345, FIRST, FIRST + MANY - 1];
+    let server = d.start(&mixed, &env);
+    every_key_opens(&d, &server, &some).await;
+    let stopped = server.stop();
+    assert!(!stopped.stderr.contains(PIN) && !stopped.stdout.contains(PIN));
+
+    // The second run moves exactly the rest.
+    let report = d.admin(&["rekey"], &mixed, &env);
+    assert_eq!(report["kek_id"], "kek-resume", "{report}");
+    assert_eq!(
+        report["rewrapped"].as_i64(),
+        Some(total - before),
+        "{report}"
+    );
+    assert_eq!(report["remaining"], 0, "{report}");
+    assert_eq!(moved().await, total);
+    pool.close().await;
+
+    std::fs::remove_file(&d.kek_file).unwrap();
+    let server = d.start(&[&uri], &env);
+    every_key_opens(&d, &server, &some).await;
+    let stopped = server.stop();
+    assert!(!stopped.stderr.contains(PIN) && !stopped.stdout.contains(PIN));
+}
+
 fn base64_decode(text: &str) -> Vec<u8> {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD
