@@ -657,6 +657,65 @@ async fn a_rekey_to_the_token_killed_mid_way_resumes() {
     assert!(!stopped.stderr.contains(PIN) && !stopped.stdout.contains(PIN));
 }
 
+/// `kek retire` of a KEK in a token: refused while keys are sealed under it, and for the
+/// newest; after `rekey`, the token's object is destroyed (another PKCS#11 client no longer
+/// finds it), every key opens with the newer token key alone, and a keyring still naming
+/// the retired key is a clear error.
+#[cfg_attr(
+    not(judge_softhsm),
+    ignore = "needs SoftHSM2 and OpenSC: apt-get install softhsm2 opensc"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_token_kek_retired_after_rekey_is_destroyed_in_the_token() {
+    let token = Token::new("retire");
+    let env = token.env();
+    let (old, new) = (token.uri("kek-old"), token.uri("kek-new"));
+    admin(&["kek", "new", "--pkcs11", &old], &env);
+    let d = Deployment::new(&[&old], &env);
+    admin(&["kek", "new", "--pkcs11", &new], &env);
+    let both = [old.as_str(), new.as_str()];
+    let retire = |id: &str| {
+        let mut args = vec!["kek".to_owned(), "retire".to_owned(), id.to_owned()];
+        args.extend(d.target(&both));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_admin(&args, &env)
+    };
+    let labels = || {
+        let (ok, listed, err) = token.pkcs11_tool(&["--list-objects", "--type", "secrkey"]);
+        assert!(ok, "{err}");
+        listed
+    };
+
+    let (ok, out, err) = retire("kek-old");
+    assert!(!ok, "retired while keys are sealed under it: {out}");
+    assert!(out.contains("run `rekey` first"), "{out} {err}");
+    let report = d.admin(&["rekey"], &both, &env);
+    assert_eq!(report["remaining"], 0, "{report}");
+    let (ok, out, err) = retire("kek-new");
+    assert!(!ok && out.contains("kek_in_use"), "{out} {err}");
+    let (ok, out, err) = retire("kek-unknown");
+    assert!(!ok, "{out} {err}");
+
+    assert!(labels().contains("label:      kek-old"));
+    let (ok, out, err) = retire("kek-old");
+    assert!(ok, "{out} {err}");
+    assert!(!out.contains(PIN) && !err.contains(PIN));
+    let listed = labels();
+    assert!(!listed.contains("kek-old"), "{listed}");
+    assert!(listed.contains("label:      kek-new"), "{listed}");
+
+    let server = d.start(&[&new], &env);
+    every_key_opens(&d, &server, &KEYED).await;
+    let stopped = server.stop();
+    assert!(!stopped.stderr.contains(PIN) && !stopped.stdout.contains(PIN));
+    let mut args = vec!["kek".to_owned(), "list".to_owned()];
+    args.extend(d.target(&both));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, out, err) = run_admin(&args, &env);
+    assert!(!ok, "{out}");
+    assert!(out.contains("kek-old"), "{out} {err}");
+}
+
 fn base64_decode(text: &str) -> Vec<u8> {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD

@@ -665,6 +665,13 @@ impl Keyring {
         pkcs11::generate(uri)?;
         Ok(uri.object.clone())
     }
+
+    /// Destroys the key `uri` names in its token, for good. Use
+    /// [`Vault::retire_kek`](crate::Vault::retire_kek), which first checks that nothing
+    /// needs it (a [`TokenUri`] is the [`KekHolder`](crate::KekHolder) of its key).
+    pub(crate) fn destroy_in_token(uri: &TokenUri) -> Result<(), TokenError> {
+        pkcs11::destroy(uri)
+    }
 }
 
 #[cfg(test)]

@@ -107,6 +107,19 @@ impl KekHolder for KekFile {
     }
 }
 
+/// A key in a PKCS#11 token: retiring it destroys the token's object (`C_DestroyObject`).
+impl KekHolder for crate::TokenUri {
+    fn remove(&self, kek_id: &str) -> Result<(), VaultError> {
+        if self.object != kek_id {
+            return Err(VaultError::Invalid(format!(
+                "the token key {:?} is not KEK {kek_id:?}",
+                self.object
+            )));
+        }
+        Keyring::destroy_in_token(self).map_err(VaultError::from)
+    }
+}
+
 fn temporary_beside(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".retire-{}", std::process::id()));
@@ -193,6 +206,18 @@ impl Vault {
                 "its check value is the only one of the file's KEKs in the database, \
                  which the vault needs to open; run `init` or `rekey` first"
                     .into(),
+            ));
+        }
+        // The audit's signing key is sealed under a KEK too (`rekey` moves it first).
+        let audit_keys: i64 = on_db!(&self.db, pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM audit_signing_keys WHERE kek_id = $1")
+                .bind(kek_id)
+                .fetch_one(pool)
+                .await?
+        });
+        if audit_keys > 0 {
+            return Err(in_use(
+                "the audit's signing key is sealed under it; run `rekey` first".into(),
             ));
         }
         source.remove(kek_id)?;

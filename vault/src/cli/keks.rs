@@ -1,9 +1,9 @@
-//! `kek new`, `kek list` and `kek retire`: the KEK file and the vault's use of it. Each
-//! needs the KEK file (`kek list` and `kek retire` open the vault with it).
+//! `kek new`, `kek list` and `kek retire`: the KEK sources (files and token keys) and the
+//! vault's use of them. `kek list` and `kek retire` open the vault with its KEKs.
 
 use std::path::PathBuf;
 
-use cert_download_vault::{KekFile, Keyring, TokenUri, VaultError};
+use cert_download_vault::{KekFile, KekSource, Keyring, TokenUri, VaultError};
 use clap::Subcommand;
 use serde_json::{Value, json};
 
@@ -32,8 +32,10 @@ pub(crate) enum KekCommand {
         #[command(flatten)]
         target: KekTarget,
     },
-    /// Removes a KEK from the file once nothing needs it: no key sealed under it (run
-    /// `rekey`), not the newest, not the only one with a check value.
+    /// Retires a KEK once nothing needs it: no key (nor the audit's signing key) sealed
+    /// under it (run `rekey`), not the newest, not the only one with a check value. A KEK
+    /// of a file leaves the file; a KEK in a token (given with `--kek pkcs11:...`) is
+    /// destroyed in the token, for good.
     Retire {
         #[command(flatten)]
         target: KekTarget,
@@ -66,22 +68,44 @@ pub(crate) async fn kek(command: KekCommand) -> Result<Value, Failure> {
         }
         KekCommand::Retire { target, id } => {
             let vault = target.open().await?;
-            vault
-                .retire_kek(&id, &KekFile::new(retire_file(&target)?))
-                .await?;
-            let remaining: Vec<String> = target.keyring()?.ids().map(str::to_owned).collect();
+            let remaining: Vec<String> = vault
+                .keyring()?
+                .ids()
+                .filter(|k| *k != id)
+                .map(str::to_owned)
+                .collect();
+            match holder_of(&target, &id)? {
+                Holder::File(file) => vault.retire_kek(&id, &file).await?,
+                Holder::Token(uri) => vault.retire_kek(&id, &uri).await?,
+            }
             Ok(json!({"retired": id, "kek_ids": remaining}))
         }
     }
 }
 
-/// `kek retire` rewrites a KEK file: the one `--kek-file` names (a token's key is destroyed
-/// with the token's own tools for now).
-fn retire_file(target: &KekTarget) -> Result<&std::path::Path, Failure> {
-    target.kek_file.as_deref().ok_or_else(|| {
-        failure(
-            "invalid_argument",
-            "kek retire works on the KEK file given with --kek-file",
-        )
-    })
+enum Holder {
+    File(KekFile),
+    Token(TokenUri),
+}
+
+/// Where KEK `id` is kept, among the sources given: the token key of that label, else the
+/// KEK file (`--kek-file`, then each `--kek FILE`) that holds it.
+fn holder_of(target: &KekTarget, id: &str) -> Result<Holder, Failure> {
+    let mut files: Vec<PathBuf> = target.kek_file.iter().cloned().collect();
+    for kek in &target.kek {
+        match KekSource::parse(kek).map_err(VaultError::from)? {
+            KekSource::Token(uri) if uri.object == id => return Ok(Holder::Token(uri)),
+            KekSource::Token(_) => {}
+            KekSource::File(path) => files.push(path),
+        }
+    }
+    for file in files {
+        if Keyring::load(&file)?.contains(id) {
+            return Ok(Holder::File(KekFile::new(file)));
+        }
+    }
+    Err(failure(
+        "invalid_argument",
+        format!("no KEK source given holds KEK {id:?}"),
+    ))
 }

@@ -687,3 +687,34 @@ pub(crate) fn generate(uri: &TokenUri) -> Result<(), TokenError> {
     let _ = pooled.session.close();
     result
 }
+
+/// Destroys the KEK `uri` names in its token (`C_DestroyObject`): the key is gone for good,
+/// and everything it sealed with it. Only [`crate::Vault::retire_kek`] calls it, after it
+/// found that nothing needs the key.
+pub(crate) fn destroy(uri: &TokenUri) -> Result<(), TokenError> {
+    let module = module(&uri.module);
+    module.init(false)?;
+    let guard = module.context.read().unwrap_or_else(|e| e.into_inner());
+    let context = guard.as_ref().ok_or_else(|| TokenError::Module {
+        module: module.shown(),
+        cause: "not initialised".into(),
+    })?;
+    let pooled = module.open_session(context, uri, true)?;
+    let result = find_key(&pooled.session, uri).and_then(|handle| {
+        pooled
+            .session
+            .destroy_object(handle)
+            .map_err(|e| TokenError::Unavailable {
+                token: uri.token.clone(),
+                cause: e.to_string(),
+            })
+    });
+    let _ = pooled.session.close();
+    // Sessions of this process that found the key keep its handle: drop them.
+    module
+        .pool
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
+    result
+}
