@@ -100,6 +100,10 @@ pub struct Config {
     /// Becomes true when shutdown begins: requests still sending their body are then
     /// answered 503 at once. A receiver whose sender is gone never does.
     pub shutdown: watch::Receiver<bool>,
+    /// Becomes true when the instance starts to drain, before `shutdown` when a drain delay
+    /// is set (`--drain-delay`): `/readyz` answers 503 from then on while requests are
+    /// still accepted and served. `None`: `/readyz` follows `shutdown`.
+    pub draining: Option<watch::Receiver<bool>>,
 }
 
 impl Config {
@@ -112,6 +116,7 @@ impl Config {
             limits: Limits::default(),
             policy: ExportPolicy::default(),
             shutdown: watch::channel(false).1,
+            draining: None,
         }
     }
 
@@ -208,11 +213,12 @@ pub fn app(config: Config) -> Router {
         limits,
         policy,
         shutdown,
+        draining,
     } = config;
     let readiness = Arc::new(health::Readiness::new(
         vault.clone(),
         store.clone(),
-        shutdown.clone(),
+        draining.unwrap_or_else(|| shutdown.clone()),
     ));
     let endpoint = Arc::new(Endpoint::new(
         &store, tokens, vault, &limits, policy, shutdown,
@@ -302,8 +308,28 @@ pub fn run(options: Options) -> Result<(), String> {
         let every = checkpoints
             .clone()
             .map(|v| tokio::spawn(v.checkpoint_every()));
+        // SIGTERM first drains: /readyz turns 503 while requests are still accepted for
+        // --drain-delay (a second signal cuts it short), so that a load balancer takes
+        // the instance out before connections are refused; then accepting stops.
+        let (drain, draining) = watch::channel(false);
+        let delay = limits.drain_delay;
+        let signal = async move {
+            shutdown_signal().await;
+            drain.send_replace(true);
+            if !delay.is_zero() {
+                tracing::info!(
+                    delay_ms = delay.as_millis() as u64,
+                    "draining: /readyz answers 503, requests are still served"
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = shutdown_signal() => {}
+                }
+            }
+        };
         let router = app(Config {
             shutdown,
+            draining: Some(draining),
             vault,
             ..config
         });
@@ -314,7 +340,7 @@ pub fn run(options: Options) -> Result<(), String> {
             tokio::spawn(reloader.watch(options.operations.tls_reload_interval));
         }
         println!("listening on {scheme}://{host}:{}{PATH}", local.port());
-        serve(listener, tls, router, limits, shutdown_signal(), stopping).await;
+        serve(listener, tls, router, limits, signal, stopping).await;
         if let Some(task) = every {
             task.abort();
         }

@@ -159,6 +159,10 @@ pub struct Limits {
     /// On SIGINT/SIGTERM, time for requests in flight
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = seconds)]
     pub shutdown_grace: Duration,
+    /// On SIGINT/SIGTERM, time during which /readyz answers 503 and requests are still
+    /// accepted and served, before accepting stops (a second signal ends it)
+    #[arg(long, value_name = "SECS", default_value = "0", value_parser = seconds_or_zero)]
+    pub drain_delay: Duration,
 }
 
 /// The limits alone, to read their defaults from the same attributes as the command line.
@@ -317,6 +321,14 @@ pub(crate) fn seconds(value: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{value:?} is not a number of seconds from 0 to 86400"))
 }
 
+/// Like [`seconds`], and 0 allowed (no delay).
+fn seconds_or_zero(value: &str) -> Result<Duration, String> {
+    match value.parse::<f64>() {
+        Ok(0.0) => Ok(Duration::ZERO),
+        _ => seconds(value),
+    }
+}
+
 /// A whole number of at least 1.
 fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(value: &str) -> Result<T, String> {
     value
@@ -407,6 +419,10 @@ mod tests {
             };
             assert!(refused.contains("2048 to 8192"), "{refused}");
         }
+        let drain = |v: &str| parse(&["--drain-delay", v]).map(|o| o.limits.drain_delay);
+        assert_eq!(drain("0").unwrap(), Duration::ZERO);
+        assert_eq!(drain("2.5").unwrap(), Duration::from_millis(2500));
+        assert!(drain("-1").is_err() && drain("86401").is_err() && drain("nan").is_err());
         assert!(parse(&["--tls-cert", "a.pem"]).is_err());
         assert!(parse(&["--insecure-http", "--tls-cert", "a", "--tls-key", "b"]).is_err());
         let options = parse(&["--max-header-bytes", "10", "--body-timeout", "0.5"]).unwrap();

@@ -9,6 +9,8 @@ mod process;
 mod client_cert;
 #[path = "operations/deploy.rs"]
 mod deploy;
+#[path = "operations/drain.rs"]
+mod drain;
 #[path = "operations/health.rs"]
 mod health;
 #[path = "operations/logs.rs"]
