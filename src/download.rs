@@ -11,9 +11,9 @@ use std::fmt;
 use rustls_pki_types::PrivateKeyDer;
 use zeroize::Zeroizing;
 
-use crate::credential;
 use crate::encode;
 use crate::error::{Error, ErrorKind};
+use crate::material;
 use crate::policy::{ExportPolicy, PfxEncryption, RecipientDelivery};
 use crate::random::{OsRandom, RandomSource};
 use crate::recipient::RecipientKeyType;
@@ -129,7 +129,7 @@ fn refuse_unservable(request: &DownloadRequest) -> Result<(), Error> {
 /// A download whose material is loaded and checked, ready to encode.
 pub struct Prepared {
     request: DownloadRequest,
-    credential: credential::Credential,
+    material: material::CheckedMaterial,
 }
 
 impl Prepared {
@@ -177,11 +177,8 @@ impl Prepared {
             ));
         }
         let with_chain = request.include_chain() && request.format() != Format::Crt;
-        let credential = credential::Credential::check(record, with_chain, key)?;
-        Ok(Self {
-            request,
-            credential,
-        })
+        let material = material::CheckedMaterial::check(record, with_chain, key)?;
+        Ok(Self { request, material })
     }
 
     /// The request this download answers.
@@ -195,7 +192,7 @@ impl Prepared {
         policy: &ExportPolicy,
         rng: &mut dyn RandomSource,
     ) -> Result<DownloadResponse, Error> {
-        encode::encode(&self.request, &self.credential, policy, rng)
+        encode::encode(&self.request, &self.material, policy, rng)
     }
 }
 
@@ -203,8 +200,8 @@ impl fmt::Debug for Prepared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Prepared")
             .field("request", &self.request)
-            .field("issuers", &self.credential.issuers.len())
-            .field("key", &self.credential.key.as_ref().map(|_| "[redacted]"))
+            .field("issuers", &self.material.issuers.len())
+            .field("key", &self.material.key.as_ref().map(|_| "[redacted]"))
             .finish()
     }
 }

@@ -76,12 +76,12 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod certificate;
-mod credential;
 mod download;
 mod encode;
 mod error;
 mod kdf;
 mod key;
+mod material;
 mod recipient;
 mod response;
 

@@ -14,8 +14,8 @@ use pkcs12::cms::content_info::{CmsVersion, ContentInfo};
 use pkcs12::cms::signed_data::{DigestAlgorithmIdentifiers, EncapsulatedContentInfo, SignerInfos};
 
 use super::internal;
-use crate::credential::ParsedCertificate;
 use crate::error::Error;
+use crate::material::ParsedCertificate;
 use crate::request::Format;
 use crate::response::DownloadResponse;
 
@@ -87,7 +87,7 @@ mod tests {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
 
-    use crate::credential::Credential;
+    use crate::material::CheckedMaterial;
     use crate::policy::ExportPolicy;
     use crate::random::OsRandom;
     use crate::request::{CertificateId, ChainOrder, DownloadRequest};
@@ -162,15 +162,15 @@ mod tests {
                     .with_chain(chain)
                     .with_root(root)
                     .with_chain_order(order);
-                let credential = Credential::check(stored.clone(), chain, None).unwrap();
-                let expected: Vec<Vec<u8>> = credential
+                let material = CheckedMaterial::check(stored.clone(), chain, None).unwrap();
+                let expected: Vec<Vec<u8>> = material
                     .chain_for(&request)
                     .iter()
                     .map(|c| c.der.to_vec())
                     .collect();
                 let response = crate::encode::encode(
                     &request,
-                    &credential,
+                    &material,
                     &ExportPolicy::DEFAULT,
                     &mut OsRandom,
                 )
@@ -206,8 +206,8 @@ mod tests {
         let id = CertificateId::new(1).unwrap();
         let stored = store.certificate(id).unwrap();
         let request = DownloadRequest::p7b(id);
-        let credential = Credential::check(stored, true, None).unwrap();
-        let mut certs: Vec<Vec<u8>> = credential
+        let material = CheckedMaterial::check(stored, true, None).unwrap();
+        let mut certs: Vec<Vec<u8>> = material
             .chain_for(&request)
             .iter()
             .map(|c| c.der.to_vec())
@@ -238,7 +238,7 @@ mod tests {
             String::from_utf8_lossy(&out.stderr)
         );
         let ours =
-            crate::encode::encode(&request, &credential, &ExportPolicy::DEFAULT, &mut OsRandom)
+            crate::encode::encode(&request, &material, &ExportPolicy::DEFAULT, &mut OsRandom)
                 .unwrap();
         assert!(
             ours.certificate() == out.stdout.as_slice(),
