@@ -60,7 +60,8 @@ pub fn download_with<S: CertificateStore + ?Sized>(
 /// contract orders, and only the store knows whether the caller is authenticated: an
 /// unauthenticated caller with a bad body gets 400. To answer 401 first, authenticate
 /// before calling this and answer `Error::from(ErrorKind::Unauthenticated)`. A body over
-/// [`MAX_BODY_BYTES`](crate::MAX_BODY_BYTES) is a 400 `body_too_large`: read at most one byte more than that.
+/// [`MAX_BODY_BYTES`](crate::MAX_BODY_BYTES) is a 400 `body_too_large`: read at most one
+/// byte more than that.
 pub fn download_json<S: CertificateStore + ?Sized>(
     body: &[u8],
     store: &S,
@@ -206,9 +207,9 @@ impl fmt::Debug for Prepared {
     }
 }
 
-/// The export policy's refusals of a request. They live with the pipeline that applies them,
-/// not in the `policy` module, because they read the request, and the request reads the
-/// policy (its password rules and PFX profiles).
+// The export policy's refusals of a request. They live with the pipeline that applies them,
+// not in the `policy` module, because they read the request, and the request reads the
+// policy (its password rules and PFX profiles).
 impl ExportPolicy {
     /// This policy's refusals of a valid request, before any store is asked: a pfx whose
     /// `pfx_encryption` is outside the allowed profiles (400 `pfx_encryption_not_allowed`,
@@ -217,11 +218,9 @@ impl ExportPolicy {
     /// an RSA recipient under [`min_recipient_rsa_bits`](Self::min_recipient_rsa_bits) (400
     /// `key_recipient_too_small`).
     ///
-    /// [`download_with`] and [`download_json`]
-    /// apply it before the store is asked anything, and
-    /// [`Prepared::encode`] again; a host on the split path
-    /// ([`prepare`], [`prepare_async`]) calls it
-    /// first, so that a refused request costs no store lookup.
+    /// [`download_with`] and [`download_json`] apply it before the store is asked anything,
+    /// and [`Prepared::encode`] again; a host on the split path ([`prepare`],
+    /// [`prepare_async`]) calls it first, so that a refused request costs no store lookup.
     ///
     /// ```
     /// use cert_download::{DownloadRequest, ExportPolicy, PfxEncryption};
