@@ -13,21 +13,21 @@
 //! mutated certificates.
 //!
 //! What OpenSSL checks was found by experiment (OpenSSL 3.0): every name value must be a
-//! universal string type of its `DirectoryString`-like set (see [`openssl::name_value`]), UTF8String
+//! universal string type of its `DirectoryString`-like set (see [`acceptance::name_value`]), UTF8String
 //! valid UTF-8, BMPString and UniversalString whole characters outside the surrogates
 //! (PrintableString and IA5String contents are not checked); an AlgorithmIdentifier's
 //! parameters may be any TLV, but NULL must be empty, BOOLEAN one octet, an OID, INTEGER or
-//! BIT STRING well formed (see [`openssl::any_value`]); extension values are not looked into.
+//! BIT STRING well formed (see [`acceptance::any_value`]); extension values are not looked into.
 //!
 //! Only the byte ranges the crate uses are kept: the issuer, the subject and the
 //! SubjectPublicKeyInfo. The common path allocates nothing. A range is looked up in the DER
 //! it was read from; a lookup that failed would be an error or "not linked", never an empty
 //! slice.
 //!
-//! The parts: [`rfc5280`] walks the certificate's structure; [`openssl`] judges the values
-//! as OpenSSL does; [`ber`] reads TLV headers (one parser, DER or BER rules), names the
-//! universal tags and collects a BER constructed string; [`name`] compares names and
-//! [`key_id`] reads the key identifier extensions, for issuer links.
+//! The parts: [`rfc5280`] walks the certificate's structure; [`acceptance`] holds OpenSSL's
+//! acceptance rules for the values; [`ber`] reads TLV headers (one parser, DER or BER
+//! rules), names the universal tags and collects a BER constructed string; [`name`]
+//! compares names and [`key_id`] reads the key identifier extensions, for issuer links.
 
 use std::ops::Range;
 
@@ -36,10 +36,10 @@ use rustls_pki_types::CertificateDer;
 
 use crate::error::{Error, ErrorKind as Kind};
 
+mod acceptance;
 mod ber;
 mod key_id;
 mod name;
-mod openssl;
 mod rfc5280;
 
 use ber::tag::{
@@ -185,8 +185,8 @@ struct Ranges {
 
 #[cfg(test)]
 mod tests {
+    use super::acceptance::oid_is_well_formed;
     use super::ber::collect;
-    use super::openssl::oid_is_well_formed;
     use super::*;
     use const_oid::AssociatedOid;
     use der::Decode;

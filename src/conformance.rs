@@ -136,12 +136,12 @@ use std::task::{Context, Poll, Wake, Waker};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+use crate::download::{download_with, prepare_async};
 use crate::policy::ExportPolicy;
 use crate::policy::PasswordPolicy;
 use crate::random::OsRandom;
 use crate::request::{CertificateId, DownloadRequest, Password};
 use crate::store::{AsyncCertificateStore, CertificateRecord, CertificateStore, StoreError};
-use crate::{download_with, prepare_async};
 
 /// One record of the suite's material, to load into the store under test.
 #[derive(Debug)]

@@ -1,6 +1,6 @@
-//! Encoding a checked credential into the file asked for: one module a format, the PBES2
-//! encryption they share in [`pbes2`], and here the dispatch and what every encoder uses
-//! (errors, random salts, the derivations).
+//! Encoding the checked material (leaf, issuers, key) into the file asked for: one module
+//! a format, the PBES2 encryption they share in [`pbes2`], and here the dispatch and what
+//! every encoder uses (errors, random salts, the derivations).
 //!
 //! Every ASN.1 structure is a value of its type from `der`, `spki`, `pkcs5`, `pkcs12` and
 //! the `cms` types `pkcs12` re-exports; writing a file is building those values and calling
@@ -8,9 +8,9 @@
 //! `crate::kdf`'s: the parameters a file carries are drawn first, then every derivation the
 //! file needs runs at once, fed from those parameters, and the derived keys encrypt.
 
-use crate::credential::Credential;
 use crate::error::{Error, ErrorKind};
 use crate::kdf::{self, Kdf};
+use crate::material::CheckedMaterial;
 use crate::policy::ExportPolicy;
 use crate::random::RandomSource;
 use crate::recipient::RecipientKey;
@@ -34,14 +34,14 @@ pub(crate) fn der_error(_: der::Error) -> Error {
     internal("the file cannot be encoded")
 }
 
-/// Encodes `credential` as `request` asks, with `policy`'s parameters and salts and IVs
+/// Encodes `material` as `request` asks, with `policy`'s parameters and salts and IVs
 /// from `rng`.
 ///
 /// The password is checked against `policy`'s password rules here, whatever policy its
 /// request was built under: the policy a host passes is the one every file obeys.
 pub(crate) fn encode(
     request: &DownloadRequest,
-    credential: &Credential,
+    material: &CheckedMaterial,
     policy: &ExportPolicy,
     rng: &mut dyn RandomSource,
 ) -> Result<DownloadResponse, Error> {
@@ -49,7 +49,7 @@ pub(crate) fn encode(
         password.check(policy.password_policy())?;
     }
     policy.check_request(request)?;
-    let pkcs8 = match (request.includes_key(), credential.key.as_ref()) {
+    let pkcs8 = match (request.includes_key(), material.key.as_ref()) {
         (true, Some(key)) => Some(key.secret_pkcs8_der()),
         (false, _) => None,
         (true, None) => return Err(internal("the key was not loaded")),
@@ -68,17 +68,17 @@ pub(crate) fn encode(
         }
     };
     match request.format() {
-        Format::Crt => crt::encode(credential, key_for_file(rng)?),
-        Format::Pem => pem::encode(request, credential, key_for_file(rng)?),
+        Format::Crt => crt::encode(material, key_for_file(rng)?),
+        Format::Pem => pem::encode(request, material, key_for_file(rng)?),
         Format::Pfx => {
             let password = request
                 .password()
                 .ok_or_else(crate::request::pfx_recipient_refused)?;
             let pkcs8 = pkcs8.ok_or_else(|| internal("a pfx needs the key"))?;
-            pfx::encode(request, credential, password, pkcs8, policy, rng)
+            pfx::encode(request, material, password, pkcs8, policy, rng)
         }
         Format::P7b => match pkcs8 {
-            None => p7b::encode(&credential.chain_for(request)),
+            None => p7b::encode(&material.chain_for(request)),
             Some(_) => Err(crate::request::p7b_key_refused()),
         },
         Format::Kwp => {
@@ -89,7 +89,7 @@ pub(crate) fn encode(
                 return Err(crate::request::kwp_requires_rsa(recipient.key_type()));
             };
             let wrapped = recipient::rsa_aes_key_wrap(key, pkcs8, rng)?;
-            let chain = pem::text(request, credential, None);
+            let chain = pem::text(request, material, None);
             Ok(DownloadResponse::new(
                 Format::Kwp,
                 chain,

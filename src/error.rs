@@ -5,6 +5,12 @@ use std::fmt;
 
 use serde::Serialize;
 
+/// The largest request body accepted, in bytes (64 KiB).
+///
+/// Defined here, beside the error that refuses a larger body, so that this module depends
+/// on no other; the [`request`](crate::request) module re-exports it.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
 /// What went wrong, as a program switches on it.
 ///
 /// Each kind has a fixed HTTP [`status`](ErrorKind::status) and a stable snake_case
@@ -294,6 +300,18 @@ impl Error {
         }
     }
 
+    /// The error of a body over [`MAX_BODY_BYTES`], the same whether the crate or the host's
+    /// framework refused it.
+    pub(crate) fn body_too_large() -> Self {
+        Self::new(
+            ErrorKind::BodyTooLarge,
+            format!(
+                "the request body is larger than {} KiB",
+                MAX_BODY_BYTES / 1024
+            ),
+        )
+    }
+
     pub(crate) fn with_source(
         mut self,
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
@@ -360,7 +378,7 @@ impl From<ErrorKind> for Error {
     fn from(kind: ErrorKind) -> Self {
         let message = match kind {
             // The messages the crate itself gives these kinds.
-            ErrorKind::BodyTooLarge => return crate::request::body_too_large(),
+            ErrorKind::BodyTooLarge => return Self::body_too_large(),
             ErrorKind::Unauthenticated => "authentication is required",
             _ => match kind.status() {
                 400 => "the request is invalid",

@@ -86,7 +86,7 @@ pub(crate) fn derive(jobs: &mut [(Kdf<'_>, &mut [u8])]) {
     }
 }
 
-/// [`derive`] on two threads when the work is large enough to pay for one: the jobs are
+/// [`derive()`] on two threads when the work is large enough to pay for one: the jobs are
 /// split into two groups of about equal cost, each interleaved on its own thread.
 #[cfg(feature = "parallel-kdf")]
 pub(crate) fn derive_parallel(jobs: &mut [(Kdf<'_>, &mut [u8])]) {

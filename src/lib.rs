@@ -75,14 +75,13 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-use std::fmt;
-
 mod certificate;
-mod credential;
+mod download;
 mod encode;
 mod error;
 mod kdf;
 mod key;
+mod material;
 mod recipient;
 mod response;
 
@@ -98,6 +97,7 @@ pub mod random;
 pub mod request;
 pub mod store;
 
+pub use download::{Prepared, download, download_json, download_with, prepare, prepare_async};
 pub use error::{Error, ErrorKind};
 pub use policy::{ExportPolicy, PasswordPolicy, PfxEncryption, RecipientDelivery};
 pub use random::OsRandom;
@@ -127,188 +127,3 @@ pub use zeroize::Zeroizing;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
-
-use random::RandomSource;
-use store::{MAX_CERTIFICATE_BYTES, MAX_CHAIN_LEN};
-
-/// Downloads one certificate as `request` asks, with the default [`ExportPolicy`] and the
-/// operating system's random source.
-///
-/// The store is asked for the certificate, then (only when the key goes out) for the key;
-/// the stored material is checked; then the file is encoded.
-pub fn download<S: CertificateStore + ?Sized>(
-    request: DownloadRequest,
-    store: &S,
-) -> Result<DownloadResponse, Error> {
-    download_with(request, store, &ExportPolicy::DEFAULT, &mut OsRandom)
-}
-
-/// [`download`] with a policy and a random source of your choice.
-pub fn download_with<S: CertificateStore + ?Sized>(
-    request: DownloadRequest,
-    store: &S,
-    policy: &ExportPolicy,
-    rng: &mut dyn RandomSource,
-) -> Result<DownloadResponse, Error> {
-    // The policy's refusals come before the store is asked anything.
-    policy.check_request(&request)?;
-    prepare(request, store)?.encode(policy, rng)
-}
-
-/// Parses a JSON request body under `policy`'s password policy, then downloads.
-///
-/// Everything a `POST /api/certificate/download` handler does but the HTTP; on error,
-/// answer [`Error::status`] with [`Error::to_json`] as the body.
-///
-/// The body is validated completely (400) before the store is asked anything, as the
-/// contract orders, and only the store knows whether the caller is authenticated: an
-/// unauthenticated caller with a bad body gets 400. To answer 401 first, authenticate
-/// before calling this and answer `Error::from(ErrorKind::Unauthenticated)`. A body over
-/// [`MAX_BODY_BYTES`] is a 400 `body_too_large`: read at most one byte more than that.
-pub fn download_json<S: CertificateStore + ?Sized>(
-    body: &[u8],
-    store: &S,
-    policy: &ExportPolicy,
-    rng: &mut dyn RandomSource,
-) -> Result<DownloadResponse, Error> {
-    let request = DownloadRequest::from_json_with_policy(body, policy.password_policy())?;
-    download_with(request, store, policy, rng)
-}
-
-/// The first half of a download: authorize and load from the store, check the material.
-///
-/// The result is `Send + 'static`: an async host runs this step (or its own async fetch and
-/// [`Prepared::from_record`]) on its executor and [`Prepared::encode`], which is CPU-bound,
-/// where it chooses, e.g. on `tokio::task::spawn_blocking`.
-pub fn prepare<S: CertificateStore + ?Sized>(
-    request: DownloadRequest,
-    store: &S,
-) -> Result<Prepared, Error> {
-    refuse_unservable(&request)?;
-    let id = request.id();
-    let record = store.certificate(id).map_err(|e| e.into_error(id))?;
-    let key = if request.includes_key() {
-        let key = store.private_key(id).map_err(|e| e.into_error(id))?;
-        Some(Zeroizing::new(key))
-    } else {
-        None
-    };
-    Prepared::from_record(request, record, key)
-}
-
-/// [`prepare`] for an [`AsyncCertificateStore`]: the same calls, awaited. Nothing here is
-/// CPU-heavy; run [`Prepared::encode`] off the executor.
-pub async fn prepare_async<S: AsyncCertificateStore + ?Sized>(
-    request: DownloadRequest,
-    store: &S,
-) -> Result<Prepared, Error> {
-    refuse_unservable(&request)?;
-    let id = request.id();
-    let record = store.certificate(id).await.map_err(|e| e.into_error(id))?;
-    let key = if request.includes_key() {
-        let key = store.private_key(id).await.map_err(|e| e.into_error(id))?;
-        Some(Zeroizing::new(key))
-    } else {
-        None
-    };
-    Prepared::from_record(request, record, key)
-}
-
-/// A request built through the Rust API that no file can answer (a p7b with a key, a pfx
-/// to a recipient, a kwp without an RSA recipient; the JSON parser refuses them already),
-/// refused before the store is asked anything.
-fn refuse_unservable(request: &DownloadRequest) -> Result<(), Error> {
-    match (request.format(), request.key_recipient()) {
-        (Format::P7b, _) if request.includes_key() => Err(crate::request::p7b_key_refused()),
-        (Format::Pfx, Some(_)) => Err(crate::request::pfx_recipient_refused()),
-        (Format::Kwp, None) => Err(crate::request::kwp_recipient_required()),
-        (Format::Kwp, Some(recipient)) => match recipient.key_type() {
-            recipient::RecipientKeyType::Rsa { .. } => Ok(()),
-            other => Err(crate::request::kwp_requires_rsa(other)),
-        },
-        _ => Ok(()),
-    }
-}
-
-/// A download whose material is loaded and checked, ready to encode.
-pub struct Prepared {
-    request: DownloadRequest,
-    credential: credential::Credential,
-}
-
-impl Prepared {
-    /// Checks material the host loaded itself: the leaf parses, the issuers parse (when
-    /// they go out), the key (needed exactly when `request.includes_key()`) belongs to the
-    /// leaf. The host must have authorized the caller for this record and, with a key, for
-    /// its export.
-    ///
-    /// The key comes wrapped in [`Zeroizing`] (re-exported here), so that the host's copy
-    /// is wiped when the download is done. A store error of the host's own fetch becomes
-    /// the crate's [`Error`] with [`StoreError::into_error`].
-    pub fn from_record(
-        request: DownloadRequest,
-        record: CertificateRecord,
-        key: Option<Zeroizing<PrivateKeyDer<'static>>>,
-    ) -> Result<Self, Error> {
-        refuse_unservable(&request)?;
-        let id = request.id();
-        if request.includes_key() && key.is_none() {
-            return Err(store::StoreError::KeyNotFound.into_error(id));
-        }
-        let key = if request.includes_key() { key } else { None };
-        if record.issuers.len() >= MAX_CHAIN_LEN {
-            return Err(Error::new(
-                ErrorKind::InvalidChain,
-                format!("the stored chain of certificate {id} is longer than {MAX_CHAIN_LEN}"),
-            ));
-        }
-        if record.leaf.len() > MAX_CERTIFICATE_BYTES {
-            return Err(Error::new(
-                ErrorKind::InvalidCertificate,
-                format!("the stored certificate {id} is larger than {MAX_CERTIFICATE_BYTES} bytes"),
-            ));
-        }
-        if record
-            .issuers
-            .iter()
-            .any(|c| c.len() > MAX_CERTIFICATE_BYTES)
-        {
-            return Err(Error::new(
-                ErrorKind::InvalidChain,
-                format!(
-                    "an issuer of certificate {id} is larger than {MAX_CERTIFICATE_BYTES} bytes"
-                ),
-            ));
-        }
-        let with_chain = request.include_chain() && request.format() != Format::Crt;
-        let credential = credential::Credential::check(record, with_chain, key)?;
-        Ok(Self {
-            request,
-            credential,
-        })
-    }
-
-    /// The request this download answers.
-    pub fn request(&self) -> &DownloadRequest {
-        &self.request
-    }
-
-    /// Encodes the file: CPU-bound, dominated by the password-based key derivation.
-    pub fn encode(
-        &self,
-        policy: &ExportPolicy,
-        rng: &mut dyn RandomSource,
-    ) -> Result<DownloadResponse, Error> {
-        encode::encode(&self.request, &self.credential, policy, rng)
-    }
-}
-
-impl fmt::Debug for Prepared {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Prepared")
-            .field("request", &self.request)
-            .field("issuers", &self.credential.issuers.len())
-            .field("key", &self.credential.key.as_ref().map(|_| "[redacted]"))
-            .finish()
-    }
-}

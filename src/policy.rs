@@ -3,8 +3,7 @@
 use std::fmt;
 
 use crate::error::{Error, ErrorKind};
-use crate::recipient::{MAX_RECIPIENT_RSA_BITS, MIN_RECIPIENT_RSA_BITS, RecipientKeyType};
-use crate::request::DownloadRequest;
+use crate::recipient::{MAX_RECIPIENT_RSA_BITS, MIN_RECIPIENT_RSA_BITS};
 
 /// The highest iteration count this crate encodes: .NET refuses PKCS#12 files above it.
 pub const MAX_ITERATIONS: u32 = 300_000;
@@ -436,29 +435,8 @@ impl ExportPolicy {
             .filter(|p| self.allows_pfx_encryption(*p))
     }
 
-    /// A pfx whose `pfx_encryption` is outside the allowed profiles: 400
-    /// `pfx_encryption_not_allowed` naming the allowed ones.
-    fn check_pfx_encryption(&self, request: &DownloadRequest) -> Result<(), Error> {
-        if request.format() != crate::Format::Pfx {
-            return Ok(());
-        }
-        let profile = request.pfx_encryption().unwrap_or(self.pfx_encryption);
-        if self.allows_pfx_encryption(profile) {
-            return Ok(());
-        }
-        let allowed: Vec<&str> = self
-            .allowed_pfx_encryptions()
-            .map(PfxEncryption::as_str)
-            .collect();
-        Err(Error::new(
-            ErrorKind::PfxEncryptionNotAllowed,
-            format!(
-                "pfx_encryption {:?} is not allowed here; allowed: {}",
-                profile.as_str(),
-                allowed.join(", ")
-            ),
-        ))
-    }
+    // `check_request` and `check_pfx_encryption`, this policy's refusals of a request, are
+    // in src/download.rs: they read the request, and the request reads this module.
 
     /// Whether keys may (or must) go out to a recipient's certificate.
     pub fn recipient_delivery(&self) -> RecipientDelivery {
@@ -469,63 +447,6 @@ impl ExportPolicy {
     /// NIST SP 800-57 asks for protection beyond 2030).
     pub fn min_recipient_rsa_bits(&self) -> u32 {
         self.min_recipient_rsa_bits
-    }
-
-    /// This policy's refusals of a valid request, before any store is asked: a pfx whose
-    /// `pfx_encryption` is outside the allowed profiles (400 `pfx_encryption_not_allowed`,
-    /// naming the allowed ones), recipient delivery off (400 `key_recipient_not_allowed`) or
-    /// required (400 `key_recipient_required` for a keyed download under a password), and
-    /// an RSA recipient under [`min_recipient_rsa_bits`](Self::min_recipient_rsa_bits) (400
-    /// `key_recipient_too_small`).
-    ///
-    /// [`download_with`](crate::download_with) and [`download_json`](crate::download_json)
-    /// apply it before the store is asked anything, and
-    /// [`Prepared::encode`](crate::Prepared::encode) again; a host on the split path
-    /// ([`prepare`](crate::prepare), [`prepare_async`](crate::prepare_async)) calls it
-    /// first, so that a refused request costs no store lookup.
-    ///
-    /// ```
-    /// use cert_download::{DownloadRequest, ExportPolicy, PfxEncryption};
-    ///
-    /// let modern = ExportPolicy::builder()
-    ///     .allowed_pfx_encryptions(&[PfxEncryption::Aes256Sha256, PfxEncryption::Aes256Sha256Pbmac1])
-    ///     .build()?;
-    /// let legacy = DownloadRequest::from_json(
-    ///     br#"{"id": 1, "format": "pfx", "password": "securepassword123", "pfx_encryption": "tripledes_sha1"}"#,
-    /// )?;
-    /// let error = modern.check_request(&legacy).unwrap_err();
-    /// assert_eq!((error.status(), error.code()), (400, "pfx_encryption_not_allowed"));
-    /// assert!(error.message().contains("aes256_sha256_pbmac1"));
-    /// assert!(ExportPolicy::default().check_request(&legacy).is_ok());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn check_request(&self, request: &DownloadRequest) -> Result<(), Error> {
-        self.check_pfx_encryption(request)?;
-        match (self.recipient_delivery, request.key_recipient()) {
-            (RecipientDelivery::Off, Some(_)) => Err(Error::new(
-                ErrorKind::KeyRecipientNotAllowed,
-                "this server does not deliver keys to a key_recipient; use a password",
-            )),
-            (RecipientDelivery::Required, None) if request.includes_key() => Err(Error::new(
-                ErrorKind::KeyRecipientRequired,
-                "this server delivers keys only to a key_recipient certificate, not under a \
-                 password",
-            )),
-            (_, Some(recipient)) => match recipient.key_type() {
-                RecipientKeyType::Rsa { bits } if bits < self.min_recipient_rsa_bits => {
-                    Err(Error::new(
-                        ErrorKind::KeyRecipientTooSmall,
-                        format!(
-                            "the key_recipient certificate's RSA key has {bits} bits; this \
-                             server requires at least {}",
-                            self.min_recipient_rsa_bits
-                        ),
-                    ))
-                }
-                _ => Ok(()),
-            },
-            _ => Ok(()),
-        }
     }
 
     /// Whether this policy can make `profile`: PBMAC1 needs at least

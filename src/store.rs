@@ -74,7 +74,7 @@ impl StoreError {
     }
 
     /// The crate's [`Error`] for this answer about certificate `id`: the status, code and
-    /// message [`download`](crate::download) answers with.
+    /// message [`download`](crate::download()) answers with.
     ///
     /// For a host that fetches with its own code (before
     /// [`Prepared::from_record`](crate::Prepared::from_record)) and reports a store's
@@ -182,7 +182,7 @@ impl std::error::Error for StoreError {
 /// Where certificates and keys come from, and who may have them.
 ///
 /// The host implements it; a value is usually bound to one caller (build one per request
-/// from the caller's identity and your storage handle). [`download`](crate::download)
+/// from the caller's identity and your storage handle). [`download`](crate::download())
 /// calls [`certificate`](Self::certificate) first, then, only when the response will carry
 /// the private key, [`private_key`](Self::private_key) for the same id.
 ///
@@ -273,7 +273,7 @@ forward_store!(&S, std::sync::Arc<S>, Box<S>);
 ///
 /// The two traits name their methods alike, so a type implementing both cannot call them
 /// as methods where both traits are imported (E0034). The crate's functions choose by their
-/// bound, so calling through them is never ambiguous: [`download`](crate::download) and
+/// bound, so calling through them is never ambiguous: [`download`](crate::download()) and
 /// [`prepare`](crate::prepare) use the synchronous impl,
 /// [`prepare_async`](crate::prepare_async) the async one, and
 /// the `conformance` suite tests each. Where you call the store yourself, name

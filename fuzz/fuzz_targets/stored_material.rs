@@ -17,12 +17,9 @@
 //! computed from the private key and compared with the leaf's).
 #![no_main]
 
-#[allow(dead_code, unreachable_pub, unused_imports)]
-#[path = "../../tests/common/mod.rs"]
-mod common;
-
 use cert_download::{CertificateDer, CertificateId, DownloadRequest, DownloadResponse, Error, ExportPolicy, Format, MemoryStore, OsRandom, Password, PasswordPolicy, PfxEncryption, PrivateKeyDer, download_with};
 use cert_download::request::{ChainOrder};
+use cert_download_test_support::pfx_reader;
 use der::Decode;
 use libfuzzer_sys::fuzz_target;
 use rustls_pki_types::{PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer};
@@ -212,7 +209,7 @@ fn check_success(
         Format::Crt => {
             assert_eq!(response.certificate(), leaf);
             if let Some(epki) = response.key() {
-                let (pkcs8, _) = common::decrypt_epki(epki, PASSWORD);
+                let (pkcs8, _) = pfx_reader::decrypt_epki(epki, PASSWORD);
                 assert_same_key(&pkcs8, stored_key.expect("a key was stored"));
                 assert_key_matches_leaf(&pkcs8, leaf);
             }
@@ -244,7 +241,7 @@ fn check_success(
             );
             assert!(keys.len() <= 1);
             if let Some(epki) = keys.first() {
-                let (pkcs8, _) = common::decrypt_epki(epki, PASSWORD);
+                let (pkcs8, _) = pfx_reader::decrypt_epki(epki, PASSWORD);
                 assert_same_key(&pkcs8, stored_key.expect("a key was stored"));
                 assert_key_matches_leaf(&pkcs8, leaf);
             }
@@ -262,7 +259,7 @@ fn check_success(
             assert!(p7b.windows(leaf.len()).any(|w| w == leaf));
         }
         _ => {
-            let pfx = common::read_pfx(response.certificate(), PASSWORD);
+            let pfx = pfx_reader::read_pfx(response.certificate(), PASSWORD);
             assert!(pfx.mac_ok, "the PFX's MAC does not verify");
             assert!(
                 pfx.certs.iter().any(|(c, _)| c == leaf),

@@ -130,6 +130,11 @@ pub(super) struct Tlv<'a> {
     pub(super) value: &'a [u8],
 }
 
+/// Where `r` is in what it reads.
+pub(super) fn pos(r: &SliceReader<'_>) -> usize {
+    usize::try_from(r.position()).unwrap_or(usize::MAX)
+}
+
 /// The next TLV of `r`, its header in DER.
 pub(super) fn tlv<'a>(r: &mut SliceReader<'a>) -> der::Result<Tlv<'a>> {
     let header = header(&mut std::iter::from_fn(|| r.read_byte().ok()), Rules::Der);

@@ -19,10 +19,9 @@ use const_oid::AssociatedOid;
 use der::{ErrorKind, Reader, SliceReader, Tag};
 use x509_cert::ext::pkix::{AuthorityKeyIdentifier, SubjectKeyIdentifier};
 
+use super::acceptance::content_is_valid;
 use super::ber::tag::{INTEGER, OCTET_STRING, SEQUENCE};
-use super::ber::{Tlv, UNIVERSAL, tlv};
-use super::openssl::content_is_valid;
-use super::rfc5280::pos;
+use super::ber::{Tlv, UNIVERSAL, pos, tlv};
 
 /// The context-specific class (the two high bits of the identifier octet).
 const CONTEXT_SPECIFIC: u8 = 2;

@@ -1,5 +1,5 @@
 //! The RFC 5280 walk of a certificate in DER: its structure, with OpenSSL's judgement of
-//! the values it reads (see [`super::openssl`]), and where the ranges the crate uses are.
+//! the values it reads (see [`super::acceptance`]), and where the ranges the crate uses are.
 
 use std::ops::Range;
 
@@ -7,14 +7,9 @@ use der::asn1::{BitStringRef, ContextSpecific, IntRef, OctetStringRef};
 use der::{Decode, ErrorKind, Header, Reader, SliceReader, Tag, TagNumber};
 
 use super::Ranges;
-use super::ber::tlv;
+use super::acceptance::{any_value, name_value, oid_is_well_formed};
+use super::ber::{pos, tlv};
 use super::key_id::KeyIds;
-use super::openssl::{any_value, name_value, oid_is_well_formed};
-
-/// Where `r` is in what it reads.
-pub(super) fn pos(r: &SliceReader<'_>) -> usize {
-    usize::try_from(r.position()).unwrap_or(usize::MAX)
-}
 
 fn invalid(r: &mut SliceReader<'_>, tag: Tag) -> der::Error {
     r.error(tag.value_error())

@@ -1,16 +1,16 @@
 //! crt: the DER leaf, and on request the encrypted key beside it: a DER
 //! `EncryptedPrivateKeyInfo` (under a password) or CMS `EnvelopedData` (to a recipient).
 
-use crate::credential::Credential;
 use crate::error::Error;
+use crate::material::CheckedMaterial;
 use crate::request::Format;
 use crate::response::{DownloadResponse, KeyFormat};
 
 pub(super) fn encode(
-    credential: &Credential,
+    material: &CheckedMaterial,
     key: Option<(Vec<u8>, KeyFormat)>,
 ) -> Result<DownloadResponse, Error> {
-    let certificate = credential.leaf.der.to_vec();
+    let certificate = material.leaf.der.to_vec();
     let includes_key = key.is_some();
     Ok(DownloadResponse::new(
         Format::Crt,

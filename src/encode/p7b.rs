@@ -14,8 +14,8 @@ use pkcs12::cms::content_info::{CmsVersion, ContentInfo};
 use pkcs12::cms::signed_data::{DigestAlgorithmIdentifiers, EncapsulatedContentInfo, SignerInfos};
 
 use super::internal;
-use crate::credential::ParsedCertificate;
 use crate::error::Error;
+use crate::material::ParsedCertificate;
 use crate::request::Format;
 use crate::response::DownloadResponse;
 
@@ -87,9 +87,11 @@ mod tests {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
 
+    use crate::material::CheckedMaterial;
+    use crate::policy::ExportPolicy;
+    use crate::random::OsRandom;
     use crate::request::{CertificateId, ChainOrder, DownloadRequest};
     use crate::store::{CertificateStore, DirectoryStore};
-    use crate::{OsRandom, Prepared};
 
     fn store() -> DirectoryStore {
         DirectoryStore::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/store")).unwrap()
@@ -160,16 +162,19 @@ mod tests {
                     .with_chain(chain)
                     .with_root(root)
                     .with_chain_order(order);
-                let prepared = Prepared::from_record(request, stored.clone(), None).unwrap();
-                let expected: Vec<Vec<u8>> = prepared
-                    .credential
-                    .chain_for(prepared.request())
+                let material = CheckedMaterial::check(stored.clone(), chain, None).unwrap();
+                let expected: Vec<Vec<u8>> = material
+                    .chain_for(&request)
                     .iter()
                     .map(|c| c.der.to_vec())
                     .collect();
-                let response = prepared
-                    .encode(&crate::ExportPolicy::DEFAULT, &mut OsRandom)
-                    .unwrap();
+                let response = crate::encode::encode(
+                    &request,
+                    &material,
+                    &ExportPolicy::DEFAULT,
+                    &mut OsRandom,
+                )
+                .unwrap();
                 let der = response.certificate();
 
                 let certs = certs_only_certificates(der, &what);
@@ -200,10 +205,10 @@ mod tests {
         let store = store();
         let id = CertificateId::new(1).unwrap();
         let stored = store.certificate(id).unwrap();
-        let prepared = Prepared::from_record(DownloadRequest::p7b(id), stored, None).unwrap();
-        let mut certs: Vec<Vec<u8>> = prepared
-            .credential
-            .chain_for(prepared.request())
+        let request = DownloadRequest::p7b(id);
+        let material = CheckedMaterial::check(stored, true, None).unwrap();
+        let mut certs: Vec<Vec<u8>> = material
+            .chain_for(&request)
             .iter()
             .map(|c| c.der.to_vec())
             .collect();
@@ -232,9 +237,9 @@ mod tests {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let ours = prepared
-            .encode(&crate::ExportPolicy::DEFAULT, &mut OsRandom)
-            .unwrap();
+        let ours =
+            crate::encode::encode(&request, &material, &ExportPolicy::DEFAULT, &mut OsRandom)
+                .unwrap();
         assert!(
             ours.certificate() == out.stdout.as_slice(),
             "the p7b differs from openssl's"

@@ -9,8 +9,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::credential::Credential;
 use crate::error::Error;
+use crate::material::CheckedMaterial;
 use crate::request::{DownloadRequest, Format};
 use crate::response::{DownloadResponse, KeyFormat};
 
@@ -53,10 +53,10 @@ fn push_block(out: &mut Vec<u8>, label: &str, der: &[u8]) {
 /// label) when one goes out.
 pub(super) fn text(
     request: &DownloadRequest,
-    credential: &Credential,
+    material: &CheckedMaterial,
     key: Option<(&str, &[u8])>,
 ) -> Vec<u8> {
-    let chain = credential.chain_for(request);
+    let chain = material.chain_for(request);
     let len = chain
         .iter()
         .map(|c| block_len("CERTIFICATE", c.der.len()))
@@ -76,7 +76,7 @@ pub(super) fn text(
 /// `EnvelopedData`) when one goes out.
 pub(super) fn encode(
     request: &DownloadRequest,
-    credential: &Credential,
+    material: &CheckedMaterial,
     key: Option<(Vec<u8>, KeyFormat)>,
 ) -> Result<DownloadResponse, Error> {
     let block = key.as_ref().map(|(der, format)| {
@@ -86,7 +86,7 @@ pub(super) fn encode(
         };
         (label, der.as_slice())
     });
-    let out = text(request, credential, block);
+    let out = text(request, material, block);
     Ok(DownloadResponse::new(Format::Pem, out, None, key.is_some()))
 }
 

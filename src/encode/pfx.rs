@@ -36,9 +36,9 @@ use super::pbes2::{
     draw_pbes2, encrypted_private_key_info, pbes2_algorithm, pbes2_encrypt, pbes2_kdf,
 };
 use super::{der_error, derive, draw, internal};
-use crate::credential::Credential;
 use crate::error::{Error, ErrorKind};
 use crate::kdf::{Diversifier, Kdf, Params};
+use crate::material::CheckedMaterial;
 use crate::policy::ExportPolicy;
 use crate::policy::PfxEncryption;
 use crate::random::RandomSource;
@@ -317,11 +317,11 @@ where
 
 /// The friendlyName: the one asked for, else the leaf's subject CN (when it is a valid
 /// name), else `certificate-<id>`.
-fn friendly_name(request: &DownloadRequest, credential: &Credential) -> FriendlyName {
+fn friendly_name(request: &DownloadRequest, material: &CheckedMaterial) -> FriendlyName {
     if let Some(name) = request.friendly_name() {
         return name.clone();
     }
-    credential
+    material
         .leaf
         .common_name()
         .and_then(|cn| FriendlyName::new(cn).ok())
@@ -365,12 +365,12 @@ fn data(der: Vec<u8>) -> Result<ContentInfo, Error> {
 /// The certificates' ContentInfo: an `encryptedData` holding their SafeContents.
 fn certificates(
     request: &DownloadRequest,
-    credential: &Credential,
+    material: &CheckedMaterial,
     attributes: &Attributes,
     encryption: &Encryption,
     derived: &Derived,
 ) -> Result<ContentInfo, Error> {
-    let bags = credential
+    let bags = material
         .chain_for(request)
         .iter()
         .map(|cert| {
@@ -382,7 +382,7 @@ fn certificates(
                 bag_id: pkcs12::PKCS_12_CERT_BAG_OID,
                 // The inner value's DER: SafeBag adds the [0] EXPLICIT wrapper itself.
                 bag_value: cert_bag.to_der().map_err(der_error)?,
-                bag_attributes: std::ptr::eq(*cert, &credential.leaf).then(|| attributes.clone()),
+                bag_attributes: std::ptr::eq(*cert, &material.leaf).then(|| attributes.clone()),
             })
         })
         .collect::<Result<SafeContents, Error>>()?;
@@ -425,7 +425,7 @@ fn key(
 
 pub(super) fn encode(
     request: &DownloadRequest,
-    credential: &Credential,
+    material: &CheckedMaterial,
     password: &Password,
     pkcs8: &[u8],
     policy: &ExportPolicy,
@@ -461,12 +461,12 @@ pub(super) fn encode(
     derive(&mut jobs);
     drop(jobs);
 
-    let attributes = leaf_attributes(&friendly_name(request, credential), &credential.leaf.der)?;
+    let attributes = leaf_attributes(&friendly_name(request, material), &material.leaf.der)?;
     // The AuthenticatedSafe's values go as soon as its DER is written.
     let auth_safe = {
         let certs = certificates(
             request,
-            credential,
+            material,
             &attributes,
             &certs_encryption,
             &certs_secret,

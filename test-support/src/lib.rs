@@ -7,9 +7,13 @@
 //!   to install;
 //! - `vault_db` (feature `vault-db`): the vault's test databases, a SQLite file or a fresh
 //!   database on the PostgreSQL cluster of `CERT_DOWNLOAD_POSTGRES_URL`, for the vault's
-//!   own tests and the server's tests on the vault.
+//!   own tests and the server's tests on the vault;
+//! - `pfx_reader` (feature `pfx-reader`): a PKCS#12 reader that shares no code with the
+//!   library's encoder, for the library's tests and its fuzz targets.
 #![forbid(unsafe_code)]
 
 pub mod judges;
+#[cfg(feature = "pfx-reader")]
+pub mod pfx_reader;
 #[cfg(feature = "vault-db")]
 pub mod vault_db;

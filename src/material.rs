@@ -1,5 +1,9 @@
 //! Stored material, checked: the leaf and its issuers are read, the chain is ordered, the
 //! key matches.
+//!
+//! "Material" is what a store holds for one certificate (the leaf, its issuers, the key),
+//! not a caller's credentials (a host's tokens or client certificates), which this crate
+//! never sees.
 
 use rustls_pki_types::PrivateKeyDer;
 use zeroize::Zeroizing;
@@ -10,8 +14,8 @@ use crate::key::CheckedKey;
 use crate::request::{ChainOrder, DownloadRequest};
 use crate::store::CertificateRecord;
 
-/// What a download sends out, checked before anything is encoded.
-pub(crate) struct Credential {
+/// The material a download sends out, checked before anything is encoded.
+pub(crate) struct CheckedMaterial {
     pub(crate) leaf: ParsedCertificate,
     /// The issuers in leaf-first order: linked ones by issuer links, then the rest in
     /// stored order, each once. Empty when the chain does not go out.
@@ -22,7 +26,7 @@ pub(crate) struct Credential {
     pub(crate) key: Option<CheckedKey>,
 }
 
-impl Credential {
+impl CheckedMaterial {
     /// Parses the leaf, orders the issuers (when `with_chain`), checks the key against the
     /// leaf (when one is given).
     pub(crate) fn check(
@@ -106,7 +110,7 @@ fn order_issuers(
 /// sends (RFC 8446 section 4.4.2): the linked issuers without the self-signed root, nothing
 /// that certifies nothing on that path. `root_first` reverses the list. The one place
 /// these rules live; pfx, pem and p7b call it.
-impl Credential {
+impl CheckedMaterial {
     pub(crate) fn chain_for(&self, request: &DownloadRequest) -> Vec<&ParsedCertificate> {
         let issuers = match (request.include_chain(), request.include_root()) {
             (false, _) => 0,

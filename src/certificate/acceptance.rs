@@ -1,6 +1,9 @@
-//! What OpenSSL 3.0 accepts in the values it reads (found by experiment, see the
-//! module above): a name's values, an AlgorithmIdentifier's parameters, and the content
-//! checks of its primitive types.
+//! OpenSSL's acceptance rules for the values a certificate holds: what OpenSSL 3.0 accepts
+//! in the values it reads (found by experiment, see the module above): a name's values, an
+//! AlgorithmIdentifier's parameters, and the content checks of its primitive types.
+//!
+//! The crate links no OpenSSL: these are OpenSSL's rules written down in Rust, so that a
+//! stored certificate OpenSSL would refuse is refused here before it goes out.
 
 use super::ber::tag::*;
 use super::ber::{Tlv, UNIVERSAL, collect};
