@@ -13,6 +13,8 @@
 fn main() {
     println!("cargo::rerun-if-env-changed=CERT_DOWNLOAD_POSTGRES_URL");
     println!("cargo::rerun-if-env-changed=CERT_DOWNLOAD_JUDGES");
+    // `sqlx::migrate!` embeds the migrations: a new file must rebuild the crate.
+    println!("cargo::rerun-if-changed=migrations");
     println!("cargo::rustc-check-cfg=cfg(postgres_cluster)");
     if std::env::var_os("CERT_DOWNLOAD_POSTGRES_URL").is_some_and(|v| !v.is_empty()) {
         println!("cargo::rustc-cfg=postgres_cluster");

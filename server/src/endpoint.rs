@@ -177,7 +177,7 @@ impl Endpoint {
     }
 }
 
-/// A refusal of the request's framing or headers, judged once the caller is known.
+/// A refusal of the request's framing or headers, checked once the caller is known.
 fn header_refusal(headers: &HeaderMap) -> Option<Refusal> {
     if headers.get_all(header::CONTENT_TYPE).iter().count() > 1 {
         return Some(Refusal::new(
@@ -249,7 +249,7 @@ fn body_refusal(failure: &BodyFailure) -> Refusal {
     Refusal::new(status, code, message).closing()
 }
 
-/// What the audit line says beyond the outcome, filled in as the request is judged.
+/// What the audit line says beyond the outcome, filled in as the request is answered.
 #[derive(Debug, Default)]
 struct Audit {
     principal: Option<String>,
@@ -346,7 +346,8 @@ impl<A, B, C> Unzip3<A, B, C> for Option<(A, B, C)> {
 #[derive(Clone, Debug)]
 pub(crate) struct Audited(pub(crate) Option<String>);
 
-/// The handler: judges the request, audits the outcome, answers.
+/// The handler: works out the answer ([`answer`]), audits it (on the vault, a row
+/// committed before the answer leaves), logs it, counts it, sends it.
 pub(crate) async fn download(State(endpoint): State<Arc<Endpoint>>, request: Request) -> Response {
     let started = Instant::now();
     let client = Client::of(&request);
@@ -357,7 +358,7 @@ pub(crate) async fn download(State(endpoint): State<Arc<Endpoint>>, request: Req
         .get::<Presented>()
         .copied()
         .unwrap_or_default();
-    let mut outcome = judge(
+    let mut outcome = answer(
         &endpoint,
         client,
         presented,
@@ -371,7 +372,14 @@ pub(crate) async fn download(State(endpoint): State<Arc<Endpoint>>, request: Req
         (&endpoint.vault, &audit.principal, audit.download.clone())
     {
         outcome = vault
-            .record(client, principal, download, audit.pfx_encryption, outcome)
+            .record(
+                client,
+                principal,
+                audit.credential,
+                download,
+                audit.pfx_encryption,
+                outcome,
+            )
             .await;
     }
     audit.log(client, &outcome);
@@ -394,9 +402,10 @@ pub(crate) async fn download(State(endpoint): State<Arc<Endpoint>>, request: Req
     response
 }
 
-/// Who asks (from the headers alone), then the body, then what is asked, then the store
-/// and the encoding: each step either hands on or refuses.
-async fn judge(
+/// The answer to one download request, before it is audited: who asks (from the headers
+/// alone), then the body, then what is asked, then the store and the encoding; each step
+/// either hands on or refuses. Fills `audit` in as it learns who and what.
+async fn answer(
     endpoint: &Endpoint,
     client: Client,
     presented: Presented,
@@ -443,8 +452,11 @@ async fn judge(
 /// Who asks, from the headers alone (and the connection's client certificate): before any
 /// body byte is read (and so before hyper sends `100 Continue`), an anonymous caller
 /// learns nothing but 401, and costs no more than its headers. A bearer token, when sent,
-/// decides alone; without one, a verified client certificate registered in the tokens
-/// file names the caller. With the credential's kind, for the audit line.
+/// decides alone; without one, a verified client certificate names the caller if its
+/// fingerprint is registered: in the vault (`principal add-cert`, looked up on every
+/// request, so a removal counts from the next one) or in the tokens file. A certificate
+/// registered nowhere is a failed authentication, counted and throttled as a bad token
+/// is. With the credential's kind, for the audit line and row.
 async fn identify(
     endpoint: &Endpoint,
     client: Client,
@@ -452,13 +464,22 @@ async fn identify(
     headers: &HeaderMap,
 ) -> Result<(Caller, &'static str), Refusal> {
     let (throttle, ip) = (&endpoint.throttle, client.ip);
-    if endpoint.vault.is_none()
+    if let Some(fingerprint) = presented.0
         && !headers.contains_key(header::AUTHORIZATION)
-        && let Some(grant) = presented
-            .0
-            .and_then(|fingerprint| endpoint.tokens.certificate(&fingerprint))
     {
-        return Ok((Caller::File(grant), "certificate"));
+        let found = match &endpoint.vault {
+            None => endpoint.tokens.certificate(&fingerprint).map(Caller::File),
+            Some(vault) => vault
+                .caller_by_certificate(&fingerprint)
+                .await
+                .map_err(Refusal::closing)?
+                .map(|caller| Caller::Vault(Box::new(caller))),
+        };
+        if let Some(caller) = found {
+            return Ok((caller, "certificate"));
+        }
+        // Not registered: on to `authenticate`, which finds no token and counts the
+        // failure.
     }
     let caller = match &endpoint.vault {
         None => Caller::File(

@@ -1,6 +1,6 @@
 //! `GET /healthz` and `GET /readyz`, for a load balancer or an orchestrator: no
 //! credential, no body, never counted as failed authentications (they do not reach the
-//! endpoint's judge), and not logged when they answer 200 (a probe every few seconds would
+//! download endpoint's handler), and not logged when they answer 200 (a probe every few seconds would
 //! drown the request log).
 //!
 //! `/healthz` is 200 while the process serves. `/readyz` is 200 only when every check

@@ -33,7 +33,10 @@
 //!
 //! Callers authenticate with `Authorization: Bearer <token>`; the tokens file maps each
 //! token to a principal and whether it may export keys:
-//! `{"<token>": {"principal": "<name>", "export_keys": true}}`.
+//! `{"<token>": {"principal": "<name>", "export_keys": true}}`. With `--client-ca`, a
+//! verified client certificate without a token names its caller too (`client_cert.rs`):
+//! by a `"sha256:<hex>"` entry of the tokens file, or, with `--database`, by its
+//! fingerprint registered in the vault (`cert-download-vault principal add-cert`).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

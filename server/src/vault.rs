@@ -19,7 +19,10 @@
 //!   caller asked for the legacy one.)
 //! - **Revocation**: the token is looked up in the database on every request, and each
 //!   store call checks it again (no cache): a token revoked by `cert-download-vault token
-//!   revoke` is refused by every instance from the next request on.
+//!   revoke` is refused by every instance from the next request on. So is a client
+//!   certificate (`--client-ca`): its fingerprint is looked up as a token is, and one
+//!   removed by `principal remove-cert` is refused from the next request on. The audit
+//!   row's `credential` says which of the two the caller used.
 //! - **Database trouble**: each wait is bounded: a free connection within
 //!   `--db-acquire-timeout` (sqlx's pool retries refused connections until then), and each
 //!   database step of a request (caller lookup, store lookup, audit insert) within
@@ -359,7 +362,30 @@ impl VaultBackend {
     /// The caller that `token` names, looked up in the database now: `Ok(None)` for an
     /// unknown, expired or revoked token; a 503 (or 500) when the database cannot say.
     pub(crate) async fn caller(&self, token: &str) -> Result<Option<VaultCaller>, Refusal> {
-        let looked_up = tokio::time::timeout(self.timeout, self.vault.caller(token)).await;
+        self.looked_up("token", self.vault.caller(token)).await
+    }
+
+    /// The caller that a verified client certificate of SHA-256 `fingerprint` names,
+    /// looked up in the database now (`principal add-cert`): `Ok(None)` for one not (or no
+    /// longer) registered; a 503 (or 500) when the database cannot say.
+    pub(crate) async fn caller_by_certificate(
+        &self,
+        fingerprint: &[u8; 32],
+    ) -> Result<Option<VaultCaller>, Refusal> {
+        self.looked_up(
+            "client certificate",
+            self.vault.caller_by_client_certificate(fingerprint),
+        )
+        .await
+    }
+
+    /// A caller lookup within `--db-timeout`, its failures as refusals.
+    async fn looked_up(
+        &self,
+        what: &'static str,
+        lookup: impl std::future::Future<Output = Result<VaultStore, cert_download_vault::VaultError>>,
+    ) -> Result<Option<VaultCaller>, Refusal> {
+        let looked_up = tokio::time::timeout(self.timeout, lookup).await;
         match looked_up {
             Ok(Ok(store)) if store.principal().is_some() => Ok(Some(VaultCaller {
                 timeout: self.timeout,
@@ -367,16 +393,16 @@ impl VaultBackend {
             })),
             Ok(Ok(_)) => Ok(None),
             Ok(Err(e)) if e.is_unavailable() => {
-                tracing::warn!(error = %e, "token lookup failed: the database is unavailable");
+                tracing::warn!(error = %e, "{what} lookup failed: the database is unavailable");
                 Err(unavailable())
             }
             Ok(Err(e)) => {
-                tracing::error!(error = %e, "token lookup failed");
+                tracing::error!(error = %e, "{what} lookup failed");
                 Err(Refusal::from(&Error::from(ErrorKind::StoreFailure)))
             }
             Err(_) => {
                 tracing::warn!(
-                    "token lookup failed: the database did not answer within --db-timeout"
+                    "{what} lookup failed: the database did not answer within --db-timeout"
                 );
                 Err(unavailable())
             }
@@ -390,6 +416,7 @@ impl VaultBackend {
         &self,
         client: Client,
         principal: &str,
+        credential: Option<&'static str>,
         asked: Asked,
         pfx_encryption: Option<PfxEncryption>,
         outcome: Result<DownloadResponse, Refusal>,
@@ -418,6 +445,7 @@ impl VaultBackend {
             instance: Some(self.instance.clone()),
             key_delivery: key_delivery.map(|k| k.as_str().to_owned()),
             recipient_sha256,
+            credential: credential.map(str::to_owned),
             ..AuditEntry::default()
         };
         let started = std::time::Instant::now();

@@ -377,13 +377,14 @@ pub async fn full_access_token(vault: &cert_download_vault::Vault, principal: &s
 
 /// The grants of the service's PostgreSQL role, as the crate's documentation gives them
 /// (`vault/tests/trust.rs` checks that it does).
-pub const SERVICE_GRANTS: [&str; 6] = [
+pub const SERVICE_GRANTS: [&str; 7] = [
     "GRANT USAGE ON SCHEMA public TO vault_service",
     "GRANT SELECT ON _sqlx_migrations, kek_checks, certificates, sealed_keys, principals, grants, tokens TO vault_service",
     "GRANT SELECT, INSERT ON audit TO vault_service",
     "GRANT UPDATE (last_used_at) ON tokens TO vault_service",
     "GRANT SELECT ON audit_signing_keys TO vault_service",
     "GRANT SELECT, INSERT ON audit_checkpoints TO vault_service",
+    "GRANT SELECT ON client_certificates TO vault_service",
 ];
 
 /// The ids of the test fixtures (tests/fixtures/store: 1 to 21).

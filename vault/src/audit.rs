@@ -63,6 +63,10 @@ pub struct AuditEntry {
     /// The SHA-256 of the recipient certificate's DER, lowercase hex, when the key was to
     /// go to a recipient.
     pub recipient_sha256: Option<String>,
+    /// How the caller authenticated: `token` (a bearer token) or `certificate` (a client
+    /// certificate registered with `principal add-cert`); `None` for rows written before
+    /// the column existed and for the admin command's own rows.
+    pub credential: Option<String>,
 }
 
 /// A stored audit row.
@@ -192,9 +196,9 @@ impl Vault {
             sqlx::query(
                 "INSERT INTO audit (at_ms, principal, certificate_id, format, key_out, status, \
                  error, client, instance, key_delivery, recipient_sha256, peer, pfx_encryption, \
-                 writer, seq, prev_hash, row_hash) \
+                 writer, seq, prev_hash, row_hash, credential) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-                 $17)",
+                 $17, $18)",
             )
             .bind(at)
             .bind(&entry.principal)
@@ -213,6 +217,7 @@ impl Vault {
             .bind(chain.map(|(link, _)| link.seq))
             .bind(chain.map(|(link, _)| link.prev_hash))
             .bind(chain.map(|(_, hash)| hash.as_slice()))
+            .bind(&entry.credential)
             .execute(pool)
             .await?;
         });
@@ -224,7 +229,8 @@ impl Vault {
         let rows = on_db!(&self.db, pool => {
             sqlx::query(
                 "SELECT id, at_ms, principal, certificate_id, format, key_out, status, error, \
-                 client, instance, key_delivery, recipient_sha256, peer, pfx_encryption \
+                 client, instance, key_delivery, recipient_sha256, peer, pfx_encryption, \
+                 credential \
                  FROM audit \
                  WHERE ($1 IS NULL OR at_ms >= $1) AND ($2 IS NULL OR at_ms < $2) \
                  AND ($3 IS NULL OR principal = $3) AND ($4 IS NULL OR certificate_id = $4) \
@@ -254,6 +260,7 @@ impl Vault {
                         recipient_sha256: row.try_get(11)?,
                         peer: row.try_get(12)?,
                         pfx_encryption: row.try_get(13)?,
+                        credential: row.try_get(14)?,
                     },
                 })
             })

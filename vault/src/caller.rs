@@ -1,5 +1,7 @@
-//! The store one caller sees: [`Vault::caller`] checks a bearer token and gives a
-//! [`VaultStore`], the [`AsyncCertificateStore`] over the vault's tables for that caller.
+//! The store one caller sees: [`Vault::caller`] checks a bearer token (and
+//! [`Vault::caller_by_client_certificate`] a verified client certificate's fingerprint)
+//! and gives a [`VaultStore`], the [`AsyncCertificateStore`] over the vault's tables for
+//! that caller.
 //! Downloads go through here only; it builds on [`Vault`] and the row codec, and nothing
 //! below it knows of it.
 
@@ -18,13 +20,14 @@ use crate::error::VaultError;
 use crate::seal::SealedKey;
 use crate::vault::Vault;
 
-/// The vault as one caller sees it (from [`Vault::caller`]).
+/// The vault as one caller sees it (from [`Vault::caller`] or
+/// [`Vault::caller_by_client_certificate`]).
 ///
-/// Answers, per call (the token is checked again by each one):
+/// Answers, per call (the credential is checked again by each one):
 ///
 /// | case | answer |
 /// |---|---|
-/// | unknown, expired or revoked token | `Unauthenticated` (401) |
+/// | unknown, expired or revoked token; client certificate not (or no longer) registered | `Unauthenticated` (401) |
 /// | no read grant on the id, or no such id | `NotFound` (404): ids cannot be probed |
 /// | read grant, no export grant, key asked | `KeyExportForbidden` (403) |
 /// | both grants, no key stored | `KeyNotFound` (404 `key_not_found`) |
@@ -44,10 +47,28 @@ use crate::vault::Vault;
 /// everything itself.
 pub struct VaultStore {
     vault: Vault,
-    /// The principal and the token's hash; `None`: not authenticated.
-    caller: Option<(String, Vec<u8>)>,
+    /// The principal and its credential; `None`: not authenticated.
+    caller: Option<(String, Credential)>,
     /// The key's answer read with the last `certificate`.
     prefetched: Mutex<Option<Prefetched>>,
+}
+
+/// What a caller authenticated with, as each store call checks it again.
+#[derive(Clone)]
+enum Credential {
+    /// The SHA-256 of a bearer token (`tokens.hash`).
+    Token(Vec<u8>),
+    /// The SHA-256 of a client certificate's DER (`client_certificates.fingerprint`).
+    Certificate([u8; 32]),
+}
+
+impl Credential {
+    fn kind(&self) -> &'static str {
+        match self {
+            Credential::Token(_) => "token",
+            Credential::Certificate(_) => "certificate",
+        }
+    }
 }
 
 /// How long a key read with `certificate` stands in for `private_key`'s own query.
@@ -75,7 +96,7 @@ impl fmt::Debug for VaultStore {
 }
 
 impl VaultStore {
-    fn new(vault: Vault, caller: Option<(String, Vec<u8>)>) -> Self {
+    fn new(vault: Vault, caller: Option<(String, Credential)>) -> Self {
         Self {
             vault,
             caller,
@@ -83,10 +104,17 @@ impl VaultStore {
         }
     }
 
-    /// The principal the token named when the store was made; `None`: the token was
-    /// unknown, expired or revoked (every call answers 401).
+    /// The principal the credential named when the store was made; `None`: the token was
+    /// unknown, expired or revoked, or the client certificate not registered (every call
+    /// answers 401).
     pub fn principal(&self) -> Option<&str> {
         self.caller.as_ref().map(|(p, _)| p.as_str())
+    }
+
+    /// How the caller authenticated, as the audit trail's `credential` column says it:
+    /// `token` or `certificate`; `None` when not authenticated.
+    pub fn credential(&self) -> Option<&'static str> {
+        self.caller.as_ref().map(|(_, c)| c.kind())
     }
 
     /// Everything the caller may know about `id`, in one query. Drops any snapshot first:
@@ -95,18 +123,29 @@ impl VaultStore {
         if let Ok(mut slot) = self.prefetched.lock() {
             *slot = None;
         }
-        let Some((_, hash)) = &self.caller else {
+        let Some((_, credential)) = &self.caller else {
             return Err(StoreError::Unauthenticated);
         };
-        let sql = match &self.vault.db {
-            Db::Sqlite(_) => QUERY_SQLITE,
-            Db::Postgres(_) => QUERY_POSTGRES,
-        };
+        let sqlite = matches!(&self.vault.db, Db::Sqlite(_));
         let row = on_db!(&self.vault.db, pool => {
-            sqlx::query(sql)
-                .bind(hash)
-                .bind(id_i64(id))
-                .bind(now_secs())
+            let query = match credential {
+                Credential::Token(hash) => {
+                    sqlx::query(if sqlite { QUERY_SQLITE } else { QUERY_POSTGRES })
+                        .bind(hash.as_slice())
+                        .bind(id_i64(id))
+                        .bind(now_secs())
+                }
+                Credential::Certificate(fingerprint) => {
+                    sqlx::query(if sqlite {
+                        CERTIFICATE_QUERY_SQLITE
+                    } else {
+                        CERTIFICATE_QUERY_POSTGRES
+                    })
+                    .bind(fingerprint.as_slice())
+                    .bind(id_i64(id))
+                }
+            };
+            query
                 .fetch_optional(pool)
                 .await
                 .map_err(StoreError::backend)?
@@ -122,7 +161,7 @@ impl VaultStore {
                 .transpose()
                 .map_err(StoreError::backend)?
         });
-        // No row: the token is not (or no longer) valid.
+        // No row: the token is not (or no longer) valid, or the certificate not registered.
         let lookup = row.ok_or(StoreError::Unauthenticated)?;
         if !lookup.may_read || lookup.leaf.is_none() {
             return Err(StoreError::NotFound);
@@ -160,7 +199,7 @@ impl Lookup {
     }
 }
 
-/// The grants part of the query: true when the token's principal holds `permission` on
+/// The grants part of the query: true when the caller's principal holds `permission` on
 /// the id (`$id`) or on every certificate (0).
 macro_rules! has_grant {
     ($permission:literal, $id:literal) => {
@@ -176,37 +215,71 @@ macro_rules! has_grant {
 }
 
 /// May read, may export, the leaf, the issuers, the sealed key's six columns, for the
-/// token `$1` if it is valid at `$3` (no row otherwise) and the id `$2`; `$hash` and `$id`
-/// spell `$1` and `$2` (see [`QUERY_SQLITE`]).
+/// credential row `t` of `$table` that `$where` selects (no row: no such credential) and
+/// the id `$2`, which `$id` spells (see [`QUERY_SQLITE`]). The credential is a token
+/// ([`token_lookup!`]) or a client certificate ([`certificate_lookup!`]).
 ///
 /// The grants are conditions of the joins, not only columns of the answer: without a
 /// read grant the certificate's row is not joined (its bytes are not read or sent), and
 /// without an export grant the sealed key's row is not, so that an id the caller may not
 /// read costs what an absent id costs, and its timing tells nothing.
 macro_rules! lookup_query {
-    ($hash:literal, $id:literal) => {
+    ($table:literal, $id:literal, $where:expr) => {
         concat!(
             "SELECT CASE WHEN ",
             has_grant!("read", $id),
             " THEN 1 ELSE 0 END, CASE WHEN ",
             has_grant!("export_key", $id),
             " THEN 1 ELSE 0 END, c.leaf, c.issuers, s.kek_id, s.wrap_nonce, s.wrapped_key, \
-             s.key_format, s.key_nonce, s.ciphertext FROM tokens t \
-             LEFT JOIN certificates c ON c.id = ",
+             s.key_format, s.key_nonce, s.ciphertext FROM ",
+            $table,
+            " t LEFT JOIN certificates c ON c.id = ",
             $id,
             " AND ",
             has_grant!("read", $id),
             " LEFT JOIN sealed_keys s ON s.certificate_id = c.id AND ",
             has_grant!("export_key", $id),
-            " WHERE t.hash = ",
-            $hash,
-            " AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $3)"
+            " WHERE ",
+            $where
+        )
+    };
+}
+
+/// The lookup by the token of hash `$1` (spelt `$hash`), valid at `$3`.
+macro_rules! token_lookup {
+    ($hash:literal, $id:literal) => {
+        lookup_query!(
+            "tokens",
+            $id,
+            concat!(
+                "t.hash = ",
+                $hash,
+                " AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $3)"
+            )
+        )
+    };
+}
+
+/// The lookup by the client certificate of fingerprint `$1` (spelt `$fingerprint`):
+/// registered or not, nothing more (its chain and dates are the TLS handshake's).
+macro_rules! certificate_lookup {
+    ($fingerprint:literal, $id:literal) => {
+        lookup_query!(
+            "client_certificates",
+            $id,
+            concat!("t.fingerprint = ", $fingerprint)
         )
     };
 }
 
 /// The lookup for PostgreSQL.
-const QUERY_POSTGRES: &str = lookup_query!("$1", "$2");
+const QUERY_POSTGRES: &str = token_lookup!("$1", "$2");
+
+/// The lookup by client certificate for PostgreSQL.
+const CERTIFICATE_QUERY_POSTGRES: &str = certificate_lookup!("$1", "$2");
+
+/// The lookup by client certificate for SQLite (`+`: see [`QUERY_SQLITE`]).
+const CERTIFICATE_QUERY_SQLITE: &str = certificate_lookup!("+$1", "+$2");
 
 /// The lookup for SQLite: the same query with `+$1` and `+$2` (unary plus: the same value)
 /// in its two `column = parameter` terms. Spelt `column = $N` in a join, SQLite (3.54:
@@ -218,7 +291,7 @@ const QUERY_POSTGRES: &str = lookup_query!("$1", "$2");
 /// prepared, with the same plan (each table searched by its primary key). The token query
 /// of [`Vault::caller`] reads one table by a unique key and is not marked.
 #[doc(hidden)]
-pub const QUERY_SQLITE: &str = lookup_query!("+$1", "+$2");
+pub const QUERY_SQLITE: &str = token_lookup!("+$1", "+$2");
 
 impl AsyncCertificateStore for VaultStore {
     async fn certificate(&self, id: CertificateId) -> Result<CertificateRecord, StoreError> {
@@ -308,17 +381,70 @@ impl Vault {
                     .map(|_| ())
             });
         }
-        Ok(VaultStore::new(self.clone(), Some((principal, hash))))
+        Ok(VaultStore::new(
+            self.clone(),
+            Some((principal, Credential::Token(hash))),
+        ))
+    }
+
+    /// The store seen by the caller whose client certificate has SHA-256 `fingerprint`
+    /// (of its DER), as registered with [`Vault::add_client_certificate`]: the same store
+    /// as [`caller`](Self::caller) gives for a token, so the principal's grants apply
+    /// alike. The host must have verified the certificate first (the TLS handshake: chain
+    /// to its client CA, dates, and proof of the key); the vault only says whose it is.
+    ///
+    /// Looked up now, and again by every store call (no cache): a certificate removed with
+    /// `principal remove-cert` stops working from the next request. Not registered: a
+    /// store that answers every call `Unauthenticated` (401), [`VaultStore::principal`]
+    /// `None`. Takes a permit of the look-ups, as a token does.
+    pub async fn caller_by_client_certificate(
+        &self,
+        fingerprint: &[u8; 32],
+    ) -> Result<VaultStore, VaultError> {
+        let _permit = self
+            .token_lookups
+            .acquire()
+            .await
+            .map_err(|_| VaultError::Database(sqlx::Error::PoolClosed))?;
+        let found: Option<String> = on_db!(&self.db, pool => {
+            sqlx::query_scalar("SELECT principal FROM client_certificates WHERE fingerprint = $1")
+                .bind(fingerprint.as_slice())
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(VaultStore::new(
+            self.clone(),
+            found.map(|principal| (principal, Credential::Certificate(*fingerprint))),
+        ))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{QUERY_POSTGRES, QUERY_SQLITE};
+    use super::{
+        CERTIFICATE_QUERY_POSTGRES, CERTIFICATE_QUERY_SQLITE, QUERY_POSTGRES, QUERY_SQLITE,
+    };
 
     #[test]
     fn both_dialects_ask_the_same_query() {
         assert_eq!(QUERY_SQLITE.matches("+$").count(), 6);
         assert_eq!(QUERY_SQLITE.replace("+$", "$"), QUERY_POSTGRES);
+        assert_eq!(CERTIFICATE_QUERY_SQLITE.matches("+$").count(), 6);
+        assert_eq!(
+            CERTIFICATE_QUERY_SQLITE.replace("+$", "$"),
+            CERTIFICATE_QUERY_POSTGRES
+        );
+    }
+
+    #[test]
+    fn both_credentials_ask_the_same_grants_and_joins() {
+        let (select, token) = QUERY_POSTGRES.split_once(" FROM tokens t ").unwrap();
+        let (same, certificate) = CERTIFICATE_QUERY_POSTGRES
+            .split_once(" FROM client_certificates t ")
+            .unwrap();
+        assert_eq!(select, same);
+        let joins = |q: &str| q.split_once(" WHERE t.").unwrap().0.to_owned();
+        assert_eq!(joins(token), joins(certificate));
+        assert!(certificate.ends_with("WHERE t.fingerprint = $1"));
     }
 }

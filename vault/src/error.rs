@@ -90,6 +90,31 @@ pub enum VaultError {
     /// The token is unknown.
     #[error("no such token")]
     UnknownToken,
+    /// A principal the vault does not know (`principal add-cert` creates none).
+    #[error("no principal {0:?} (a grant or `token create` creates one)")]
+    UnknownPrincipal(String),
+    /// Not a certificate: the file holds no PEM `CERTIFICATE`, or its DER is not X.509.
+    #[error("not a certificate: {0}")]
+    NotACertificate(String),
+    /// The client certificate is registered already (to that principal).
+    #[error(
+        "the client certificate {fingerprint} is registered already, to principal \
+         {principal:?}: remove it first (`principal remove-cert`) to register it again"
+    )]
+    DuplicateClientCertificate {
+        /// `sha256:<hex>`.
+        fingerprint: String,
+        /// Its principal.
+        principal: String,
+    },
+    /// No such client certificate registered to that principal.
+    #[error("no client certificate {fingerprint} is registered to principal {principal:?}")]
+    UnknownClientCertificate {
+        /// `sha256:<hex>`.
+        fingerprint: String,
+        /// The principal named.
+        principal: String,
+    },
     /// The vault was opened without KEKs and this needs them.
     #[error("this needs the KEKs: open the vault with the KEK file")]
     NeedsKeks,
@@ -146,6 +171,10 @@ impl VaultError {
             VaultError::Rejected { .. } => "rejected",
             VaultError::Invalid(_) => "invalid_argument",
             VaultError::UnknownToken => "unknown_token",
+            VaultError::UnknownPrincipal(_) => "unknown_principal",
+            VaultError::NotACertificate(_) => "not_a_certificate",
+            VaultError::DuplicateClientCertificate { .. } => "duplicate_client_certificate",
+            VaultError::UnknownClientCertificate { .. } => "unknown_client_certificate",
             VaultError::NeedsKeks => "needs_keks",
             VaultError::UnknownCertificate(_) => "not_found",
             VaultError::KekInUse { .. } => "kek_in_use",

@@ -42,13 +42,22 @@
 //!   other), `sealed_keys` (KEK id, wrap nonce, wrapped data key, key format, key nonce,
 //!   ciphertext), `kek_checks` (a known text sealed under each KEK), `principals`, `grants`
 //!   (principal, `read` or `export_key`, certificate id or 0 for every certificate),
-//!   `tokens` (SHA-256 of the token, principal, expiry, revocation), `audit` (insert-only).
+//!   `tokens` (SHA-256 of the token, principal, expiry, revocation), `client_certificates`
+//!   (SHA-256 of a client certificate's DER, principal, subject, notAfter, registration
+//!   time), `audit` (insert-only; `credential` says whether the caller used a token or a
+//!   certificate).
 //! - **Sealing**: see [`seal`] (data key per key, KEK file, associated data layout).
 //! - **Tokens** are 256 random bits (`cdv_` and base64url); the database keeps their
 //!   SHA-256 only. A fast hash is right for secrets of that entropy (no dictionary to try;
 //!   a password hash such as Argon2 would cost every request milliseconds for nothing),
 //!   and the lookup is by the hash, so comparing happens on values an attacker cannot
 //!   steer byte by byte.
+//! - **Client certificates** (mTLS): [`Vault::caller_by_client_certificate`] gives the
+//!   same [`VaultStore`] as a token for a certificate whose fingerprint is registered
+//!   ([`Vault::add_client_certificate`], `principal add-cert`), checked again by every
+//!   store call as a token is. The host verifies the certificate (chain, dates, proof of
+//!   its key) in the TLS handshake; the vault maps it to a principal. A fingerprint is
+//!   not a secret, so it is stored as it is and looked up plainly.
 //! - **Answers**: see [`VaultStore`]; no read grant is 404, as for an id that does not
 //!   exist, so that ids cannot be probed; a sealed key that does not open is a `Backend`
 //!   error (500 `store_failure`) whose cause names the id and KEK for the log, never bytes.
@@ -80,13 +89,16 @@
 //! "cert-download-vault/v1 audit-row" 0x00, then for each column in this order whose value
 //! is not NULL:  len(name) (1 byte) | name | len(value) (4 bytes, big-endian) | value
 //!   writer, seq, prev_hash, at_ms, principal, certificate_id, format, key_out, status,
-//!   error, client, instance, key_delivery, recipient_sha256, peer, pfx_encryption
+//!   error, client, instance, key_delivery, recipient_sha256, peer, pfx_encryption,
+//!   credential
 //! text: UTF-8; integers (seq, at_ms, certificate_id, status): 8 bytes big-endian two's
 //! complement; key_out: 1 byte 0 or 1; prev_hash: its 32 bytes
 //! ```
 //!
 //! A column added later goes at the end of that list, nullable: the rows that hold NULL
-//! in it hash as before. A writer's inserts run one at a time in its process (each links
+//! in it hash as before. So did `credential` (migration 0005: `token` or `certificate`,
+//! how the caller authenticated): every row chained before it holds NULL there and
+//! verifies unchanged, and no version label was needed. A writer's inserts run one at a time in its process (each links
 //! to the one before); a process that finds its number taken (another process under the
 //! same name) re-reads its head and tries again, so numbers are never shared or skipped.
 //! A restarted instance reads its last committed row and continues; a new name starts a
@@ -131,6 +143,7 @@
 //! GRANT UPDATE (last_used_at) ON tokens TO vault_service;   -- a token's last use
 //! GRANT SELECT ON audit_signing_keys TO vault_service;
 //! GRANT SELECT, INSERT ON audit_checkpoints TO vault_service;
+//! GRANT SELECT ON client_certificates TO vault_service;   -- mTLS callers
 //! ```
 //!
 //! (`audit.id` is an identity column: inserting needs no grant on its sequence.)
@@ -169,9 +182,9 @@ mod service_role;
 mod vault;
 
 pub use admin::{
-    CertificateDetail, CertificateInfo, CertificateSummary, GrantInfo, ImportOutcome, KekFile,
-    KekHolder, KekUsage, NewToken, Permission, PrincipalInfo, RekeyReport, Scope, TokenInfo,
-    check_record,
+    CertificateDetail, CertificateInfo, CertificateSummary, ClientCertificateInfo, GrantInfo,
+    ImportOutcome, KekFile, KekHolder, KekUsage, NewToken, Permission, PrincipalInfo, RekeyReport,
+    Scope, TokenInfo, certificate_from_pem, check_record, fingerprint_text, parse_fingerprint,
 };
 pub use audit::checkpoint::{Checkpoint, CheckpointWriter, parse_public_key};
 pub use audit::verify::{

@@ -569,6 +569,15 @@ async fn audit(backend: Backend) {
         // A key to a recipient's certificate on record 1, under a password elsewhere.
         key_delivery: Some(if n == 1 { "cms" } else { "password" }.into()),
         recipient_sha256: (n == 1).then(|| "0123456789abcdef".repeat(4)),
+        // bob with a client certificate, alice with a token.
+        credential: Some(
+            if principal == "bob" {
+                "certificate"
+            } else {
+                "token"
+            }
+            .into(),
+        ),
     };
     vault
         .record_audit(&entry(1000, "alice", 1, 200))

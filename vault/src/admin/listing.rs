@@ -24,6 +24,8 @@ pub struct PrincipalInfo {
     pub grants: i64,
     /// How many of its tokens still work (neither revoked nor expired).
     pub active_tokens: i64,
+    /// The fingerprints (`sha256:<hex>`) of its client certificates, oldest first.
+    pub client_certificates: Vec<String>,
 }
 
 /// One grant.
@@ -164,10 +166,19 @@ fn detail(row: CertificateRow) -> CertificateDetail {
 }
 
 impl Vault {
-    /// Every principal with its number of grants and working tokens, by name.
+    /// Every principal with its number of grants and working tokens and its client
+    /// certificates' fingerprints, by name.
     pub async fn principals(&self) -> Result<Vec<PrincipalInfo>, VaultError> {
         let now = crate::db::now_secs();
-        Ok(on_db!(&self.db, pool => {
+        let mut certificates: std::collections::HashMap<String, Vec<String>> =
+            std::collections::HashMap::new();
+        for cert in self.client_certificates(None).await? {
+            certificates
+                .entry(cert.principal)
+                .or_default()
+                .push(cert.fingerprint);
+        }
+        let mut principals = on_db!(&self.db, pool => {
             sqlx::query(
                 "SELECT p.name, p.created_at, \
                  (SELECT COUNT(*) FROM grants g WHERE g.principal = p.name), \
@@ -184,9 +195,15 @@ impl Vault {
                 created_at: row.try_get(1)?,
                 grants: row.try_get(2)?,
                 active_tokens: row.try_get(3)?,
+                client_certificates: Vec::new(),
             }))
             .collect::<Result<Vec<_>, sqlx::Error>>()?
-        }))
+        });
+        for principal in &mut principals {
+            principal.client_certificates =
+                certificates.remove(&principal.name).unwrap_or_default();
+        }
+        Ok(principals)
     }
 
     /// The grants, of one principal or of all, by principal, permission and id.

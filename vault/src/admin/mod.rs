@@ -1,9 +1,11 @@
-//! The administrative operations on a [`Vault`]: import, grants, tokens, rekey, the
+//! The administrative operations on a [`Vault`]: import, grants, tokens, client
+//! certificates, rekey, the
 //! listings, KEK retirement and backup, what the
 //! admin command runs (a service only reads and audits). Each is an `impl Vault` block in
 //! its own file; here is what grants and tokens share, the principals.
 
 mod backup;
+mod client_certificates;
 mod grants;
 mod import;
 mod keks;
@@ -11,6 +13,9 @@ mod listing;
 mod rekey;
 mod tokens;
 
+pub use client_certificates::{
+    ClientCertificateInfo, certificate_from_pem, fingerprint_text, parse_fingerprint,
+};
 pub use grants::{Permission, Scope};
 pub use import::{ImportOutcome, check_record};
 pub use keks::{KekFile, KekHolder, KekUsage};

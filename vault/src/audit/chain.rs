@@ -74,6 +74,9 @@ pub(crate) fn canonical_encoding(link: &Link<'_>, at_ms: i64, entry: &AuditEntry
     e.text("recipient_sha256", entry.recipient_sha256.as_deref());
     e.text("peer", entry.peer.as_deref());
     e.text("pfx_encryption", entry.pfx_encryption.as_deref());
+    // Added with migration 0005: NULL in every row chained before it, which therefore
+    // encodes (and hashes) exactly as it did then.
+    e.text("credential", entry.credential.as_deref());
     e.0
 }
 
@@ -179,7 +182,7 @@ mod tests {
             ),
             row_hash(&link, 6, &entry()),
         ];
-        let edits: [fn(&mut AuditEntry); 8] = [
+        let edits: [fn(&mut AuditEntry); 10] = [
             |e| e.principal = Some("bob".into()),
             |e| e.certificate_id = Some(8),
             |e| e.format = None,
@@ -188,6 +191,8 @@ mod tests {
             |e| e.error = Some("x".into()),
             |e| e.client = Some("127.0.0.1".into()),
             |e| e.instance = None,
+            |e| e.credential = Some("token".into()),
+            |e| e.credential = Some("certificate".into()),
         ];
         for edit in edits {
             let mut e = entry();
@@ -203,5 +208,47 @@ mod tests {
         b.principal = Some("a".into());
         b.format = Some("bc".into());
         assert_ne!(row_hash(&link, 5, &a), row_hash(&link, 5, &b));
+    }
+
+    /// A row as the service wrote it before the `credential` column existed (migration
+    /// 0005), and its `row_hash` as that code computed it (hex, recorded before the column
+    /// was added): a row with no credential must still hash to it, or every chain written
+    /// before the upgrade would stop verifying.
+    #[test]
+    fn rows_chained_before_the_credential_column_hash_as_they_did() {
+        let link = Link {
+            writer: "instance-a",
+            seq: 41,
+            prev_hash: &[7; 32],
+        };
+        let entry = AuditEntry {
+            principal: Some("alice".into()),
+            certificate_id: Some(12345),
+            format: Some("pfx".into()),
+            key_out: true,
+            status: 200,
+            client: Some("192.0.2.7".into()),
+            peer: Some("192.0.2.7:50000".into()),
+            pfx_encryption: Some("aes256_sha256".into()),
+            instance: Some("instance-a".into()),
+            key_delivery: Some("password".into()),
+            ..AuditEntry::default()
+        };
+        let hex = |h: [u8; 32]| h.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        assert_eq!(
+            hex(row_hash(&link, 1_765_000_000_000, &entry)),
+            "a9fc3c442ff75846fc133a3f0c025873bea639f4ea46f197b2ea00e3cc864c14"
+        );
+        // The column, once set, is the last one encoded.
+        let with = AuditEntry {
+            credential: Some("certificate".into()),
+            ..entry.clone()
+        };
+        let mut tail = canonical_encoding(&link, 1_765_000_000_000, &entry);
+        tail.push(10);
+        tail.extend_from_slice(b"credential");
+        tail.extend_from_slice(&11u32.to_be_bytes());
+        tail.extend_from_slice(b"certificate");
+        assert_eq!(canonical_encoding(&link, 1_765_000_000_000, &with), tail);
     }
 }

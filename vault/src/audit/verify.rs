@@ -260,7 +260,7 @@ impl AuditVerifier {
             sqlx::query(
                 "SELECT id, seq, prev_hash, row_hash, at_ms, principal, certificate_id, format, \
                  key_out, status, error, client, instance, key_delivery, recipient_sha256, peer, \
-                 pfx_encryption \
+                 pfx_encryption, credential \
                  FROM audit \
                  WHERE writer = $1 AND seq > $2 ORDER BY seq LIMIT $3",
             )
@@ -291,6 +291,7 @@ impl AuditVerifier {
                         recipient_sha256: row.try_get(14)?,
                         peer: row.try_get(15)?,
                         pfx_encryption: row.try_get(16)?,
+                        credential: row.try_get(17)?,
                     },
                 })
             })

@@ -1,4 +1,4 @@
-//! `principal list`, `grant list` (under `principal grants` too), `certificate list`,
+//! `principal list`, `principal add-cert` and `principal remove-cert`, `grant list` (under `principal grants` too), `certificate list`,
 //! `certificate show` and `certificate delete`: what the vault holds, as JSON, without
 //! any KEK. Times the vault stamped are unix seconds (as `token create`'s `expires_at`);
 //! a certificate's notAfter is RFC 3339, as the certificate states it.
@@ -12,10 +12,33 @@ use super::times::rfc3339_secs;
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum PrincipalCommand {
-    /// Every principal with its number of grants and of working tokens.
+    /// Every principal with its number of grants and of working tokens, and its client
+    /// certificates' fingerprints.
     List {
         #[command(flatten)]
         target: Target,
+    },
+    /// Registers a client certificate (mTLS) to an existing principal: the SHA-256 of its
+    /// DER names the principal when the service verifies it (--client-ca).
+    AddCert {
+        #[command(flatten)]
+        target: Target,
+        /// The principal (must exist: a grant or `token create` makes one).
+        principal: String,
+        /// The certificate, PEM.
+        #[arg(value_name = "CERT.pem")]
+        certificate: std::path::PathBuf,
+    },
+    /// Removes a client certificate of a principal: refused from the next request on.
+    RemoveCert {
+        #[command(flatten)]
+        target: Target,
+        /// The principal.
+        principal: String,
+        /// The certificate as a PEM file, or its fingerprint `sha256:<hex>` (as
+        /// `principal list` shows it, or with openssl's colons).
+        #[arg(value_name = "CERT.pem|sha256:HEX")]
+        certificate: String,
     },
 }
 
@@ -64,7 +87,54 @@ pub(crate) async fn principal(command: PrincipalCommand) -> Result<Value, Failur
             let vault = target.open().await?;
             Ok(json!({"principals": to_json(vault.principals().await?)?}))
         }
+        PrincipalCommand::AddCert {
+            target,
+            principal,
+            certificate,
+        } => {
+            let der = read_certificate(&certificate)?;
+            let vault = target.open().await?;
+            let added = vault.add_client_certificate(&principal, &der).await?;
+            Ok(json!({"added": to_json(added)?}))
+        }
+        PrincipalCommand::RemoveCert {
+            target,
+            principal,
+            certificate,
+        } => {
+            let fingerprint = if certificate.starts_with("sha256:") {
+                cert_download_vault::parse_fingerprint(&certificate).ok_or_else(|| {
+                    failure(
+                        "invalid_argument",
+                        format!("{certificate:?} is not sha256: and 32 bytes of hex"),
+                    )
+                })?
+            } else {
+                let der = read_certificate(std::path::Path::new(&certificate))?;
+                <sha2::Sha256 as sha2::Digest>::digest(&der).into()
+            };
+            let vault = target.open().await?;
+            vault
+                .remove_client_certificate(&principal, &fingerprint)
+                .await?;
+            Ok(json!({
+                "principal": principal,
+                "removed": cert_download_vault::fingerprint_text(&fingerprint),
+            }))
+        }
     }
+}
+
+/// The DER of the PEM certificate in `path` (refused if it holds none).
+fn read_certificate(path: &std::path::Path) -> Result<Vec<u8>, Failure> {
+    use std::io::Read;
+    // A certificate is a few kilobytes: read no more than a bound of that.
+    let mut pem = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(1 << 20).read_to_end(&mut pem))
+        .map_err(|e| failure("io", format!("{}: {e}", path.display())))?;
+    cert_download_vault::certificate_from_pem(&pem)
+        .map_err(|e| failure(e.code(), format!("{}: {e}", path.display())))
 }
 
 /// `grant list [PRINCIPAL]`.

@@ -58,7 +58,7 @@ enum Command {
     /// Bearer tokens (no KEK needed).
     #[command(subcommand)]
     Token(grants::TokenCommand),
-    /// Principals (no KEK needed).
+    /// Principals: list, add-cert, remove-cert (no KEK needed).
     #[command(subcommand)]
     Principal(listing::PrincipalCommand),
     /// Certificates: list, show, delete (no KEK needed).

@@ -1,0 +1,163 @@
+//! Certificates for the mTLS tests (`client_cert.rs` with the directory store,
+//! `client_cert_vault.rs` with the vault), made with the openssl CLI: client CAs, client
+//! certificates (dated as asked), their SHA-256 fingerprints, and an HTTPS client that
+//! presents one.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::process::demo;
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub(crate) fn new_ca(dir: &Path, name: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.pem"),
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={name}"),
+        ],
+    );
+}
+
+/// A client certificate `name` issued by `ca`, valid from `start` to `end` (openssl ca
+/// dates, `YYYYMMDDHHMMSSZ`) or for two days from now.
+pub(crate) fn new_client(dir: &Path, ca: &str, name: &str, dates: Option<(&str, &str)>) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN={name}"),
+        ],
+    );
+    std::fs::write(
+        dir.join("client.ext"),
+        "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    match dates {
+        None => openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                &format!("{ca}.pem"),
+                "-CAkey",
+                &format!("{ca}.key"),
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "client.ext",
+                "-out",
+                &format!("{name}.pem"),
+            ],
+        ),
+        Some((start, end)) => {
+            // `openssl x509` of OpenSSL 3.0 cannot date a certificate in the past; `ca` can.
+            std::fs::write(dir.join("index.txt"), "").unwrap();
+            std::fs::write(dir.join("serial"), "1000\n").unwrap();
+            std::fs::write(
+                dir.join("ca.cnf"),
+                "[ca]\ndefault_ca = test\n[test]\ndatabase = index.txt\nnew_certs_dir = .\n\
+                 serial = serial\ndefault_md = sha256\npolicy = any\n[any]\ncommonName = supplied\n",
+            )
+            .unwrap();
+            openssl(
+                dir,
+                &[
+                    "ca",
+                    "-batch",
+                    "-config",
+                    "ca.cnf",
+                    "-cert",
+                    &format!("{ca}.pem"),
+                    "-keyfile",
+                    &format!("{ca}.key"),
+                    "-in",
+                    &format!("{name}.csr"),
+                    "-startdate",
+                    start,
+                    "-enddate",
+                    end,
+                    "-notext",
+                    "-extfile",
+                    "client.ext",
+                    "-out",
+                    &format!("{name}.pem"),
+                ],
+            );
+        }
+    }
+}
+
+pub(crate) fn fingerprint(dir: &Path, name: &str) -> String {
+    let out = Command::new("openssl")
+        .args([
+            "x509",
+            "-noout",
+            "-fingerprint",
+            "-sha256",
+            "-in",
+            &format!("{name}.pem"),
+        ])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let hex = text.trim().rsplit('=').next().unwrap().to_owned();
+    format!("sha256:{hex}")
+}
+
+/// An HTTPS client trusting the demo CA, presenting `name`'s certificate if given.
+pub(crate) fn client(dir: &Path, name: Option<&str>) -> reqwest::Client {
+    let ca = std::fs::read(demo("tls/ca.pem")).unwrap();
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .pool_max_idle_per_host(0);
+    if let Some(name) = name {
+        let mut pem = std::fs::read(dir.join(format!("{name}.pem"))).unwrap();
+        pem.extend(std::fs::read(dir.join(format!("{name}.key"))).unwrap());
+        builder = builder.identity(reqwest::Identity::from_pem(&pem).unwrap());
+    }
+    builder.build().unwrap()
+}
