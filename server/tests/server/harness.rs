@@ -783,3 +783,55 @@ pub(crate) fn curl_request(args: &[&str]) -> Result<Reply, String> {
         body: body.to_owned(),
     })
 }
+
+// ---------------------------------------------------------------------------------------
+// Checks of answers and log lines the attack tests share
+// ---------------------------------------------------------------------------------------
+
+/// The contract's error body, with `Cache-Control: no-store`.
+#[track_caller]
+pub(crate) fn expect_shaped(reply: &Reply, status: u16, codes: &[&str]) {
+    reply.expect_error(status, codes);
+    assert_eq!(
+        reply.header("cache-control"),
+        Some("no-store"),
+        "a {status} must say Cache-Control: no-store: {:?}",
+        reply.headers
+    );
+}
+
+#[track_caller]
+pub(crate) fn expect_closing(reply: &Reply) {
+    assert_eq!(
+        reply.header("connection"),
+        Some("close"),
+        "a {} to an unauthenticated request must close its connection: {:?}",
+        reply.status,
+        reply.headers
+    );
+}
+
+/// `Retry-After` in whole seconds, asserted to be there and at least 1.
+#[track_caller]
+pub(crate) fn retry_after(reply: &Reply) -> u64 {
+    let secs: u64 = reply
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "a {} must carry Retry-After in seconds: {:?}",
+                reply.status, reply.headers
+            )
+        });
+    assert!(secs >= 1, "Retry-After: {secs}");
+    secs
+}
+
+/// Log lines that mention this client port.
+pub(crate) fn lines_of_client(log: &str, port: u16) -> Vec<&str> {
+    let needle = format!("client=127.0.0.1:{port} ");
+    let end = format!("client=127.0.0.1:{port}");
+    log.lines()
+        .filter(|l| l.contains(&needle) || l.ends_with(&end))
+        .collect()
+}

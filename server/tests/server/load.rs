@@ -1,5 +1,6 @@
 //! Many requests at once, in-process: all served, and a cheap one answered during a PFX
-//! flood (the encoding queue, not the sockets; shedding is `attacks::keyed_downloads_beyond_the_queue_get_503_at_once`).
+//! flood (the encoding queue, not the sockets; shedding is
+//! `overload::keyed_downloads_beyond_the_queue_get_503_at_once`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
