@@ -42,6 +42,29 @@ pub(crate) fn fixture_record(id: &str) -> PathBuf {
     repo_dir().join("tests/fixtures/store").join(id)
 }
 
+/// A copy of the demo store's TLS key in `dir`, named `name`, with the permission bits
+/// `mode` (copied once, the bits set each time). The service on the vault refuses the demo
+/// store's own key file, and any key file that group or others may read.
+pub(crate) fn demo_tls_key_copy(dir: &Path, name: &str, mode: u32) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let key = dir.join(name);
+    if !key.exists() {
+        std::fs::copy(demo("tls/server.key"), &key).unwrap();
+    }
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+    key
+}
+
+/// TLS files for the service on the vault: the demo certificate, and a copy of its key in
+/// `dir` (`tls-server.key`) that only its owner may read.
+pub(crate) fn vault_tls_files(dir: &Path) -> (String, String) {
+    let key = demo_tls_key_copy(dir, "tls-server.key", 0o600);
+    (
+        demo("tls/server.pem").to_str().unwrap().to_owned(),
+        key.to_str().unwrap().to_owned(),
+    )
+}
+
 /// Copies a store record (a directory of files) to `to`, which must not exist.
 pub(crate) fn copy_record(from: &Path, to: &Path) {
     std::fs::create_dir(to).unwrap_or_else(|e| panic!("cannot create {}: {e}", to.display()));
@@ -68,6 +91,24 @@ pub(crate) fn server_binary() -> &'static Path {
                 PathBuf::from,
             )
     })
+}
+
+/// The admin command, built beside the server (`cargo test --workspace` and
+/// scripts/test-all build it; alone: `cargo build -p cert-download-vault`).
+// The server binary does not run the admin command; `vault` and `kek` do.
+#[allow(dead_code)]
+pub(crate) fn admin_binary() -> PathBuf {
+    let bin = server_binary()
+        .parent()
+        .unwrap()
+        .join("cert-download-vault");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it with `cargo build -p cert-download-vault` (scripts/test-all \
+         builds the whole workspace)",
+        bin.display()
+    );
+    bin
 }
 
 // ---------------------------------------------------------------------------------------

@@ -120,28 +120,12 @@ async fn deployment(backend: Backend) -> Deployment {
     }
 }
 
-/// TLS files for a vault server: the demo certificate and a copy of its key that only its
-/// owner may read (the demo store's own key file is refused for the vault).
-fn tls_files(db: &TestDb) -> (String, String) {
-    use std::os::unix::fs::PermissionsExt;
-    let demo = repo_dir().join("examples/demo-store/tls");
-    let key = db.dir.path().join("tls-server.key");
-    if !key.exists() {
-        std::fs::copy(demo.join("server.key"), &key).unwrap();
-        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
-    (
-        demo.join("server.pem").to_str().unwrap().to_owned(),
-        key.to_str().unwrap().to_owned(),
-    )
-}
-
 /// The server on `url` (the deployment's database, as the service role, unless given),
 /// named `instance`, with short database waits and the per-principal limit lifted.
 fn start_on(db: &TestDb, url: Option<&str>, instance: &str, extra: &[&str]) -> Server {
     let kek = db.kek_file.to_str().unwrap();
     let service_url = db.service_url();
-    let (cert, key) = tls_files(db);
+    let (cert, key) = vault_tls_files(db.dir.path());
     let mut args = vec![
         "--tls-cert",
         &cert,

@@ -2,7 +2,6 @@
 //! middle of a flood: the other keeps answering and every 200 has its audit row.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -10,22 +9,6 @@ use std::time::Instant;
 use tokio::io::AsyncWriteExt;
 
 use super::*;
-
-/// The admin command, built beside the server (`cargo test --workspace` and
-/// scripts/test-all build it; alone: `cargo build -p cert-download-vault`).
-fn admin_binary() -> PathBuf {
-    let bin = server_binary()
-        .parent()
-        .unwrap()
-        .join("cert-download-vault");
-    assert!(
-        bin.is_file(),
-        "{} is missing: build it with `cargo build -p cert-download-vault` (scripts/test-all \
-         builds the whole workspace)",
-        bin.display()
-    );
-    bin
-}
 
 /// Runs the admin command on `db`; its one JSON object, after it exited 0.
 fn admin(db: &TestDb, args: &[&str], stdin: Option<&str>) -> serde_json::Value {
