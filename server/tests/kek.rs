@@ -37,19 +37,6 @@ const KEYLESS: u64 = 1003;
 const PIN: &str = "pin-5e1f9c27";
 const SO_PIN: &str = "so-8c03a1d4";
 
-fn admin_binary() -> PathBuf {
-    let bin = server_binary()
-        .parent()
-        .unwrap()
-        .join("cert-download-vault");
-    assert!(
-        bin.is_file(),
-        "{} is missing: build it with `cargo build -p cert-download-vault`",
-        bin.display()
-    );
-    bin
-}
-
 /// Runs the admin command with `args` and `env`: its exit status, stdout and stderr.
 fn run_admin(args: &[&str], env: &[(&str, &Path)]) -> (bool, String, String) {
     let out = Command::new(admin_binary())
@@ -140,7 +127,7 @@ impl Deployment {
     fn start(&self, keks: &[&str], env: &[(&str, &Path)]) -> Server {
         let target = self.target(keks);
         // The vault is never served with the demo store's key file: a private copy.
-        let (cert, key) = self.tls_files();
+        let (cert, key) = vault_tls_files(self.dir.path());
         let mut args: Vec<&str> = target.iter().map(String::as_str).collect();
         args.extend(["--tls-cert", &cert, "--tls-key", &key]);
         args.extend([
@@ -152,21 +139,6 @@ impl Deployment {
             "100000",
         ]);
         Server::start_with_env(&args, Vec::new(), "info", None, env)
-    }
-
-    /// The demo certificate and a copy of its key that only its owner may read.
-    fn tls_files(&self) -> (String, String) {
-        use std::os::unix::fs::PermissionsExt;
-        let demo = repo_dir().join("examples/demo-store/tls");
-        let key = self.dir.path().join("tls-server.key");
-        if !key.exists() {
-            std::fs::copy(demo.join("server.key"), &key).unwrap();
-            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-        }
-        (
-            path(&demo.join("server.pem")).to_owned(),
-            path(&key).to_owned(),
-        )
     }
 
     /// Imports one more record (a fixture, as id `id`), sealed under the newest KEK.
@@ -806,7 +778,7 @@ fn the_server_refuses_a_token_it_cannot_use() {
     let uri = token.uri("kek-token-1");
     admin(&["kek", "new", "--pkcs11", &uri], &env);
     let d = Deployment::new(&[&uri], &env);
-    let (cert, key) = d.tls_files();
+    let (cert, key) = vault_tls_files(d.dir.path());
     let refused = |kek: &str, why: &str| {
         let args = [
             "--database",

@@ -36,9 +36,7 @@ async fn vault_with_demo(backend: Backend) -> (TestDb, Vault, String) {
 
 /// A copy of the demo key with `mode`, in the test's directory.
 fn demo_key_copy(db: &TestDb, mode: u32) -> String {
-    let key = db.dir.path().join(format!("server-{mode:o}.key"));
-    std::fs::copy(demo("tls/server.key"), &key).unwrap();
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+    let key = demo_tls_key_copy(db.dir.path(), &format!("server-{mode:o}.key"), mode);
     key.to_str().unwrap().to_owned()
 }
 

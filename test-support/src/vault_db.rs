@@ -154,12 +154,7 @@ impl TestDb {
     pub fn service_url(&self) -> String {
         match self.backend {
             Backend::Sqlite => self.url.clone(),
-            Backend::Postgres => {
-                let start = self.url.find("://").map_or(0, |i| i + 3);
-                let rest = &self.url[start..];
-                let host = rest.find('@').map_or(rest, |at| &rest[at + 1..]);
-                format!("{}{}@{host}", &self.url[..start], self.service_role())
-            }
+            Backend::Postgres => url_as_role(&self.url, &self.service_role()),
         }
     }
 
@@ -169,26 +164,7 @@ impl TestDb {
         if self.backend != Backend::Postgres {
             return;
         }
-        let pool = PgPool::connect(&self.url).await.unwrap();
-        let role = self.service_role();
-        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_roles WHERE rolname = $1")
-            .bind(&role)
-            .fetch_optional(&pool)
-            .await
-            .unwrap();
-        if exists.is_none() {
-            sqlx::query(AssertSqlSafe(format!("CREATE ROLE {role} LOGIN")))
-                .execute(&pool)
-                .await
-                .unwrap();
-        }
-        for grant in SERVICE_GRANTS {
-            sqlx::query(AssertSqlSafe(grant.replace("vault_service", &role)))
-                .execute(&pool)
-                .await
-                .unwrap();
-        }
-        pool.close().await;
+        create_service_role(&self.url, &self.service_role()).await;
     }
 
     /// A pool on the database, past the vault.
@@ -373,6 +349,41 @@ pub async fn full_access_token(vault: &cert_download_vault::Vault, principal: &s
         .unwrap()
         .token
         .to_string()
+}
+
+/// On the PostgreSQL database of `url` (a superuser's, after the vault's `init`: the
+/// grants name the tables), creates `role` (LOGIN, unless it exists) with the grants the
+/// crate documents for the service ([`SERVICE_GRANTS`]), which do not let it change audit
+/// rows.
+pub async fn create_service_role(url: &str, role: &str) {
+    let pool = PgPool::connect(url).await.unwrap();
+    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_roles WHERE rolname = $1")
+        .bind(role)
+        .fetch_optional(&pool)
+        .await
+        .unwrap();
+    if exists.is_none() {
+        sqlx::query(AssertSqlSafe(format!("CREATE ROLE {role} LOGIN")))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    for grant in SERVICE_GRANTS {
+        sqlx::query(AssertSqlSafe(grant.replace("vault_service", role)))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+}
+
+/// `url` with its user (and password, if any) replaced by `role`: `postgres://u@host/db`
+/// becomes `postgres://role@host/db`.
+pub fn url_as_role(url: &str, role: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[start..];
+    let host = rest.find('@').map_or(rest, |at| &rest[at + 1..]);
+    format!("{}{role}@{host}", &url[..start])
 }
 
 /// The grants of the service's PostgreSQL role, as the crate's documentation gives them

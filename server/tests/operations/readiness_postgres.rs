@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use cert_download_test_support::vault_db::{create_service_role, url_as_role};
 use cert_download_vault::{Keyring, Vault, VaultOptions};
 
 use crate::health::{readyz_until, vault_app};
@@ -153,21 +154,8 @@ async fn readyz_follows_a_postgresql_cluster_stopped_and_started() {
     vault.close().await;
     // The service runs as a role that may not change audit rows (the server refuses one
     // that could): the documented grants.
-    let pool = sqlx::PgPool::connect(&cluster.url()).await.unwrap();
-    sqlx::query("CREATE ROLE vault_service LOGIN")
-        .execute(&pool)
-        .await
-        .unwrap();
-    for grant in cert_download_test_support::vault_db::SERVICE_GRANTS {
-        sqlx::query(sqlx::AssertSqlSafe(grant))
-            .execute(&pool)
-            .await
-            .unwrap();
-    }
-    pool.close().await;
-    let service_url = cluster
-        .url()
-        .replace("postgres://postgres@", "postgres://vault_service@");
+    create_service_role(&cluster.url(), "vault_service").await;
+    let service_url = url_as_role(&cluster.url(), "vault_service");
     let router = vault_app(&service_url, kek.to_str().unwrap()).await;
     readyz_until(&router, 200, Duration::ZERO).await;
 

@@ -1,6 +1,7 @@
 //! The service in-process: the library's router built from command-line arguments, as the
 //! binary builds it, and driven with `tower::ServiceExt::oneshot`. No socket, no TLS: what
-//! those add is tested against the process (`process.rs`, `attacks.rs`).
+//! those add is tested against the process (`process.rs`, and the attack tests from
+//! `body_timeouts.rs` to `shutdown.rs`).
 
 use std::net::SocketAddr;
 

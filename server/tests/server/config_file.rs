@@ -46,14 +46,8 @@ async fn the_service_runs_from_a_config_file_only() {
     write_private(&url_file, &format!("{url}\n"));
     // The vault is served with TLS files of its own: the demo certificate and a copy of
     // its key that only the owner may read (the demo store's own key file is refused).
-    let tls_key = dir.path().join("tls-server.key");
-    let demo_key = std::fs::read_to_string(demo("tls/server.key")).unwrap();
-    write_private(&tls_key, &demo_key);
-    let tls = format!(
-        "tls-cert = \"{}\"\ntls-key = \"{}\"\n",
-        demo("tls/server.pem").display(),
-        tls_key.display()
-    );
+    let (tls_cert, tls_key) = vault_tls_files(dir.path());
+    let tls = format!("tls-cert = \"{tls_cert}\"\ntls-key = \"{tls_key}\"\n");
     let config = dir.path().join("server.toml");
     std::fs::write(
         &config,

@@ -7,11 +7,9 @@ use cert_download_server::PATH;
 
 use crate::app::App;
 use crate::harness::*;
+use crate::raw::{BEARER_ADMIN, JSON};
 use crate::tools::*;
 use crate::{PEM_12345, PFX_12345, demo_leaf};
-
-const JSON: &str = "application/json";
-const BEARER_ADMIN: &str = "Bearer demo-admin-token";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn invalid_requests_are_400() {

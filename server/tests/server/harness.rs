@@ -42,6 +42,29 @@ pub(crate) fn fixture_record(id: &str) -> PathBuf {
     repo_dir().join("tests/fixtures/store").join(id)
 }
 
+/// A copy of the demo store's TLS key in `dir`, named `name`, with the permission bits
+/// `mode` (copied once, the bits set each time). The service on the vault refuses the demo
+/// store's own key file, and any key file that group or others may read.
+pub(crate) fn demo_tls_key_copy(dir: &Path, name: &str, mode: u32) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let key = dir.join(name);
+    if !key.exists() {
+        std::fs::copy(demo("tls/server.key"), &key).unwrap();
+    }
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+    key
+}
+
+/// TLS files for the service on the vault: the demo certificate, and a copy of its key in
+/// `dir` (`tls-server.key`) that only its owner may read.
+pub(crate) fn vault_tls_files(dir: &Path) -> (String, String) {
+    let key = demo_tls_key_copy(dir, "tls-server.key", 0o600);
+    (
+        demo("tls/server.pem").to_str().unwrap().to_owned(),
+        key.to_str().unwrap().to_owned(),
+    )
+}
+
 /// Copies a store record (a directory of files) to `to`, which must not exist.
 pub(crate) fn copy_record(from: &Path, to: &Path) {
     std::fs::create_dir(to).unwrap_or_else(|e| panic!("cannot create {}: {e}", to.display()));
@@ -68,6 +91,24 @@ pub(crate) fn server_binary() -> &'static Path {
                 PathBuf::from,
             )
     })
+}
+
+/// The admin command, built beside the server (`cargo test --workspace` and
+/// scripts/test-all build it; alone: `cargo build -p cert-download-vault`).
+// The server binary does not run the admin command; `vault` and `kek` do.
+#[allow(dead_code)]
+pub(crate) fn admin_binary() -> PathBuf {
+    let bin = server_binary()
+        .parent()
+        .unwrap()
+        .join("cert-download-vault");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it with `cargo build -p cert-download-vault` (scripts/test-all \
+         builds the whole workspace)",
+        bin.display()
+    );
+    bin
 }
 
 // ---------------------------------------------------------------------------------------
@@ -782,4 +823,56 @@ pub(crate) fn curl_request(args: &[&str]) -> Result<Reply, String> {
         headers,
         body: body.to_owned(),
     })
+}
+
+// ---------------------------------------------------------------------------------------
+// Checks of answers and log lines the attack tests share
+// ---------------------------------------------------------------------------------------
+
+/// The contract's error body, with `Cache-Control: no-store`.
+#[track_caller]
+pub(crate) fn expect_shaped(reply: &Reply, status: u16, codes: &[&str]) {
+    reply.expect_error(status, codes);
+    assert_eq!(
+        reply.header("cache-control"),
+        Some("no-store"),
+        "a {status} must say Cache-Control: no-store: {:?}",
+        reply.headers
+    );
+}
+
+#[track_caller]
+pub(crate) fn expect_closing(reply: &Reply) {
+    assert_eq!(
+        reply.header("connection"),
+        Some("close"),
+        "a {} to an unauthenticated request must close its connection: {:?}",
+        reply.status,
+        reply.headers
+    );
+}
+
+/// `Retry-After` in whole seconds, asserted to be there and at least 1.
+#[track_caller]
+pub(crate) fn retry_after(reply: &Reply) -> u64 {
+    let secs: u64 = reply
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "a {} must carry Retry-After in seconds: {:?}",
+                reply.status, reply.headers
+            )
+        });
+    assert!(secs >= 1, "Retry-After: {secs}");
+    secs
+}
+
+/// Log lines that mention this client port.
+pub(crate) fn lines_of_client(log: &str, port: u16) -> Vec<&str> {
+    let needle = format!("client=127.0.0.1:{port} ");
+    let end = format!("client=127.0.0.1:{port}");
+    log.lines()
+        .filter(|l| l.contains(&needle) || l.ends_with(&end))
+        .collect()
 }

@@ -235,6 +235,36 @@ pub(crate) async fn closed_within<S: AsyncRead + Unpin>(
 }
 
 // ---------------------------------------------------------------------------------------
+// Requests written by hand
+// ---------------------------------------------------------------------------------------
+
+/// The crt of demo record 12345, the cheapest download.
+pub(crate) const CRT_12345: &str = r#"{"id": 12345, "format": "crt"}"#;
+
+/// The demo admin's `Authorization` value.
+pub(crate) const BEARER_ADMIN: &str = "Bearer demo-admin-token";
+
+/// The `Content-Type` of a request.
+pub(crate) const JSON: &str = "application/json";
+
+/// `body` padded with spaces to `size` bytes: still the same JSON request.
+pub(crate) fn padded(body: &str, size: usize) -> String {
+    format!("{body}{}", " ".repeat(size - body.len()))
+}
+
+/// A POST of the crt of 12345 with this `Authorization` and extra fields.
+pub(crate) fn crt_request(authorization: &str, extra: &[(&str, &str)]) -> String {
+    let length = CRT_12345.len().to_string();
+    let mut fields = vec![
+        ("Authorization", authorization),
+        ("Content-Type", JSON),
+        ("Content-Length", length.as_str()),
+    ];
+    fields.extend_from_slice(extra);
+    format!("{}{CRT_12345}", head(&fields))
+}
+
+// ---------------------------------------------------------------------------------------
 // The server process seen from /proc
 // ---------------------------------------------------------------------------------------
 
@@ -284,4 +314,9 @@ pub(crate) fn cpu_time(pid: u32) -> Duration {
     // `after` starts at field 3 (state), so utime (14) and stime (15) are at 11 and 12.
     let ticks = fields[11] + fields[12];
     Duration::from_millis(ticks * 1000 / clock_ticks_per_second())
+}
+
+/// KiB (as `/proc` counts) in MiB.
+pub(crate) fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
 }
