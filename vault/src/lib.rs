@@ -122,8 +122,10 @@
 //! database and the public key only: it walks each writer's chain by `seq` in pages,
 //! recomputes every hash, checks every link and every checkpoint's signature, and names
 //! the first bad row of each writer: `changed`, `missing`, `reordered` (the row hashes
-//! under another `seq`), `cut_off` (a checkpoint vouched for more rows). The signing key
-//! in a PKCS#11 token is not done yet (it is sealed under the KEK file's KEK for now).
+//! under another `seq`), `cut_off` (a checkpoint vouched for more rows). With the newest
+//! KEK in a PKCS#11 token the signing key's seed is sealed by the token (AES-256-GCM
+//! inside it, as a data key is) and opened in the process's memory only to sign; it is not
+//! a token object of its own.
 //!
 //! # PostgreSQL roles
 //!
