@@ -1,14 +1,13 @@
 //! The database underneath: the pool of either SQLite or PostgreSQL and how to open it
 //! ([`VaultOptions`]), the embedded migrations, the KEK checks run at open, and the row
-//! codec (ids, times, token hashes, the issuers column, sealed-key columns). It is kept
-//! apart so that every operation of the vault builds on one layer that knows the tables
-//! but none of the operations.
+//! codec (ids, times, token hashes, the issuers column, sealed-key columns: `db/codec.rs`).
+//! It is kept apart so that every operation of the vault builds on one layer that knows the
+//! tables but none of the operations; it depends on nothing of the vault but `error` and
+//! `seal` (which knows nothing of SQL).
 
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use cert_download::{CertificateDer, CertificateId};
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 use sqlx::sqlite::{
@@ -16,7 +15,13 @@ use sqlx::sqlite::{
 };
 
 use crate::error::VaultError;
-use crate::seal::{CheckValue, KeyFormat, Keyring, SealedKey};
+use crate::seal::{CheckValue, Keyring};
+
+mod codec;
+
+pub(crate) use codec::{
+    id_i64, join_issuers, now_secs, sealed_from_row, split_issuers, token_hash,
+};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -167,62 +172,6 @@ pub(crate) fn check_transport(
 /// role's default, so that an audit row acknowledged before a download is released
 /// survives a crash of the database.
 const ON_CONNECT_POSTGRES: &str = "SET synchronous_commit = on";
-
-pub(crate) fn id_i64(id: CertificateId) -> i64 {
-    // CertificateId is at most 2^63-1.
-    i64::try_from(id.get()).unwrap_or(i64::MAX)
-}
-
-pub(crate) fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// The stored hash of a bearer token: SHA-256 of its UTF-8 bytes.
-pub(crate) fn token_hash(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
-}
-
-/// The issuers column: each DER certificate after the other.
-pub(crate) fn join_issuers(issuers: &[CertificateDer<'_>]) -> Vec<u8> {
-    issuers
-        .iter()
-        .flat_map(|c| c.as_ref().iter().copied())
-        .collect()
-}
-
-/// Splits the issuers column back into certificates by their DER lengths; `None` if it
-/// does not split into whole DER elements.
-pub(crate) fn split_issuers(mut bytes: &[u8]) -> Option<Vec<CertificateDer<'static>>> {
-    let mut out = Vec::new();
-    while !bytes.is_empty() {
-        let len = der_element_len(bytes)?;
-        let (one, rest) = bytes.split_at_checked(len)?;
-        out.push(CertificateDer::from(one.to_vec()));
-        bytes = rest;
-    }
-    Some(out)
-}
-
-/// The length of the DER element (tag, length, content) at the start of `bytes`.
-fn der_element_len(bytes: &[u8]) -> Option<usize> {
-    let first = *bytes.get(1)?;
-    let (header, content) = if first < 0x80 {
-        (2, usize::from(first))
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 {
-            return None;
-        }
-        let len = bytes
-            .get(2..2 + n)?
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-        (2 + n, len)
-    };
-    header.checked_add(content)
-}
 
 /// Creates a new SQLite file readable and writable by its owner only (0600), as the KEK file
 /// must be: it holds sealed keys and token hashes, and SQLite gives its `-wal` and `-shm`
@@ -409,33 +358,6 @@ impl Db {
     }
 }
 
-/// The sealed key in columns `first..first+6` of a row (kek_id, wrap_nonce, wrapped_key,
-/// key_format, key_nonce, ciphertext); `None` when the LEFT JOIN found none.
-pub(crate) fn sealed_from_row<R>(row: &R, first: usize) -> Result<Option<SealedKey>, sqlx::Error>
-where
-    R: Row,
-    usize: sqlx::ColumnIndex<R>,
-    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    let Some(kek_id) = row.try_get::<Option<String>, _>(first)? else {
-        return Ok(None);
-    };
-    let format_name: String = row.try_get(first + 3)?;
-    let format = KeyFormat::from_name(&format_name).ok_or_else(|| sqlx::Error::ColumnDecode {
-        index: "key_format".into(),
-        source: "an unknown key format".into(),
-    })?;
-    Ok(Some(SealedKey {
-        kek_id,
-        wrap_nonce: row.try_get(first + 1)?,
-        wrapped_key: row.try_get(first + 2)?,
-        format,
-        key_nonce: row.try_get(first + 4)?,
-        ciphertext: row.try_get(first + 5)?,
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -501,18 +423,5 @@ mod tests {
             assert_eq!(error.code(), "insecure_database_transport");
             assert!(judge(refused, true).is_ok(), "{refused}");
         }
-    }
-
-    #[test]
-    fn issuers_column_round_trip() {
-        let a = CertificateDer::from(vec![0x30, 0x03, 1, 2, 3]);
-        let mut long = vec![0x30, 0x82, 0x01, 0x00];
-        long.extend(std::iter::repeat_n(7u8, 256));
-        let b = CertificateDer::from(long);
-        let joined = join_issuers(&[a.clone(), b.clone()]);
-        assert_eq!(split_issuers(&joined), Some(vec![a, b]));
-        assert_eq!(split_issuers(&[]), Some(vec![]));
-        assert_eq!(split_issuers(&joined[..joined.len() - 1]), None);
-        assert_eq!(split_issuers(&[0x30]), None);
     }
 }

@@ -56,21 +56,25 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use aes_gcm::aead::{AeadInOut, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use cert_download::pki_types::{PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer};
 use cert_download::{CertificateId, PrivateKeyDer};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 mod audit_key;
+mod cipher;
+mod error;
 mod kek_file;
 pub mod pkcs11;
 mod private_file;
+mod sealed;
 mod shared;
 
 pub(crate) use audit_key::SealedAuditKey;
+use cipher::{check_aad, decrypt, encrypt, key_aad, random, wrap_aad};
+pub use error::{KeyringError, SealError, is_custody_unavailable};
 pub use kek_file::KekFileError;
 pub use pkcs11::{TokenError, TokenUri};
+pub use sealed::{CheckValue, KeyFormat, Rewrapped, SealedKey};
 pub(crate) use shared::SharedKeyring;
 
 /// The length of a KEK and of a data key: AES-256.
@@ -81,162 +85,8 @@ const TAG_LEN: usize = 16;
 /// The largest key DER sealed (an RSA-16384 PKCS#8 key is about 9.4 KiB).
 const MAX_KEY_DER: usize = 64 * 1024;
 
-const WRAP_LABEL: &[u8] = b"cert-download-vault/v1 wrap\0";
-const KEY_LABEL: &[u8] = b"cert-download-vault/v1 key\0";
-const CHECK_LABEL: &[u8] = b"cert-download-vault/v1 check\0";
 /// What a check value holds once opened.
 const CHECK_PLAINTEXT: &[u8] = b"cert-download-vault KEK check v1";
-
-/// How a stored key is encoded (the [`PrivateKeyDer`] variant).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyFormat {
-    /// PKCS#8 `PrivateKeyInfo`.
-    Pkcs8,
-    /// PKCS#1 `RSAPrivateKey`.
-    Pkcs1,
-    /// SEC1 `ECPrivateKey`.
-    Sec1,
-}
-
-impl KeyFormat {
-    /// The name stored in the database.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyFormat::Pkcs8 => "pkcs8",
-            KeyFormat::Pkcs1 => "pkcs1",
-            KeyFormat::Sec1 => "sec1",
-        }
-    }
-
-    /// The format of a stored name.
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "pkcs8" => Some(KeyFormat::Pkcs8),
-            "pkcs1" => Some(KeyFormat::Pkcs1),
-            "sec1" => Some(KeyFormat::Sec1),
-            _ => None,
-        }
-    }
-
-    fn byte(self) -> u8 {
-        match self {
-            KeyFormat::Pkcs8 => 1,
-            KeyFormat::Pkcs1 => 2,
-            KeyFormat::Sec1 => 3,
-        }
-    }
-
-    fn of(key: &PrivateKeyDer<'_>) -> Option<Self> {
-        match key {
-            PrivateKeyDer::Pkcs8(_) => Some(KeyFormat::Pkcs8),
-            PrivateKeyDer::Pkcs1(_) => Some(KeyFormat::Pkcs1),
-            PrivateKeyDer::Sec1(_) => Some(KeyFormat::Sec1),
-            _ => None,
-        }
-    }
-}
-
-/// A private key as it is stored: every field is safe to keep in a database.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SealedKey {
-    /// The id of the KEK that wraps the data key.
-    pub kek_id: String,
-    /// The nonce of the data key's wrapping.
-    pub wrap_nonce: Vec<u8>,
-    /// The data key, encrypted under the KEK (32 bytes and the 16-byte tag).
-    pub wrapped_key: Vec<u8>,
-    /// How the key DER is encoded.
-    pub format: KeyFormat,
-    /// The nonce of the key's encryption.
-    pub key_nonce: Vec<u8>,
-    /// The key DER encrypted under the data key, followed by the 16-byte tag.
-    pub ciphertext: Vec<u8>,
-}
-
-/// A data key wrapped anew by [`Keyring::rewrap`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rewrapped {
-    /// The KEK that now wraps the data key (the newest).
-    pub kek_id: String,
-    /// The new wrapping's nonce.
-    pub wrap_nonce: Vec<u8>,
-    /// The data key under the new KEK.
-    pub wrapped_key: Vec<u8>,
-}
-
-/// A KEK's check value: a known text sealed under the KEK, kept in the database so that a
-/// wrong KEK file is found when the vault opens.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CheckValue {
-    /// The KEK's id.
-    pub kek_id: String,
-    /// The nonce.
-    pub nonce: Vec<u8>,
-    /// The sealed known text and its tag.
-    pub sealed: Vec<u8>,
-}
-
-/// Why a key was not sealed or did not open. Never holds key bytes.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SealError {
-    /// The sealed key names a KEK the keyring does not hold.
-    #[error("the key is sealed under KEK {0:?}, which the KEK file does not hold")]
-    UnknownKek(String),
-    /// Authentication failed: tampered, moved to another record, or a wrong KEK.
-    #[error(
-        "the sealed key of certificate {id} does not open under KEK {kek_id:?} \
-         (tampered, moved from another record, or a wrong KEK)"
-    )]
-    DoesNotOpen {
-        /// The certificate id the key was opened for.
-        id: CertificateId,
-        /// The KEK id it names.
-        kek_id: String,
-    },
-    /// A stored field has the wrong length.
-    #[error("the sealed key of certificate {id} is malformed ({what})")]
-    Malformed {
-        /// The certificate id.
-        id: CertificateId,
-        /// Which field.
-        what: &'static str,
-    },
-    /// The key is not PKCS#8, PKCS#1 or SEC1, or too large.
-    #[error("the key cannot be sealed: {0}")]
-    Unsupported(&'static str),
-    /// The operating system's random source failed.
-    #[error("the random source failed")]
-    Random,
-    /// The KEK is in a token that does not answer just now (removed, failing): a condition
-    /// that passes, answered 503 `key_custody_unavailable` by the service.
-    #[error("KEK {kek_id:?} cannot be used just now: {cause}")]
-    Custody {
-        /// The KEK's id.
-        kek_id: String,
-        /// The token's answer (never a PIN or key bytes).
-        cause: String,
-    },
-}
-
-/// Whether `error`, or an error in its `source` chain, is a KEK whose token does not answer
-/// ([`SealError::Custody`]): for the `Backend` source of a [`VaultStore`](crate::VaultStore)
-/// answer, as the host gets it back from `cert_download::Error::source`.
-pub fn is_custody_unavailable(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current = Some(error);
-    while let Some(e) = current {
-        if let Some(SealError::Custody { .. }) = e.downcast_ref::<SealError>() {
-            return true;
-        }
-        if let Some(crate::VaultError::Seal(SealError::Custody { .. })) =
-            e.downcast_ref::<crate::VaultError>()
-        {
-            return true;
-        }
-        current = e.source();
-    }
-    false
-}
 
 /// Where a KEK comes from: a KEK file (each of its lines is a KEK), or a key in a token.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -265,24 +115,6 @@ impl fmt::Display for KekSource {
             KekSource::Token(uri) => write!(f, "{uri}"),
         }
     }
-}
-
-/// Why a keyring could not be put together from its sources.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum KeyringError {
-    /// A KEK file was refused.
-    #[error(transparent)]
-    File(#[from] KekFileError),
-    /// A token's KEK cannot be reached.
-    #[error(transparent)]
-    Token(#[from] TokenError),
-    /// Two sources hold a KEK of the same id.
-    #[error("two KEK sources hold a KEK with the id {0:?}")]
-    DuplicateId(String),
-    /// No source was given.
-    #[error("no KEK source given (--kek FILE or --kek pkcs11:URI)")]
-    NoSource,
 }
 
 /// One key-encryption key: bytes of a KEK file (wiped when dropped, never shown), or a
@@ -378,70 +210,6 @@ impl fmt::Debug for Keyring {
             .field("kek_ids", &self.ids().collect::<Vec<_>>())
             .finish()
     }
-}
-
-fn random(buf: &mut [u8]) -> Result<(), SealError> {
-    getrandom::fill(buf).map_err(|_| SealError::Random)
-}
-
-fn cipher(key: &[u8; KEY_LEN]) -> Aes256Gcm {
-    Aes256Gcm::new(key.into())
-}
-
-fn wrap_aad(id: CertificateId, kek_id: &str) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(WRAP_LABEL.len() + 9 + kek_id.len());
-    aad.extend_from_slice(WRAP_LABEL);
-    aad.extend_from_slice(&id.get().to_be_bytes());
-    // Ids are at most 64 bytes (`kek_file::valid_id`), so the length fits in one byte.
-    aad.push(kek_id.len() as u8);
-    aad.extend_from_slice(kek_id.as_bytes());
-    aad
-}
-
-fn key_aad(id: CertificateId, format: KeyFormat) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(KEY_LABEL.len() + 9);
-    aad.extend_from_slice(KEY_LABEL);
-    aad.extend_from_slice(&id.get().to_be_bytes());
-    aad.push(format.byte());
-    aad
-}
-
-fn check_aad(kek_id: &str) -> Vec<u8> {
-    let mut aad = CHECK_LABEL.to_vec();
-    aad.extend_from_slice(kek_id.as_bytes());
-    aad
-}
-
-/// AES-256-GCM of `plaintext`: the ciphertext followed by the tag.
-fn encrypt(key: &[u8; KEY_LEN], nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(plaintext.len() + TAG_LEN);
-    out.extend_from_slice(plaintext);
-    // Encryption fails only for inputs of gigabytes; keys are capped far below.
-    match cipher(key).encrypt_inout_detached(&Nonce::from(*nonce), aad, out.as_mut_slice().into()) {
-        Ok(tag) => out.extend_from_slice(&tag),
-        // The buffer still holds the plaintext: wipe it.
-        Err(_) => out.zeroize(),
-    }
-    out
-}
-
-/// Opens `sealed` (ciphertext and tag) into a zeroizing buffer; `None` when it does not
-/// authenticate.
-fn decrypt(
-    key: &[u8; KEY_LEN],
-    nonce: &[u8],
-    aad: &[u8],
-    sealed: &[u8],
-) -> Option<Zeroizing<Vec<u8>>> {
-    let nonce: [u8; NONCE_LEN] = nonce.try_into().ok()?;
-    let split = sealed.len().checked_sub(TAG_LEN)?;
-    let (ciphertext, tag) = sealed.split_at(split);
-    let tag = Tag::try_from(tag).ok()?;
-    let mut buf = Zeroizing::new(ciphertext.to_vec());
-    cipher(key)
-        .decrypt_inout_detached(&Nonce::from(nonce), aad, buf.as_mut_slice().into(), &tag)
-        .ok()?;
-    Some(buf)
 }
 
 impl Keyring {
