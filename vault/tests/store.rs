@@ -716,25 +716,8 @@ async fn postgres_service_role() {
         unreachable!()
     };
     // As the documentation says (the role is cluster-wide: one per test run).
-    for sql in [
-        format!("DROP ROLE IF EXISTS {role}"),
-        format!("CREATE ROLE {role} LOGIN"),
-        format!("GRANT USAGE ON SCHEMA public TO {role}"),
-        format!(
-            "GRANT SELECT ON _sqlx_migrations, kek_checks, certificates, sealed_keys, principals, \
-             grants, tokens TO {role}"
-        ),
-        format!("GRANT SELECT, INSERT ON audit TO {role}"),
-        format!("GRANT SELECT ON audit_signing_keys TO {role}"),
-        format!("GRANT SELECT, INSERT ON audit_checkpoints TO {role}"),
-    ] {
-        sqlx::query(AssertSqlSafe(sql)).execute(pool).await.unwrap();
-    }
-    let (user_start, user_end) = {
-        let start = db.url.find("://").unwrap() + 3;
-        (start, db.url[start..].find('@').unwrap() + start)
-    };
-    let url = format!("{}{role}{}", &db.url[..user_start], &db.url[user_end..]);
+    common::create_service_role(&db.url, &role).await;
+    let url = common::url_as_role(&db.url, &role);
     let service = Vault::connect(&url, db.keyring(), VaultOptions::default())
         .await
         .unwrap();
