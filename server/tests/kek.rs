@@ -14,20 +14,16 @@
 //! Without SoftHSM2 and pkcs11-tool the token tests are ignored, "needs ..." (see
 //! interop/judges.rs); scripts/test-all installs them.
 
-#[allow(dead_code)]
-#[path = "server/harness.rs"]
-mod harness;
-#[allow(dead_code)]
-#[path = "server/tools.rs"]
-mod tools;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use harness::*;
+use cert_download_test_support::server_harness::tools::{key_public_key, openssl, path, write};
+use cert_download_test_support::server_harness::*;
 use serde_json::Value;
-use tools::{key_public_key, openssl, path, write};
+
+/// The server executable cargo built for this test binary.
+const SERVER: ServerBinary = ServerBinary::new(env!("CARGO_BIN_EXE_cert-download-server"));
 
 const PASSWORD: &str = "securepassword123";
 /// The demo store's records with a key, and the one without.
@@ -39,7 +35,7 @@ const SO_PIN: &str = "so-8c03a1d4";
 
 /// Runs the admin command with `args` and `env`: its exit status, stdout and stderr.
 fn run_admin(args: &[&str], env: &[(&str, &Path)]) -> (bool, String, String) {
-    let out = Command::new(admin_binary())
+    let out = Command::new(SERVER.admin_binary())
         .args(args)
         .envs(env.iter().copied())
         .stdin(Stdio::null())
@@ -138,7 +134,7 @@ impl Deployment {
             "--download-burst",
             "100000",
         ]);
-        Server::start_with_env(&args, Vec::new(), "info", None, env)
+        SERVER.start_with_env(&args, Vec::new(), "info", None, env)
     }
 
     /// Imports one more record (a fixture, as id `id`), sealed under the newest KEK.
@@ -571,7 +567,7 @@ async fn a_rekey_to_the_token_killed_mid_way_resumes() {
             .await
             .unwrap()
     };
-    let mut rekey = Command::new(admin_binary())
+    let mut rekey = Command::new(SERVER.admin_binary())
         .args(["rekey", "--batch", "1"])
         .args(d.target(&mixed))
         .envs(env.iter().copied())
@@ -790,7 +786,7 @@ fn the_server_refuses_a_token_it_cannot_use() {
             "--tls-key",
             &key,
         ];
-        let (status, stdout, stderr) = Server::run_to_exit_with_env(&args, &env);
+        let (status, stdout, stderr) = SERVER.run_to_exit_with_env(&args, &env);
         assert_eq!(status.code(), Some(1), "{kek}: {stderr}");
         assert!(stdout.is_empty(), "{stdout}");
         assert!(stderr.contains(why), "{kek}: expected {why:?}:\n{stderr}");

@@ -1,7 +1,8 @@
 //! Tests of `server`. Most drive the library's router in-process
 //! (`server/app.rs`); those about the socket, TLS, signals and the binary's log start it as
-//! a process on an ephemeral loopback port (`server/harness.rs`) and talk HTTPS (verified
-//! against the demo CA) with reqwest, raw TLS (`server/raw.rs`) and the `curl` CLI. Files
+//! a process on an ephemeral loopback port (test-support's `server_harness`, with this
+//! binary's own additions in `server/harness.rs`) and talk HTTPS (verified against the demo
+//! CA) with reqwest, raw TLS (`server/raw.rs`) and the `curl` CLI. Files
 //! are checked with the `openssl` CLI; tests that need a CLI are ignored when it is
 //! missing, with the reason.
 //!

@@ -3,23 +3,16 @@
 //! address (only the configured header, split on raw bytes), and the PFX profiles a
 //! request may ask for (recorded in the audit row).
 
-#[allow(dead_code)]
-#[path = "server/harness.rs"]
-mod harness;
-#[allow(dead_code)]
-#[path = "server/raw.rs"]
-mod raw;
-#[allow(dead_code)]
-#[path = "server/tools.rs"]
-mod tools;
-
 use cert_download_test_support::vault_db as common;
 
 use std::os::unix::fs::PermissionsExt;
 
+use cert_download_test_support::server_harness::*;
 use cert_download_vault::{AuditFilter, AuditRow, Vault};
 use common::{Backend, DEMO_IDS, TestDb, import_dir};
-use harness::*;
+
+/// The server executable cargo built for this test binary.
+const SERVER: ServerBinary = ServerBinary::new(env!("CARGO_BIN_EXE_cert-download-server"));
 
 const PASSWORD: &str = "securepassword123";
 
@@ -70,7 +63,7 @@ async fn the_vault_never_serves_the_demo_key_or_a_key_others_can_read() {
     let cert = demo("tls/server.pem").to_str().unwrap().to_owned();
 
     // No TLS flags: refused, where it used to serve the demo store's key.
-    let stderr = Server::refuses_to_start(&[
+    let stderr = SERVER.refuses_to_start(&[
         "--listen",
         "127.0.0.1:0",
         "--database",
@@ -81,21 +74,21 @@ async fn the_vault_never_serves_the_demo_key_or_a_key_others_can_read() {
     assert!(stderr.contains("--tls-cert and --tls-key"), "{stderr}");
     // The demo key named outright: refused.
     let demo_key = demo("tls/server.key").to_str().unwrap().to_owned();
-    let stderr = Server::refuses_to_start(&base_args(&db, &cert, &demo_key, &db.url));
+    let stderr = SERVER.refuses_to_start(&base_args(&db, &cert, &demo_key, &db.url));
     assert!(stderr.contains("demo store"), "{stderr}");
     // A key readable by group or others: refused, saying so.
     for mode in [0o644, 0o640, 0o604] {
         let key = demo_key_copy(&db, mode);
-        let stderr = Server::refuses_to_start(&base_args(&db, &cert, &key, &db.url));
+        let stderr = SERVER.refuses_to_start(&base_args(&db, &cert, &key, &db.url));
         assert!(stderr.contains("readable by group or others"), "{stderr}");
     }
     // Its owner's alone: served.
     let key = demo_key_copy(&db, 0o600);
-    let server = Server::start(&base_args(&db, &cert, &key, &db.url));
+    let server = SERVER.start(&base_args(&db, &cert, &key, &db.url));
     assert!(server.url.starts_with("https://"), "{}", server.url);
     drop(server);
     // Plain HTTP on loopback, asked for: served.
-    let server = Server::start(&[
+    let server = SERVER.start(&[
         "--listen",
         "127.0.0.1:0",
         "--insecure-http",
@@ -120,7 +113,7 @@ fn a_directory_store_key_readable_by_others_is_refused() {
     )
     .unwrap();
     std::fs::write(store.join("tokens.json"), "{}").unwrap();
-    let stderr = Server::refuses_to_start(&[
+    let stderr = SERVER.refuses_to_start(&[
         "--listen",
         "127.0.0.1:0",
         "--store",
@@ -142,7 +135,7 @@ fn an_unverified_database_link_off_loopback_is_refused_at_start() {
         "postgres://svc@db.invalid/vault?password=hunter2",
         "postgres://svc:hunter2@192.0.2.1:5432/vault?sslmode=require",
     ] {
-        let stderr = Server::refuses_to_start(&[
+        let stderr = SERVER.refuses_to_start(&[
             "--listen",
             "127.0.0.1:0",
             "--insecure-http",
@@ -174,14 +167,14 @@ async fn a_service_role_that_could_change_audit_rows_is_refused_at_start() {
     let key = demo_key_copy(&db, 0o600);
     let cert = demo("tls/server.pem").to_str().unwrap().to_owned();
     // The owner (here a superuser): refused, naming the role and the privilege.
-    let stderr = Server::refuses_to_start(&base_args(&db, &cert, &key, &db.url));
+    let stderr = SERVER.refuses_to_start(&base_args(&db, &cert, &key, &db.url));
     assert!(
         stderr.contains("\"postgres\"") && stderr.contains("ownership"),
         "{stderr}"
     );
     // The service role of the documented grants: served.
     let service = db.service_url();
-    let server = Server::start(&base_args(&db, &cert, &key, &service));
+    let server = SERVER.start(&base_args(&db, &cert, &key, &service));
     drop(server);
     // The same role with DELETE on audit: refused.
     let raw = db.raw().await;
@@ -195,7 +188,7 @@ async fn a_service_role_that_could_change_audit_rows_is_refused_at_start() {
     .execute(pool)
     .await
     .unwrap();
-    let stderr = Server::refuses_to_start(&base_args(&db, &cert, &key, &service));
+    let stderr = SERVER.refuses_to_start(&base_args(&db, &cert, &key, &service));
     assert!(
         stderr.contains(&role) && stderr.contains("DELETE"),
         "{stderr}"
@@ -253,7 +246,7 @@ async fn the_audit_row_keeps_the_configured_headers_client_the_peer_and_the_prof
         "--pfx-encryption-allowed",
         "aes256_sha256,aes256_sha256_pbmac1",
     ]);
-    let server = Server::start(&args);
+    let server = SERVER.start(&args);
     let http = client(&server);
     let crt = r#"{"id": 12345, "format": "crt"}"#.to_owned();
     let cases: &[(&[Field<'_>], &str)] = &[
@@ -353,7 +346,7 @@ async fn the_forwarded_header_is_read_only_when_configured() {
         "--forwarded-header",
         "forwarded",
     ]);
-    let server = Server::start(&args);
+    let server = SERVER.start(&args);
     let http = client(&server);
     let crt = r#"{"id": 12345, "format": "crt"}"#.to_owned();
     let fields: &[Field<'_>] = &[
@@ -365,6 +358,6 @@ async fn the_forwarded_header_is_read_only_when_configured() {
         .expect_ok("crt");
     let rows = audit_rows(&vault).await;
     assert_eq!(rows[0].entry.client.as_deref(), Some("192.0.2.60"));
-    let stderr = Server::refuses_to_start(&["--forwarded-header", "x-real-ip"]);
+    let stderr = SERVER.refuses_to_start(&["--forwarded-header", "x-real-ip"]);
     assert!(stderr.contains("--forwarded-header"), "{stderr}");
 }

@@ -8,6 +8,10 @@
 //! - `vault_db` (feature `vault-db`): the vault's test databases, a SQLite file or a fresh
 //!   database on the PostgreSQL cluster of `CERT_DOWNLOAD_POSTGRES_URL`, for the vault's
 //!   own tests and the server's tests on the vault;
+//! - `server_harness` (feature `server-harness`): the service's test harness, shared by
+//!   the server's test binaries: the server started as a process (its path given by the
+//!   test binary) and awaited on its `listening on` line, the reqwest and raw TLS clients,
+//!   the reader of the contract's answers, the `openssl` runner, the demo store's paths;
 //! - `pfx_reader` (feature `pfx-reader`): a PKCS#12 reader that shares no code with the
 //!   library's encoder, for the library's tests and its fuzz targets.
 #![forbid(unsafe_code)]
@@ -15,5 +19,7 @@
 pub mod judges;
 #[cfg(feature = "pfx-reader")]
 pub mod pfx_reader;
+#[cfg(feature = "server-harness")]
+pub mod server_harness;
 #[cfg(feature = "vault-db")]
 pub mod vault_db;

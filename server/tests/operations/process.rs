@@ -2,20 +2,12 @@
 //! line awaited, its stderr (the log) kept, signalled, stopped.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-/// The repository's root.
-pub(crate) fn repo() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-}
-
-/// A file of the demo store.
-pub(crate) fn demo(rel: &str) -> PathBuf {
-    repo().join("examples/demo-store").join(rel)
-}
+/// The repository's root, and a file of the demo store (test-support's harness).
+pub(crate) use cert_download_test_support::server_harness::{demo, repo_dir as repo};
 
 /// A loopback port free just now.
 pub(crate) fn free_port() -> u16 {

@@ -10,7 +10,7 @@ use crate::raw::*;
 /// tell an anonymous caller how to write a valid request, nor a 415.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_anonymous_caller_learns_nothing_but_401() {
-    let server = Server::start(&[]);
+    let server = SERVER.start(&[]);
     let client = client(&server);
     let over = padded(CRT_12345, 70 * 1024);
     let cases: [(Option<&str>, Option<&str>, &str); 6] = [
@@ -71,7 +71,7 @@ async fn an_anonymous_caller_learns_nothing_but_401() {
 /// (The old server sent `100 Continue` and read the body first.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_anonymous_body_is_not_read_nor_continued() {
-    let server = Server::start(&[]);
+    let server = SERVER.start(&[]);
     for authorization in [None, Some("Bearer wrong-token")] {
         for expect in [true, false] {
             let mut fields = vec![("Content-Type", JSON), ("Content-Length", "1048576")];

@@ -25,7 +25,7 @@ async fn exchange_from(server: &Server, source: Ipv4Addr, request: &str) -> Repl
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn failed_authentications_are_throttled_per_client_address() {
     const GUESSES: usize = 20;
-    let server = Server::start(&[
+    let server = SERVER.start(&[
         "--auth-failures-per-minute",
         "30",
         "--auth-failure-burst",
@@ -83,7 +83,7 @@ async fn failed_authentications_are_throttled_per_client_address() {
 /// (The old server refused the right token with 429 while the address waited.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_valid_token_is_served_while_its_address_is_penalized() {
-    let server = Server::start(&[
+    let server = SERVER.start(&[
         "--auth-failures-per-minute",
         "6",
         "--auth-failure-burst",
@@ -117,7 +117,7 @@ async fn a_valid_token_is_served_while_its_address_is_penalized() {
 /// 429; a right token is still served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn failures_from_many_addresses_share_a_global_budget() {
-    let server = Server::start(&["--auth-failures-per-minute-global", "6"]);
+    let server = SERVER.start(&["--auth-failures-per-minute-global", "6"]);
     let mut statuses = Vec::new();
     for last in 1..=8 {
         let reply = exchange_from(
@@ -148,7 +148,7 @@ async fn failures_from_many_addresses_share_a_global_budget() {
 /// ignored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_trusted_proxy_names_the_client() {
-    let server = Server::start(&[
+    let server = SERVER.start(&[
         "--trusted-proxy",
         "127.0.0.5",
         "--auth-failures-per-minute",

@@ -20,7 +20,7 @@ async fn a_stalled_or_dripping_body_is_cut_by_its_timeout() {
     const SLACK: Duration = Duration::from_secs(2);
     const GROWTH_MIB: u64 = 32;
     // All from one address: more than the default per-address cap.
-    let server = Server::start(&[
+    let server = SERVER.start(&[
         "--body-timeout",
         "1",
         "--request-timeout",

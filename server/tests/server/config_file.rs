@@ -68,7 +68,7 @@ async fn the_service_runs_from_a_config_file_only() {
     let config_arg = config.display().to_string();
 
     // --print-config: each value and where it came from; the database URL only as set.
-    let (status, printed, stderr) = Server::run_to_exit(&[
+    let (status, printed, stderr) = SERVER.run_to_exit(&[
         "--config",
         &config_arg,
         "--max-headers",
@@ -102,7 +102,7 @@ async fn the_service_runs_from_a_config_file_only() {
     );
 
     // Served from the file alone (the harness adds no --listen to a --config).
-    let server = Server::start(&["--config", &config_arg]);
+    let server = SERVER.start(&["--config", &config_arg]);
     let reply = post_json(&client(&server), &server, Some(&token), PEM_12345).await;
     reply.expect_ok("pem");
     let stopped = server.stop();
@@ -114,7 +114,7 @@ async fn the_service_runs_from_a_config_file_only() {
 
     // An unknown key is refused with its name; so is a world-readable URL file.
     std::fs::write(&config, "listen = \"127.0.0.1:0\"\nmax-conections = 5\n").unwrap();
-    let why = Server::refuses_to_start(&["--config", &config_arg]);
+    let why = SERVER.refuses_to_start(&["--config", &config_arg]);
     assert!(why.contains("unknown key `max-conections`"), "{why}");
     std::fs::write(
         &config,
@@ -125,7 +125,7 @@ async fn the_service_runs_from_a_config_file_only() {
     )
     .unwrap();
     std::fs::set_permissions(&url_file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let why = Server::refuses_to_start(&["--config", &config_arg]);
+    let why = SERVER.refuses_to_start(&["--config", &config_arg]);
     assert!(
         why.contains("accessible by group or others (mode 644)"),
         "{why}"
@@ -135,7 +135,7 @@ async fn the_service_runs_from_a_config_file_only() {
 
 #[test]
 fn a_store_root_that_is_not_a_directory_is_refused_at_start() {
-    let why = Server::refuses_to_start(&[
+    let why = SERVER.refuses_to_start(&[
         "--store",
         "/nonexistent-store-root",
         "--listen",

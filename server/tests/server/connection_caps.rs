@@ -15,7 +15,7 @@ use crate::raw::*;
 /// logged once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_connection_cap_holds_further_connections_in_the_backlog() {
-    let server = Server::start(&["--max-connections", "4", "--header-timeout", "60"]);
+    let server = SERVER.start(&["--max-connections", "4", "--header-timeout", "60"]);
     let mut idle = Vec::new();
     for _ in 0..4 {
         let stream = tls(&server).await;
@@ -71,7 +71,7 @@ async fn out_of_file_descriptors_accept_pauses_and_logs_once() {
     const IDLE: usize = 80;
     const WINDOW: Duration = Duration::from_secs(4);
     const CPU_BOUND: Duration = Duration::from_millis(400);
-    let server = Server::start_limited(
+    let server = SERVER.start_limited(
         &[
             "--max-connections",
             "1000",
@@ -137,7 +137,7 @@ async fn out_of_file_descriptors_accept_pauses_and_logs_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_address_cannot_hold_every_slot() {
     const SLOTS: usize = 100;
-    let server = Server::start(&["--max-connections", "100", "--header-timeout", "30"]);
+    let server = SERVER.start(&["--max-connections", "100", "--header-timeout", "30"]);
     let attacker = Ipv4Addr::new(127, 0, 0, 2);
     let mut held = Vec::new();
     for _ in 0..SLOTS {
@@ -185,7 +185,7 @@ async fn one_address_cannot_hold_every_slot() {
 /// request every 200 ms ends after about a second.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn keep_alive_connections_end_after_their_requests_or_age() {
-    let server = Server::start(&["--max-requests-per-connection", "3"]);
+    let server = SERVER.start(&["--max-requests-per-connection", "3"]);
     let mut stream = tls(&server).await;
     for i in 1..=3 {
         let request = crt_request(BEARER_ADMIN, &[]);
@@ -203,7 +203,7 @@ async fn keep_alive_connections_end_after_their_requests_or_age() {
         .unwrap_or_else(|e| panic!("after its last request: {e}"));
     drop(server);
 
-    let server = Server::start(&["--max-connection-age", "1"]);
+    let server = SERVER.start(&["--max-connection-age", "1"]);
     let mut stream = tls(&server).await;
     let opened = Instant::now();
     let mut served = 0;

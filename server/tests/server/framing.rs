@@ -20,7 +20,7 @@ async fn exchange(server: &Server, head: &str, body: &[u8]) -> Reply {
 /// `invalid_body` (they were 413 `body_too_large`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ambiguous_headers_other_codings_and_broken_bodies_are_400() {
-    let server = Server::start(&[]);
+    let server = SERVER.start(&[]);
     let length = CRT_12345.len().to_string();
     for (first, second) in [
         (BEARER_ADMIN, "Bearer not-a-token"),
@@ -105,7 +105,7 @@ async fn pipelined_answers_are_not_delayed_by_nagle() {
     const PIPELINED: usize = 10;
     const ROUNDS: usize = 20;
     const BOUND: Duration = Duration::from_millis(35);
-    let server = Server::start(&[
+    let server = SERVER.start(&[
         "--downloads-per-minute",
         "1000000",
         "--download-burst",

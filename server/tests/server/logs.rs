@@ -21,7 +21,7 @@ async fn connect_tls_or_fail(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hyper_errors_are_logged_and_ours_are_json_and_no_store() {
     const HEADER_TIMEOUT: Duration = Duration::from_secs(1);
-    let server = Server::start(&[
+    let server = SERVER.start(&[
         "--header-timeout",
         "1",
         "--body-timeout",
@@ -115,7 +115,7 @@ async fn one_hostile_client_writes_a_few_kib_of_log_a_second() {
     const WINDOW: Duration = Duration::from_secs(3);
     const BOUND_PER_SECOND: usize = 4 * 1024;
     const MAX_TRIES: usize = 20_000;
-    let server = Server::start(&[]);
+    let server = SERVER.start(&[]);
     let hostile = Ipv4Addr::new(127, 0, 0, 8);
     let before = server.log_so_far().len();
     let long_path = format!(

@@ -19,7 +19,7 @@ async fn one_byte_tls_records_cost_no_more_than_the_body_cap() {
     const SIZE: usize = 2 * 1024;
     const OVER: usize = 80 * 1024;
     const GROWTH_MIB: u64 = 16;
-    let server = Server::start(&["--body-timeout", "10", "--request-timeout", "60"]);
+    let server = SERVER.start(&["--body-timeout", "10", "--request-timeout", "60"]);
     let pid = server.pid();
     post_json(&client(&server), &server, Some(ADMIN), CRT_12345)
         .await
@@ -92,7 +92,7 @@ async fn headers_over_16_kib_or_64_fields_are_431_and_hold_no_memory() {
     const CONNECTIONS: usize = 100;
     const HEADER: usize = 100_000;
     const GROWTH_MIB: u64 = 24;
-    let server = Server::start(&[]);
+    let server = SERVER.start(&[]);
     let pid = server.pid();
 
     let big = "a".repeat(20_000);

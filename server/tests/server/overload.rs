@@ -15,7 +15,7 @@ use crate::raw::*;
 async fn keyed_downloads_beyond_the_queue_get_503_at_once() {
     const CLIENTS: usize = 24;
     const AT_ONCE: Duration = Duration::from_secs(2);
-    let server = Server::start(&[
+    let server = SERVER.start(&[
         "--encode-threads",
         "1",
         "--encode-queue",
@@ -90,7 +90,7 @@ async fn keyed_downloads_beyond_the_queue_get_503_at_once() {
 /// with `Retry-After`; another principal has its own budget.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn downloads_are_rate_limited_per_principal() {
-    let server = Server::start(&["--downloads-per-minute", "60", "--download-burst", "3"]);
+    let server = SERVER.start(&["--downloads-per-minute", "60", "--download-burst", "3"]);
     let client = client(&server);
     for _ in 0..3 {
         post_json(&client, &server, Some(ADMIN), CRT_12345)

@@ -12,7 +12,7 @@ use crate::{PEM_12345, PFX_12345, demo_leaf};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn https_is_verified_against_the_demo_ca() {
-    let server = Server::start(&[]);
+    let server = SERVER.start(&[]);
     assert!(
         server.url.starts_with("https://localhost:"),
         "the ready line must give an https://localhost URL (the demo certificate's name): {}",
@@ -102,7 +102,7 @@ fn expect_too_large(reply: &Reply) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_body_over_64_kib_is_refused() {
     const TRIES: usize = 100;
-    let server = Server::start(&[]);
+    let server = SERVER.start(&[]);
     let client = client(&server);
     let big = padded_body(70 * 1024);
     let mut lost = Vec::new();
@@ -145,7 +145,7 @@ async fn a_body_over_64_kib_is_refused() {
 )]
 async fn a_body_over_64_kib_is_refused_to_curl() {
     const CURL_TRIES: usize = 10;
-    let server = Server::start(&[]);
+    let server = SERVER.start(&[]);
     let big = padded_body(70 * 1024);
     let mut lost = Vec::new();
     let dir = tempfile::tempdir().unwrap();
@@ -223,7 +223,7 @@ const VENDOR_CRT: &str = r#"{
 async fn the_vendor_curl_examples_work() {
     curl_bin();
     openssl_bin();
-    let server = Server::start(&[]);
+    let server = SERVER.start(&[]);
     let dir = tempfile::tempdir().unwrap();
     let reply_of = |out: std::process::Output, what: &str| {
         assert!(
@@ -348,7 +348,7 @@ async fn log_audits_and_hides_secrets(level: &str) {
     const CANARY: &str = "Log-Leak-Canary-123";
     const BODY_CANARY: &str = "Body-Leak-Canary-789";
     const TOKEN_CANARY: &str = "Unknown-Token-Canary-456";
-    let server = Server::start_logging(&[], Vec::new(), level);
+    let server = SERVER.start_logging(&[], Vec::new(), level);
     let client = client(&server);
     let pfx = format!(
         r#"{{"id": "12345", "format": "pfx", "password": "{CANARY}", "friendly_name": "{BODY_CANARY}"}}"#
@@ -467,7 +467,7 @@ async fn log_audits_and_hides_secrets(level: &str) {
 #[test]
 fn plain_http_is_refused_off_loopback() {
     for listen in ["0.0.0.0:0", "192.0.2.1:8080", "[::]:0", "10.1.2.3:8443"] {
-        let stderr = Server::refuses_to_start(&["--insecure-http", "--listen", listen]);
+        let stderr = SERVER.refuses_to_start(&["--insecure-http", "--listen", listen]);
         assert!(
             stderr.to_lowercase().contains("loopback"),
             "--insecure-http --listen {listen}: the message should mention loopback: {stderr}"
@@ -477,7 +477,7 @@ fn plain_http_is_refused_off_loopback() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn plain_http_is_served_on_loopback() {
-    let server = Server::start(&["--insecure-http", "--listen", "127.0.0.1:0"]);
+    let server = SERVER.start(&["--insecure-http", "--listen", "127.0.0.1:0"]);
     assert!(
         server.url.starts_with("http://127.0.0.1:") || server.url.starts_with("http://localhost:"),
         "{}",
@@ -498,7 +498,7 @@ async fn plain_http_is_served_on_loopback() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ctrl_c_shuts_down_cleanly_and_promptly() {
-    let server = Server::start(&[]);
+    let server = SERVER.start(&[]);
     let client = client(&server);
     // A served request leaves an idle keep-alive connection in the client's pool.
     post_json(&client, &server, Some(ADMIN), PEM_12345)
@@ -538,7 +538,7 @@ async fn ctrl_c_lets_downloads_in_flight_finish() {
     // without sending TLS close_notify".
     const IN_FLIGHT: usize = 6;
     const PATIENCE: Duration = Duration::from_secs(300);
-    let server = Server::start_logging(
+    let server = SERVER.start_logging(
         &["--shutdown-grace", "300", "--request-timeout", "300"],
         Vec::new(),
         "info,cert_download_server=debug",
@@ -730,7 +730,7 @@ async fn its_own_store_tokens_and_tls_chain_work_with_curl() {
             "e2e-ro-77b1d2": {"principal": "e2e-ro", "export_keys": false}}"#,
     )
     .unwrap();
-    let server = Server::start(&[
+    let server = SERVER.start(&[
         "--store",
         path(&store),
         "--tokens",
@@ -866,8 +866,8 @@ fn bad_start_up_arguments_exit_non_zero() {
         vec!["--listen", "not-an-address"],
         vec!["--listen", "127.0.0.1:0", "--no-such-flag"],
     ] {
-        Server::refuses_to_start(&args);
+        SERVER.refuses_to_start(&args);
     }
-    let stderr = Server::refuses_to_start(&["--pfx-encryption", "rc2_40"]);
+    let stderr = SERVER.refuses_to_start(&["--pfx-encryption", "rc2_40"]);
     assert!(stderr.contains("--pfx-encryption"), "{stderr}");
 }

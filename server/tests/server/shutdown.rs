@@ -18,7 +18,7 @@ use crate::raw::*;
 async fn sigterm_with_stalled_connections_exits_within_the_grace_period() {
     const GRACE: Duration = Duration::from_secs(1);
     const BOUND: Duration = Duration::from_secs(4);
-    let server = Server::start(&[
+    let server = SERVER.start(&[
         "--shutdown-grace",
         "1",
         "--header-timeout",

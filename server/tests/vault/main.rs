@@ -19,23 +19,16 @@
 //! This file holds the set-up they share: a deployment (the demo store and three
 //! principals' tokens), the server started on it, and the checks of audit rows and bodies.
 
-#[allow(dead_code)]
-#[path = "../server/harness.rs"]
-mod harness;
-#[allow(dead_code)]
-#[path = "../server/raw.rs"]
-mod raw;
-#[allow(dead_code)]
-#[path = "../server/tools.rs"]
-mod tools;
-
 use cert_download_test_support::vault_db as common;
 
 use std::time::Duration;
 
+use cert_download_test_support::server_harness::*;
 use cert_download_vault::{AuditFilter, AuditRow, Permission, Scope, Vault};
 use common::{Backend, DEMO_IDS, TestDb, import_dir};
-use harness::*;
+
+/// The server executable cargo built for this test binary.
+const SERVER: ServerBinary = ServerBinary::new(env!("CARGO_BIN_EXE_cert-download-server"));
 
 /// `test: body;` runs `body(Backend)` as `sqlite::test` and `postgres::test`, the latter
 /// ignored without a cluster.
@@ -147,7 +140,7 @@ fn start_on(db: &TestDb, url: Option<&str>, instance: &str, extra: &[&str]) -> S
         "100000",
     ];
     args.extend_from_slice(extra);
-    Server::start(&args)
+    SERVER.start(&args)
 }
 
 fn start(db: &TestDb, instance: &str) -> Server {

@@ -52,7 +52,7 @@ fn an_unreachable_or_wrong_vault_is_refused_at_start() {
         closed_port()
     );
     let start = Instant::now();
-    let stderr = Server::refuses_to_start(&[
+    let stderr = SERVER.refuses_to_start(&[
         "--insecure-http",
         "--database",
         &url,
@@ -75,15 +75,15 @@ fn an_unreachable_or_wrong_vault_is_refused_at_start() {
     // A SQLite file that is not a vault.
     let missing = format!("sqlite://{}", dir.path().join("none.db").display());
     let stderr =
-        Server::refuses_to_start(&["--insecure-http", "--database", &missing, "--kek-file", kek]);
+        SERVER.refuses_to_start(&["--insecure-http", "--database", &missing, "--kek-file", kek]);
     assert!(stderr.contains("vault database"), "{stderr}");
 
     // The flags that go together, and those that do not.
-    let stderr = Server::refuses_to_start(&["--insecure-http", "--database", &missing]);
+    let stderr = SERVER.refuses_to_start(&["--insecure-http", "--database", &missing]);
     assert!(stderr.contains("--kek-file"), "{stderr}");
-    let stderr = Server::refuses_to_start(&["--kek-file", kek]);
+    let stderr = SERVER.refuses_to_start(&["--kek-file", kek]);
     assert!(stderr.contains("--database"), "{stderr}");
-    let stderr = Server::refuses_to_start(&[
+    let stderr = SERVER.refuses_to_start(&[
         "--database",
         &missing,
         "--kek-file",
@@ -92,7 +92,7 @@ fn an_unreachable_or_wrong_vault_is_refused_at_start() {
         dir.path().to_str().unwrap(),
     ]);
     assert!(stderr.contains("--store"), "{stderr}");
-    let stderr = Server::refuses_to_start(&["--db-timeout", "0"]);
+    let stderr = SERVER.refuses_to_start(&["--db-timeout", "0"]);
     assert!(stderr.contains("--db-timeout"), "{stderr}");
 }
 
@@ -101,7 +101,7 @@ async fn a_kek_file_that_is_not_the_vaults_is_refused_at_start() {
     let d = deployment(Backend::Sqlite).await;
     let other = d.db.dir.path().join("other-kek");
     cert_download_vault::Keyring::create_file(&other).unwrap();
-    let stderr = Server::refuses_to_start(&[
+    let stderr = SERVER.refuses_to_start(&[
         "--listen",
         "127.0.0.1:0",
         "--insecure-http",

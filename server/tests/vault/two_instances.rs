@@ -12,7 +12,7 @@ use super::*;
 
 /// Runs the admin command on `db`; its one JSON object, after it exited 0.
 fn admin(db: &TestDb, args: &[&str], stdin: Option<&str>) -> serde_json::Value {
-    let mut command = Command::new(admin_binary());
+    let mut command = Command::new(SERVER.admin_binary());
     command.arg(args[0]);
     let rest = if args[0] == "token" {
         command.arg(args[1]);
@@ -352,7 +352,7 @@ async fn two_instances_on_one_postgres_and_one_killed_mid_flood() {
 /// `cert-download-vault audit ARGS` (no KEK file), with `--checkpoints FILE` if given: its
 /// exit code and JSON.
 fn audit_command(args: &[&str], checkpoints: Option<&std::path::Path>) -> (i32, serde_json::Value) {
-    let mut command = Command::new(admin_binary());
+    let mut command = Command::new(SERVER.admin_binary());
     command.arg("audit").args(args);
     if let Some(file) = checkpoints {
         command.arg("--checkpoints").arg(file);
