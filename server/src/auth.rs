@@ -122,7 +122,7 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, Refusal> {
 }
 
 /// The caller that `lookup` finds for the bearer token (in the tokens file, or the
-/// vault's database), or why there is none. The token is judged first, so a valid one is
+/// vault's database), or why there is none. The token is checked first, so a valid one is
 /// never refused for the failures of others at the same address; each failure is
 /// counted, and over the budget answered 429 instead of 401. A lookup that cannot say
 /// (the vault's database unreachable) is its own refusal, not counted as a failure. Every

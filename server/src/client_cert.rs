@@ -4,7 +4,7 @@
 //! dates, client-auth usage); a client whose certificate does not verify fails the
 //! handshake. A verified leaf names a caller by its SHA-256 fingerprint, registered in the
 //! tokens file as a `"sha256:<hex>"` entry. A request that also carries a bearer token is
-//! judged by the token alone. With `--database`, the fingerprint is registered in the vault
+//! decided by the token alone. With `--database`, the fingerprint is registered in the vault
 //! instead (`cert-download-vault principal add-cert`) and looked up on every request.
 //!
 //! The roots reload as the server's own certificate does (`tls_reload.rs`): the verifier

@@ -19,7 +19,7 @@
 //! - [`Options`] and [`Limits`] (`options.rs`): the command line on `clap`, each limit
 //!   stated once (flag, default, help); [`config`]: `--config FILE`, whose keys are the
 //!   flags' long names, read off the same definition.
-//! - `auth.rs`: bearer [`Tokens`], judged first, and the failure limits; `refusal.rs`: the
+//! - `auth.rs`: bearer [`Tokens`], checked first, and the failure limits; `refusal.rs`: the
 //!   one type every refusal is, and the contract's error body; `body.rs`: reading a body
 //!   into one buffer of fixed cap; `throttle.rs`: the `governor` rate limits; `client.rs`:
 //!   the client address, from the peer or a trusted proxy's `Forwarded`/`X-Forwarded-For`;

@@ -1,12 +1,12 @@
 //! Rate limits, as token buckets of `governor` (GCRA): failed authentications per client
 //! address and from all addresses together, downloads per principal.
 //!
-//! Only failures are limited: a valid token is judged first and never refused for others'
+//! Only failures are limited: a valid token is checked first and never refused for others'
 //! failures (behind a NAT or a proxy, one guesser would lock everyone out). A failure from
 //! an address over its budget, or while all addresses together are over theirs, is
 //! answered 429 instead of 401, and its connection closed. `governor` has no way to ask
 //! whether a key is over its limit without spending a cell, so the verdict is kept beside
-//! it: the address and the instant its failures are judged again.
+//! it: the address and the instant from which its failures are let through again.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
