@@ -316,8 +316,9 @@ pub fn run(options: Options) -> Result<(), String> {
         // the instance out before connections are refused; then accepting stops.
         let (drain, draining) = watch::channel(false);
         let delay = limits.drain_delay;
+        let mut signals = serve::ShutdownSignals::new();
         let signal = async move {
-            shutdown_signal().await;
+            signals.recv().await;
             drain.send_replace(true);
             if !delay.is_zero() {
                 tracing::info!(
@@ -326,7 +327,7 @@ pub fn run(options: Options) -> Result<(), String> {
                 );
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
-                    () = shutdown_signal() => {}
+                    () = signals.recv() => {}
                 }
             }
         };

@@ -75,6 +75,46 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// SIGINT and SIGTERM, listened for from [`new`](Self::new) on: a signal that arrives while
+/// an earlier one is being handled waits for the next [`recv`](Self::recv) instead of being
+/// lost (a listener made after a signal does not see it, and once tokio handles a signal
+/// its default action is gone).
+pub(crate) struct ShutdownSignals {
+    #[cfg(unix)]
+    unix: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl ShutdownSignals {
+    /// Starts listening. Inside a tokio runtime.
+    pub(crate) fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let unix = signal(SignalKind::terminate())
+                .and_then(|term| Ok((term, signal(SignalKind::interrupt())?)))
+                .ok();
+            Self { unix }
+        }
+        #[cfg(not(unix))]
+        {
+            Self {}
+        }
+    }
+
+    /// The next SIGINT or SIGTERM (one that came since the last call included).
+    pub(crate) async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some((term, interrupt)) = &mut self.unix {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 /// Whether an `accept` error is about one connection (the peer gave up before it was
 /// accepted) rather than the listener: those are skipped without a pause, as `axum::serve`
 /// and hyper did.

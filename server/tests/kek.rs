@@ -684,6 +684,52 @@ async fn a_token_kek_retired_after_rekey_is_destroyed_in_the_token() {
     assert!(out.contains("kek-old"), "{out} {err}");
 }
 
+/// `kek retire` refuses a KEK under which no data key is sealed but the audit's signing
+/// key still is (retiring it would leave checkpoints unsignable); after `rekey` moves the
+/// signing key, it retires.
+#[cfg_attr(
+    not(judge_softhsm),
+    ignore = "needs SoftHSM2 and OpenSC: apt-get install softhsm2 opensc"
+)]
+#[test]
+fn a_kek_still_sealing_the_audit_key_is_not_retired() {
+    let token = Token::new("auditkey");
+    let env = token.env();
+    let (old, new) = (token.uri("kek-old"), token.uri("kek-new"));
+    admin(&["kek", "new", "--pkcs11", &old], &env);
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("vault.db").display());
+    let target = |keks: &[&str]| {
+        let mut args = vec!["--database".to_owned(), url.clone()];
+        for kek in keks {
+            args.extend(["--kek".to_owned(), (*kek).to_owned()]);
+        }
+        args
+    };
+    // A vault with no key at all: its audit signing key is sealed under kek-old.
+    admin_with(&["init"], &target(&[&old]), &env);
+    admin(&["kek", "new", "--pkcs11", &new], &env);
+    // init again with both: kek-new gets its check value; the signing key stays.
+    admin_with(&["init"], &target(&[&old, &new]), &env);
+    let both = target(&[&old, &new]);
+    let retire: Vec<&str> = ["kek", "retire", "kek-old"]
+        .into_iter()
+        .chain(both.iter().map(String::as_str))
+        .collect();
+    let (ok, out, err) = run_admin(&retire, &env);
+    assert!(!ok, "retired while the audit key is sealed under it: {out}");
+    assert!(out.contains("audit's signing key"), "{out} {err}");
+    let (listed_ok, listed, _) = token.pkcs11_tool(&["--list-objects", "--type", "secrkey"]);
+    assert!(
+        listed_ok && listed.contains("label:      kek-old"),
+        "{listed}"
+    );
+
+    admin_with(&["rekey"], &both, &env);
+    let (ok, out, err) = run_admin(&retire, &env);
+    assert!(ok, "{out} {err}");
+}
+
 fn base64_decode(text: &str) -> Vec<u8> {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD

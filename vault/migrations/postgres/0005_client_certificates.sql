@@ -17,5 +17,10 @@ CREATE INDEX client_certificates_principal ON client_certificates (principal);
 -- How the caller of each download authenticated: 'token' or 'certificate'. NULL in the
 -- rows written before (and in the admin command's own rows). It is the last column of
 -- the audit chain's canonical encoding, which leaves NULL columns out: the rows chained
--- before it hash as they did.
-ALTER TABLE audit ADD COLUMN credential TEXT CHECK (credential IN ('token', 'certificate'));
+-- before it hash as they did. The check is added NOT VALID: every existing row holds NULL
+-- there, which passes it, and a validating scan would hold the audit table's ACCESS
+-- EXCLUSIVE lock (every download waits for its audit row) for as long as the table takes
+-- to read. New and changed rows are checked all the same.
+ALTER TABLE audit ADD COLUMN credential TEXT;
+ALTER TABLE audit ADD CONSTRAINT audit_credential_kind
+    CHECK (credential IN ('token', 'certificate')) NOT VALID;
