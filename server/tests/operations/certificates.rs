@@ -146,18 +146,34 @@ pub(crate) fn fingerprint(dir: &Path, name: &str) -> String {
     format!("sha256:{hex}")
 }
 
-/// An HTTPS client trusting the demo CA, presenting `name`'s certificate if given.
+/// An HTTPS client trusting the demo CA, presenting `name`'s certificate if given, with a
+/// new connection (and handshake) for every request.
 pub(crate) fn client(dir: &Path, name: Option<&str>) -> reqwest::Client {
+    builder(dir, name)
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
+/// Like [`client`], keeping its connection open between requests: the next request goes on
+/// the connection whose handshake verified the certificate before.
+pub(crate) fn client_keeping_alive(dir: &Path, name: &str) -> reqwest::Client {
+    builder(dir, Some(name))
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap()
+}
+
+fn builder(dir: &Path, name: Option<&str>) -> reqwest::ClientBuilder {
     let ca = std::fs::read(demo("tls/ca.pem")).unwrap();
     let mut builder = reqwest::Client::builder()
         .use_rustls_tls()
         .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
-        .pool_max_idle_per_host(0);
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap());
     if let Some(name) = name {
         let mut pem = std::fs::read(dir.join(format!("{name}.pem"))).unwrap();
         pem.extend(std::fs::read(dir.join(format!("{name}.key"))).unwrap());
         builder = builder.identity(reqwest::Identity::from_pem(&pem).unwrap());
     }
-    builder.build().unwrap()
+    builder
 }
