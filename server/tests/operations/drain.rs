@@ -120,29 +120,6 @@ async fn a_second_signal_ends_the_drain_delay() {
     server.stop();
 }
 
-/// Two signals at once (an impatient operator, an orchestrator that repeats itself): the
-/// second is not lost while the first is being handled.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_signals_back_to_back_end_the_drain_delay() {
-    let server = Process::start(&[
-        "--insecure-http",
-        "--listen",
-        "127.0.0.1:0",
-        "--drain-delay",
-        "60",
-    ]);
-    server.signal("TERM");
-    server.signal("TERM");
-    assert!(
-        server
-            .wait_for("shutting down", 1, Duration::from_secs(10))
-            .await,
-        "the second signal was lost: {}",
-        server.log()
-    );
-    server.stop();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_drain_delay_accepting_stops_at_sigterm() {
     let server = Process::start(&["--insecure-http", "--listen", "127.0.0.1:0"]);
