@@ -1,14 +1,15 @@
-//! Certificates for the mTLS tests (`client_cert.rs` with the directory store,
-//! `client_cert_vault.rs` with the vault), made with the openssl CLI: client CAs, client
-//! certificates (dated as asked), their SHA-256 fingerprints, and an HTTPS client that
-//! presents one.
+//! Certificates for the tests of TLS (`client_cert.rs` with the directory store,
+//! `client_cert_vault.rs` with the vault, `tls_reload.rs`), made with the openssl CLI: CAs,
+//! keys and requests, certificates they sign (client certificates dated as asked), their
+//! SHA-256 fingerprints, and an HTTPS client that presents one.
 
 use std::path::Path;
 use std::process::Command;
 
 use crate::process::demo;
 
-fn openssl(dir: &Path, args: &[&str]) {
+/// `openssl ARGS` in `dir`; fails the test with openssl's message when it fails.
+pub(crate) fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
         .args(args)
         .current_dir(dir)
@@ -21,25 +22,62 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
+/// A self-signed P-256 CA `name` (`name.key`, `name.pem`, subject `/CN=name`), for two days.
 pub(crate) fn new_ca(dir: &Path, name: &str) {
+    req(dir, true, name, &format!("/CN={name}"));
+}
+
+/// A new P-256 key `name.key` and its request `name.csr` for `subject`.
+pub(crate) fn new_key(dir: &Path, name: &str, subject: &str) {
+    req(dir, false, name, subject);
+}
+
+/// `openssl req` with a new, unencrypted P-256 key: a request, or a self-signed
+/// certificate for two days.
+fn req(dir: &Path, self_signed: bool, name: &str, subject: &str) {
+    let key = format!("{name}.key");
+    let out = format!("{name}.{}", if self_signed { "pem" } else { "csr" });
+    let mut args = vec![
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        &key,
+        "-out",
+        &out,
+        "-subj",
+        subject,
+    ];
+    if self_signed {
+        args.extend(["-x509", "-days", "2"]);
+    }
+    openssl(dir, &args);
+}
+
+/// `name.pem`: the request `name.csr` signed by CA `ca` for two days, with the extensions
+/// of the file `extfile`.
+pub(crate) fn sign(dir: &Path, ca: &str, name: &str, extfile: &str) {
     openssl(
         dir,
         &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.pem"),
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{ca}.pem"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
             "-days",
             "2",
-            "-subj",
-            &format!("/CN={name}"),
+            "-extfile",
+            extfile,
+            "-out",
+            &format!("{name}.pem"),
         ],
     );
 }
@@ -47,49 +85,14 @@ pub(crate) fn new_ca(dir: &Path, name: &str) {
 /// A client certificate `name` issued by `ca`, valid from `start` to `end` (openssl ca
 /// dates, `YYYYMMDDHHMMSSZ`) or for two days from now.
 pub(crate) fn new_client(dir: &Path, ca: &str, name: &str, dates: Option<(&str, &str)>) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.csr"),
-            "-subj",
-            &format!("/CN={name}"),
-        ],
-    );
+    new_key(dir, name, &format!("/CN={name}"));
     std::fs::write(
         dir.join("client.ext"),
         "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n",
     )
     .unwrap();
     match dates {
-        None => openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &format!("{name}.csr"),
-                "-CA",
-                &format!("{ca}.pem"),
-                "-CAkey",
-                &format!("{ca}.key"),
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-extfile",
-                "client.ext",
-                "-out",
-                &format!("{name}.pem"),
-            ],
-        ),
+        None => sign(dir, ca, name, "client.ext"),
         Some((start, end)) => {
             // `openssl x509` of OpenSSL 3.0 cannot date a certificate in the past; `ca` can.
             std::fs::write(dir.join("index.txt"), "").unwrap();
