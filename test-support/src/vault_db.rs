@@ -169,10 +169,7 @@ impl TestDb {
 
     /// A pool on the database, past the vault.
     pub async fn raw(&self) -> Raw {
-        match self.backend {
-            Backend::Sqlite => Raw::Sqlite(SqlitePool::connect(&self.url).await.unwrap()),
-            Backend::Postgres => Raw::Postgres(PgPool::connect(&self.url).await.unwrap()),
-        }
+        Raw::connect(self.backend, &self.url).await
     }
 }
 
@@ -211,6 +208,25 @@ pub struct SealedRow {
 }
 
 impl Raw {
+    /// A pool on the `backend` database at `url` (a copy of a test database, say).
+    pub async fn connect(backend: Backend, url: &str) -> Raw {
+        match backend {
+            Backend::Sqlite => Raw::Sqlite(SqlitePool::connect(url).await.unwrap()),
+            Backend::Postgres => Raw::Postgres(PgPool::connect(url).await.unwrap()),
+        }
+    }
+
+    /// Runs each of `statements` in turn; a statement that fails fails the test, naming it.
+    pub async fn execute_all(&self, statements: impl IntoIterator<Item = String>) {
+        for sql in statements {
+            let done = on_raw!(self, pool => sqlx::query(AssertSqlSafe(sql.clone()))
+                .execute(pool)
+                .await
+                .map(|_| ()));
+            done.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    }
+
     /// The single number `sql` selects.
     pub async fn count(&self, sql: &'static str) -> i64 {
         on_raw!(self, pool => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await.unwrap())

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cert_download_vault::{AuditEntry, Keyring, Vault, VaultOptions};
-use common::{Backend, TestDb};
+use common::{Backend, Raw, TestDb};
 use serde_json::Value;
 use sqlx::AssertSqlSafe;
 
@@ -156,28 +156,9 @@ async fn tampered_copy(original: &Original, name: &str, edits: &[String]) -> Str
         .iter()
         .map(|s| (*s).to_owned())
         .chain(edits.iter().cloned());
-    match original.db.backend {
-        Backend::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-            for sql in statements {
-                sqlx::query(AssertSqlSafe(sql.clone()))
-                    .execute(&pool)
-                    .await
-                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
-            }
-            pool.close().await;
-        }
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&url).await.unwrap();
-            for sql in statements {
-                sqlx::query(AssertSqlSafe(sql.clone()))
-                    .execute(&pool)
-                    .await
-                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
-            }
-            pool.close().await;
-        }
-    }
+    let raw = Raw::connect(original.db.backend, &url).await;
+    raw.execute_all(statements).await;
+    raw.close().await;
     url
 }
 

@@ -20,7 +20,6 @@ use cert_download_vault::{
 use common::{Backend, DEMO_IDS, TestDb, id, import_dir};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use sqlx::AssertSqlSafe;
 
 /// Runs the admin command on `db` without the KEK file (these commands need none); its
 /// exit code and the one JSON object it prints.
@@ -309,28 +308,9 @@ async fn schema_before_client_certificates(db: &TestDb) -> tempfile::TempDir {
 
 /// Runs `statements` on the database, past the vault.
 async fn execute(db: &TestDb, statements: &[String]) {
-    match db.backend {
-        Backend::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
-            for sql in statements {
-                sqlx::query(AssertSqlSafe(sql.clone()))
-                    .execute(&pool)
-                    .await
-                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
-            }
-            pool.close().await;
-        }
-        Backend::Postgres => {
-            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-            for sql in statements {
-                sqlx::query(AssertSqlSafe(sql.clone()))
-                    .execute(&pool)
-                    .await
-                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
-            }
-            pool.close().await;
-        }
-    }
+    let raw = db.raw().await;
+    raw.execute_all(statements.iter().cloned()).await;
+    raw.close().await;
 }
 
 /// `audit verify` with the public key only: its exit code and report.
