@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::process::demo;
+use crate::process::{Process, demo};
 
 /// `openssl ARGS` in `dir`; fails the test with openssl's message when it fails.
 pub(crate) fn openssl(dir: &Path, args: &[&str]) {
@@ -179,4 +179,22 @@ fn builder(dir: &Path, name: Option<&str>) -> reqwest::ClientBuilder {
         builder = builder.identity(reqwest::Identity::from_pem(&pem).unwrap());
     }
     builder
+}
+
+/// A crt download of `id` with `http` (its certificate, if any) and `token`, if given: the
+/// status, or `None` when no answer came (a refused handshake).
+pub(crate) async fn download(
+    server: &Process,
+    http: &reqwest::Client,
+    id: u64,
+    token: Option<&str>,
+) -> Option<u16> {
+    let mut request = http
+        .post(&server.url)
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"id": {id}, "format": "crt"}}"#));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.ok().map(|r| r.status().as_u16())
 }

@@ -7,23 +7,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::certificates::{client, fingerprint, new_ca, new_client};
+use crate::certificates::{client, download, fingerprint, new_ca, new_client};
 use crate::process::{Process, demo};
-
-/// The status of a crt download, or `None` when the connection failed (the handshake).
-async fn download(server: &Process, http: &reqwest::Client, token: Option<&str>) -> Option<u16> {
-    let mut request = http
-        .post(&server.url)
-        .header("content-type", "application/json")
-        .body(r#"{"id": 12345, "format": "crt"}"#);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    match request.send().await {
-        Ok(reply) => Some(reply.status().as_u16()),
-        Err(_) => None,
-    }
-}
 
 /// The client CAs, clients and tokens file of these tests, in `dir`.
 fn setup(dir: &Path) -> std::path::PathBuf {
@@ -82,7 +67,7 @@ async fn a_registered_certificate_names_its_principal_and_others_are_refused() {
     let server = start(dir, &tokens, &[]);
 
     let good = client(dir, Some("good"));
-    assert_eq!(download(&server, &good, None).await, Some(200));
+    assert_eq!(download(&server, &good, 12345, None).await, Some(200));
     assert!(
         server
             .wait_for(
@@ -96,7 +81,7 @@ async fn a_registered_certificate_names_its_principal_and_others_are_refused() {
     );
     // A token beside the certificate decides alone: right, its principal; wrong, 401.
     assert_eq!(
-        download(&server, &good, Some("demo-reader-token")).await,
+        download(&server, &good, 12345, Some("demo-reader-token")).await,
         Some(200)
     );
     assert!(
@@ -111,23 +96,26 @@ async fn a_registered_certificate_names_its_principal_and_others_are_refused() {
         server.log()
     );
     assert_eq!(
-        download(&server, &good, Some("a-wrong-token")).await,
+        download(&server, &good, 12345, Some("a-wrong-token")).await,
         Some(401)
     );
 
     // Of the right CA but not registered (or no longer): 401, like no credential at all.
     let unregistered = client(dir, Some("unregistered"));
-    assert_eq!(download(&server, &unregistered, None).await, Some(401));
+    assert_eq!(
+        download(&server, &unregistered, 12345, None).await,
+        Some(401)
+    );
     // Another CA's, or expired (both registered): the handshake fails.
     let stranger = client(dir, Some("stranger"));
-    assert_eq!(download(&server, &stranger, None).await, None);
+    assert_eq!(download(&server, &stranger, 12345, None).await, None);
     let expired = client(dir, Some("expired"));
-    assert_eq!(download(&server, &expired, None).await, None);
+    assert_eq!(download(&server, &expired, 12345, None).await, None);
     // Without a certificate (optional by default): tokens as ever.
     let bare = client(dir, None);
-    assert_eq!(download(&server, &bare, None).await, Some(401));
+    assert_eq!(download(&server, &bare, 12345, None).await, Some(401));
     assert_eq!(
-        download(&server, &bare, Some("demo-reader-token")).await,
+        download(&server, &bare, 12345, Some("demo-reader-token")).await,
         Some(200)
     );
 
@@ -141,8 +129,8 @@ async fn a_registered_certificate_names_its_principal_and_others_are_refused() {
         "{}",
         server.log()
     );
-    assert_eq!(download(&server, &stranger, None).await, Some(200));
-    assert_eq!(download(&server, &good, None).await, None);
+    assert_eq!(download(&server, &stranger, 12345, None).await, Some(200));
+    assert_eq!(download(&server, &good, 12345, None).await, None);
     server.stop();
 }
 
@@ -158,10 +146,10 @@ async fn require_client_cert_refuses_a_handshake_without_one() {
     let server = start(dir, &tokens, &["--require-client-cert"]);
     let bare = client(dir, None);
     assert_eq!(
-        download(&server, &bare, Some("demo-reader-token")).await,
+        download(&server, &bare, 12345, Some("demo-reader-token")).await,
         None
     );
     let good = client(dir, Some("good"));
-    assert_eq!(download(&server, &good, None).await, Some(200));
+    assert_eq!(download(&server, &good, 12345, None).await, Some(200));
     server.stop();
 }

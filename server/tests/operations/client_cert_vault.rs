@@ -16,7 +16,9 @@ use cert_download_test_support::vault_db::{
 use cert_download_vault::{AuditFilter, Permission, Scope};
 use serde_json::Value;
 
-use crate::certificates::{client, client_keeping_alive, fingerprint, new_ca, new_client};
+use crate::certificates::{
+    client, client_keeping_alive, download, fingerprint, new_ca, new_client,
+};
 use crate::process::{Process, demo, free_port};
 
 /// The admin command, built beside the server (`cargo test --workspace` and
@@ -63,23 +65,6 @@ fn tls_files(dir: &Path) -> (String, String) {
         demo("tls/server.pem").to_str().unwrap().to_owned(),
         key.to_str().unwrap().to_owned(),
     )
-}
-
-/// The status of a download of `id` in `format`, or `None` when the connection failed.
-async fn download(
-    server: &Process,
-    http: &reqwest::Client,
-    id: u64,
-    token: Option<&str>,
-) -> Option<u16> {
-    let mut request = http
-        .post(&server.url)
-        .header("content-type", "application/json")
-        .body(format!(r#"{{"id": {id}, "format": "crt"}}"#));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request.send().await.ok().map(|r| r.status().as_u16())
 }
 
 /// The value of an unlabelled counter in the metrics text.
