@@ -353,17 +353,22 @@ fn cidr(value: &str) -> Result<ipnet::IpNet, String> {
 }
 
 fn pfx_encryption(value: &str) -> Result<PfxEncryption, String> {
-    PfxEncryption::from_name(value).ok_or_else(|| {
-        let names: Vec<&str> = PfxEncryption::ALL.iter().map(|p| p.as_str()).collect();
-        format!("{value:?} is not one of {}", names.join(", "))
-    })
+    one_of(value, PfxEncryption::ALL, PfxEncryption::as_str)
 }
 
 fn recipient_delivery(value: &str) -> Result<RecipientDelivery, String> {
-    RecipientDelivery::from_name(value).ok_or_else(|| {
-        let names: Vec<&str> = RecipientDelivery::ALL.iter().map(|d| d.as_str()).collect();
-        format!("{value:?} is not one of {}", names.join(", "))
-    })
+    one_of(value, RecipientDelivery::ALL, RecipientDelivery::as_str)
+}
+
+/// The setting of `all` named `value`, or a message naming them all.
+fn one_of<T: Copy>(value: &str, all: &[T], name: fn(T) -> &'static str) -> Result<T, String> {
+    all.iter()
+        .copied()
+        .find(|t| name(*t) == value)
+        .ok_or_else(|| {
+            let names: Vec<&str> = all.iter().map(|t| name(*t)).collect();
+            format!("{value:?} is not one of {}", names.join(", "))
+        })
 }
 
 #[cfg(test)]
